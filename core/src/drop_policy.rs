@@ -1,0 +1,521 @@
+//! Which drops of tables holding rows may proceed, and how a refusal is worded.
+//!
+//! The extension's object-access hook probes every table a statement deletes, under the lock the
+//! statement holds, and hands the facts here as [`DroppedTable`]s; [`decide`] sorts them into the
+//! guarded and the unguarded, and [`blocked_error`] words the refusal.
+
+use crate::error::{GuardError, SqlState};
+use crate::sql_text::quote_literal;
+use std::fmt;
+use std::str::FromStr;
+
+/// `memory_guard.drop_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropMode {
+    /// Unguarded drops of tables holding rows fail.
+    Enforce,
+    /// They proceed with a WARNING and are logged in drop_log as unguarded.
+    Warn,
+    /// The guard does nothing.
+    Off,
+}
+
+impl DropMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropMode::Enforce => "enforce",
+            DropMode::Warn => "warn",
+            DropMode::Off => "off",
+        }
+    }
+}
+
+impl FromStr for DropMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "enforce" => Ok(DropMode::Enforce),
+            "warn" => Ok(DropMode::Warn),
+            "off" => Ok(DropMode::Off),
+            other => Err(format!("unknown drop mode \"{other}\" (enforce, warn or off)")),
+        }
+    }
+}
+
+/// What is known of a table's size without counting it: the probe says whether a row exists, the
+/// planner statistics say roughly how many.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RowEstimate {
+    /// Statistics scaled to the table's current size, as the planner does.
+    About(u64),
+    /// No usable statistics (never analyzed, or analyzed while empty).
+    Unknown { pages: u64 },
+}
+
+impl RowEstimate {
+    /// `reltuples`/`relpages` are pg_class's; `current_pages` is the table's size now. A table the
+    /// probe found a row in holds at least one, whatever stale statistics say.
+    pub fn from_stats(reltuples: f64, relpages: i64, current_pages: u64) -> RowEstimate {
+        if reltuples < 0.0 || relpages <= 0 {
+            return RowEstimate::Unknown { pages: current_pages };
+        }
+        let density = reltuples / relpages as f64;
+        let rows = (density * current_pages as f64).round();
+        RowEstimate::About((rows as u64).max(1))
+    }
+
+    /// The number for drop_log; `None` when unknown.
+    pub fn rows(self) -> Option<u64> {
+        match self {
+            RowEstimate::About(n) => Some(n),
+            RowEstimate::Unknown { .. } => None,
+        }
+    }
+
+    fn add(self, other: RowEstimate) -> RowEstimate {
+        match (self, other) {
+            (RowEstimate::About(a), RowEstimate::About(b)) => RowEstimate::About(a + b),
+            (a, b) => RowEstimate::Unknown { pages: a.pages() + b.pages() },
+        }
+    }
+
+    fn pages(self) -> u64 {
+        match self {
+            RowEstimate::About(_) => 0,
+            RowEstimate::Unknown { pages } => pages,
+        }
+    }
+}
+
+impl fmt::Display for RowEstimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowEstimate::About(1) => write!(f, "about 1 row"),
+            RowEstimate::About(n) => write!(f, "about {n} rows"),
+            RowEstimate::Unknown { pages } => {
+                write!(f, "an unknown number of rows (no statistics; {pages} pages on disk)")
+            }
+        }
+    }
+}
+
+/// A parent of a dropped table (partitioned table or inheritance parent), nearest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ancestor {
+    pub relid: u32,
+    /// Qualified and quoted as Postgres prints it.
+    pub name: String,
+    /// Whether the same statement drops it too.
+    pub dropped: bool,
+}
+
+/// One table (with storage) that a statement deletes, as probed before its deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedTable {
+    pub relid: u32,
+    /// Qualified and quoted as Postgres prints it.
+    pub name: String,
+    /// Catalog spelling, for finding function bodies that name it.
+    pub schema: String,
+    pub relname: String,
+    pub ancestors: Vec<Ancestor>,
+    pub is_partition: bool,
+    /// The probe found a visible row.
+    pub has_rows: bool,
+    pub estimate: RowEstimate,
+    /// Created by the current transaction: nothing committed can be lost with it.
+    pub created_in_transaction: bool,
+}
+
+impl DroppedTable {
+    /// The table a person thinks of as dropped: the top-most ancestor dropped by the same
+    /// statement (a partitioned table, an inheritance parent), or the table itself.
+    pub fn root(&self) -> (u32, &str) {
+        self.ancestors
+            .iter()
+            .rev()
+            .find(|a| a.dropped)
+            .map(|a| (a.relid, a.name.as_str()))
+            .unwrap_or((self.relid, self.name.as_str()))
+    }
+}
+
+/// An acknowledgement made with `memory_guard.allow_drop()` in the current transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permit {
+    pub relid: u32,
+    pub reason: String,
+}
+
+/// Why a drop of a table holding rows was let through. `as_str` is what drop_log stores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guard {
+    AllowDrop { reason: String },
+    CreatedInTransaction,
+    /// `drop_mode = warn`: not guarded at all, only warned about.
+    WarnMode,
+}
+
+impl Guard {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Guard::AllowDrop { .. } => "allow_drop",
+            Guard::CreatedInTransaction => "created_in_transaction",
+            Guard::WarnMode => "warn_mode",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Guard::AllowDrop { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome for one statement.
+#[derive(Debug, Default, PartialEq)]
+pub struct Decision {
+    /// Tables holding rows that may go, each with its guard; each is logged in drop_log.
+    pub passed: Vec<(DroppedTable, Guard)>,
+    /// Tables holding rows with no guard: an error in enforce mode, a warning in warn mode (then
+    /// they are in `passed` too, guarded by `WarnMode`).
+    pub unguarded: Vec<DroppedTable>,
+}
+
+impl Decision {
+    pub fn blocks(&self, mode: DropMode) -> bool {
+        mode == DropMode::Enforce && !self.unguarded.is_empty()
+    }
+}
+
+/// Sorts the tables a statement deletes. Empty tables need no guard. A permit for a table covers
+/// its partitions and inheritance children: dropping the parent is what the author acknowledged.
+pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> Decision {
+    let mut decision = Decision::default();
+    if mode == DropMode::Off {
+        return decision;
+    }
+    for t in tables.into_iter().filter(|t| t.has_rows) {
+        let permit = permits.iter().rev().find(|p| {
+            p.relid == t.relid || t.ancestors.iter().any(|a| a.relid == p.relid)
+        });
+        if t.created_in_transaction {
+            decision.passed.push((t, Guard::CreatedInTransaction));
+        } else if let Some(p) = permit {
+            let reason = p.reason.clone();
+            decision.passed.push((t, Guard::AllowDrop { reason }));
+        } else {
+            if mode == DropMode::Warn {
+                decision.passed.push((t.clone(), Guard::WarnMode));
+            }
+            decision.unguarded.push(t);
+        }
+    }
+    decision
+}
+
+/// What else the statement takes down and who still depends on the tables, gathered by the
+/// extension only when it is about to refuse (it costs catalog queries).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DropContext {
+    /// The command tag, e.g. `DROP TABLE`.
+    pub command_tag: String,
+    /// Objects the statement drops through CASCADE, described as Postgres describes them.
+    pub cascaded: Vec<String>,
+    /// Per root table name: functions (regprocedure) whose bodies still name it.
+    pub referencing_functions: Vec<(String, Vec<String>)>,
+}
+
+/// Tables holding rows, grouped under the table a person dropped (root first, then members).
+struct Group<'a> {
+    root_relid: u32,
+    root_name: &'a str,
+    members: Vec<&'a DroppedTable>,
+}
+
+fn group(tables: &[DroppedTable]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for t in tables {
+        let (relid, name) = t.root();
+        match groups.iter_mut().find(|g| g.root_relid == relid) {
+            Some(g) => g.members.push(t),
+            None => groups.push(Group { root_relid: relid, root_name: name, members: vec![t] }),
+        }
+    }
+    groups
+}
+
+fn describe_group(g: &Group<'_>) -> String {
+    let total = g.members.iter().map(|m| m.estimate).reduce(RowEstimate::add);
+    let total = total.map(|e| e.to_string()).unwrap_or_default();
+    let others: Vec<String> = g
+        .members
+        .iter()
+        .filter(|m| m.relid != g.root_relid)
+        .map(|m| {
+            let kind = if m.is_partition { "partition" } else { "inheritance child" };
+            format!("{kind} {} ({})", m.name, m.estimate)
+        })
+        .collect();
+    if others.is_empty() {
+        format!("Table {} holds {total}.", g.root_name)
+    } else {
+        format!("Table {} holds {total}, in {}.", g.root_name, others.join(", "))
+    }
+}
+
+const LIST_LIMIT: usize = 10;
+
+fn short_list(items: &[String]) -> String {
+    if items.len() <= LIST_LIMIT {
+        items.join(", ")
+    } else {
+        format!("{} and {} more", items[..LIST_LIMIT].join(", "), items.len() - LIST_LIMIT)
+    }
+}
+
+/// The error for a statement that would delete rows without a guard. `unguarded` is non-empty.
+pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardError {
+    let groups = group(unguarded);
+    let names: Vec<&str> = groups.iter().map(|g| g.root_name).collect();
+    let message = match names.as_slice() {
+        [one] => format!("{} would delete table {one}, which holds rows", ctx.command_tag),
+        many => format!(
+            "{} would delete {} tables holding rows: {}",
+            ctx.command_tag,
+            many.len(),
+            many.join(", ")
+        ),
+    };
+
+    let mut detail: Vec<String> = groups.iter().map(describe_group).collect();
+    if !ctx.cascaded.is_empty() {
+        detail.push(format!("CASCADE would also drop: {}.", short_list(&ctx.cascaded)));
+    }
+    for (table, fns) in &ctx.referencing_functions {
+        if !fns.is_empty() {
+            detail.push(format!(
+                "Functions whose bodies still use {table} and would break: {}.",
+                short_list(fns)
+            ));
+        }
+    }
+    detail.push("Nothing was dropped.".to_string());
+
+    let mut hint = String::from(
+        "If these rows may go, acknowledge it in the same transaction before the statement:",
+    );
+    for name in &names {
+        hint.push_str(&format!(
+            "\n  SELECT memory_guard.allow_drop({}, reason => 'why these rows may go');",
+            quote_literal(name)
+        ));
+    }
+    hint.push_str("\nOtherwise copy the rows somewhere first, or drop only empty tables.");
+
+    GuardError::new(SqlState::DataStillExists, message)
+        .detail(detail.join("\n"))
+        .hint(hint)
+}
+
+/// The server-log line for a refused or warned-about drop: the same fields drop_log keeps.
+pub fn log_line(verdict: &str, t: &DroppedTable, command_tag: &str, role: &str) -> String {
+    let rows = t.estimate.rows().map(|n| n.to_string()).unwrap_or_else(|| "unknown".into());
+    format!(
+        "memory_guard: {verdict} {command_tag} of table {}: estimated_rows={rows} guard=none reason=none role={role}",
+        t.name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(relid: u32, name: &str, has_rows: bool) -> DroppedTable {
+        DroppedTable {
+            relid,
+            name: format!("public.{name}"),
+            schema: "public".into(),
+            relname: name.into(),
+            ancestors: vec![],
+            is_partition: false,
+            has_rows,
+            estimate: RowEstimate::About(10),
+            created_in_transaction: false,
+        }
+    }
+
+    fn partition(relid: u32, name: &str, parent: u32, parent_dropped: bool) -> DroppedTable {
+        DroppedTable {
+            ancestors: vec![Ancestor { relid: parent, name: "public.events".into(), dropped: parent_dropped }],
+            is_partition: true,
+            ..table(relid, name, true)
+        }
+    }
+
+    #[test]
+    fn modes_parse_and_print() {
+        for m in [DropMode::Enforce, DropMode::Warn, DropMode::Off] {
+            assert_eq!(m.as_str().parse::<DropMode>().unwrap(), m);
+        }
+        assert_eq!(" WARN ".parse::<DropMode>().unwrap(), DropMode::Warn);
+        assert!("block".parse::<DropMode>().is_err());
+    }
+
+    #[test]
+    fn empty_tables_need_no_guard() {
+        let d = decide(DropMode::Enforce, vec![table(1, "a", false)], &[]);
+        assert!(d.passed.is_empty() && d.unguarded.is_empty());
+        assert!(!d.blocks(DropMode::Enforce));
+    }
+
+    #[test]
+    fn one_table_with_rows_blocks_the_whole_statement() {
+        let d = decide(DropMode::Enforce, vec![table(1, "empty", false), table(2, "full", true)], &[]);
+        assert!(d.blocks(DropMode::Enforce));
+        assert_eq!(d.unguarded.len(), 1);
+        assert_eq!(d.unguarded[0].relid, 2);
+    }
+
+    #[test]
+    fn a_permit_guards_its_table_only() {
+        let permits = [Permit { relid: 2, reason: "replaced by memories".into() }];
+        let d = decide(DropMode::Enforce, vec![table(2, "a", true), table(3, "b", true)], &permits);
+        assert_eq!(d.passed.len(), 1);
+        assert_eq!(d.passed[0].1, Guard::AllowDrop { reason: "replaced by memories".into() });
+        assert_eq!(d.unguarded.iter().map(|t| t.relid).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn a_permit_on_the_parent_covers_its_partitions() {
+        let permits = [Permit { relid: 10, reason: "r".into() }];
+        let d = decide(DropMode::Enforce, vec![partition(11, "events_2024", 10, true)], &permits);
+        assert!(!d.blocks(DropMode::Enforce));
+        assert_eq!(d.passed[0].1.as_str(), "allow_drop");
+    }
+
+    #[test]
+    fn the_latest_permit_wins() {
+        let permits = [
+            Permit { relid: 2, reason: "first".into() },
+            Permit { relid: 2, reason: "second".into() },
+        ];
+        let d = decide(DropMode::Enforce, vec![table(2, "a", true)], &permits);
+        assert_eq!(d.passed[0].1.reason(), Some("second"));
+    }
+
+    #[test]
+    fn tables_created_in_the_transaction_pass() {
+        let mut t = table(2, "scratch", true);
+        t.created_in_transaction = true;
+        let d = decide(DropMode::Enforce, vec![t], &[]);
+        assert_eq!(d.passed[0].1, Guard::CreatedInTransaction);
+        assert!(!d.blocks(DropMode::Enforce));
+    }
+
+    #[test]
+    fn warn_mode_lets_through_and_still_reports() {
+        let d = decide(DropMode::Warn, vec![table(2, "a", true)], &[]);
+        assert!(!d.blocks(DropMode::Warn));
+        assert_eq!(d.unguarded.len(), 1);
+        assert_eq!(d.passed[0].1, Guard::WarnMode);
+    }
+
+    #[test]
+    fn off_mode_decides_nothing() {
+        let d = decide(DropMode::Off, vec![table(2, "a", true)], &[]);
+        assert_eq!(d, Decision::default());
+    }
+
+    #[test]
+    fn estimates_scale_statistics_to_the_current_size() {
+        assert_eq!(RowEstimate::from_stats(100.0, 10, 20), RowEstimate::About(200));
+        assert_eq!(RowEstimate::from_stats(-1.0, 0, 3), RowEstimate::Unknown { pages: 3 });
+        // Analyzed while empty, rows since: statistics say nothing useful.
+        assert_eq!(RowEstimate::from_stats(0.0, 0, 5), RowEstimate::Unknown { pages: 5 });
+        // The probe saw a row, so never report zero.
+        assert_eq!(RowEstimate::from_stats(0.0, 4, 4), RowEstimate::About(1));
+        assert_eq!(RowEstimate::About(7).rows(), Some(7));
+        assert_eq!(RowEstimate::Unknown { pages: 1 }.rows(), None);
+    }
+
+    #[test]
+    fn error_names_the_table_and_says_how_to_guard_it() {
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            cascaded: vec!["view public.recent_notes".into()],
+            referencing_functions: vec![(
+                "public.memory_notes".into(),
+                vec!["public.search_memory_notes(vector,uuid,double precision,integer)".into()],
+            )],
+        };
+        let e = blocked_error(&[table(2, "memory_notes", true)], &ctx);
+        assert_eq!(e.sqlstate.code(), "2BP01");
+        assert_eq!(e.message, "DROP TABLE would delete table public.memory_notes, which holds rows");
+        let detail = e.detail.unwrap();
+        assert!(detail.contains("Table public.memory_notes holds about 10 rows."), "{detail}");
+        assert!(detail.contains("CASCADE would also drop: view public.recent_notes."), "{detail}");
+        assert!(detail.contains("public.search_memory_notes(vector,uuid,double precision,integer)"));
+        assert!(detail.ends_with("Nothing was dropped."));
+        let hint = e.hint.unwrap();
+        assert!(hint.contains("SELECT memory_guard.allow_drop('public.memory_notes', reason => "), "{hint}");
+    }
+
+    #[test]
+    fn error_groups_partitions_under_their_parent() {
+        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let e = blocked_error(
+            &[partition(11, "events_2024", 10, true), partition(12, "events_2025", 10, true)],
+            &ctx,
+        );
+        assert_eq!(e.message, "DROP TABLE would delete table public.events, which holds rows");
+        let detail = e.detail.unwrap();
+        assert!(
+            detail.starts_with("Table public.events holds about 20 rows, in partition public.events_2024 (about 10 rows), partition public.events_2025 (about 10 rows)."),
+            "{detail}"
+        );
+        assert_eq!(e.hint.unwrap().matches("allow_drop(").count(), 1);
+    }
+
+    #[test]
+    fn a_partition_dropped_alone_is_named_itself() {
+        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let e = blocked_error(&[partition(11, "events_2024", 10, false)], &ctx);
+        assert_eq!(e.message, "DROP TABLE would delete table public.events_2024, which holds rows");
+    }
+
+    #[test]
+    fn error_lists_every_table_of_a_multi_table_statement() {
+        let ctx = DropContext { command_tag: "DROP SCHEMA".into(), ..Default::default() };
+        let e = blocked_error(&[table(1, "a", true), table(2, "b", true)], &ctx);
+        assert_eq!(e.message, "DROP SCHEMA would delete 2 tables holding rows: public.a, public.b");
+        assert_eq!(e.hint.unwrap().matches("allow_drop(").count(), 2);
+    }
+
+    #[test]
+    fn long_cascade_lists_are_cut() {
+        let cascaded: Vec<String> = (0..15).map(|i| format!("view v{i}")).collect();
+        let ctx = DropContext { command_tag: "DROP TABLE".into(), cascaded, ..Default::default() };
+        let e = blocked_error(&[table(1, "a", true)], &ctx);
+        assert!(e.detail.unwrap().contains("view v9 and 5 more."));
+    }
+
+    #[test]
+    fn quoted_names_are_quoted_again_in_the_hint() {
+        let mut t = table(1, "x", true);
+        t.name = "public.\"Memory Notes\"".into();
+        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let hint = blocked_error(&[t], &ctx).hint.unwrap();
+        assert!(hint.contains("allow_drop('public.\"Memory Notes\"', reason =>"), "{hint}");
+    }
+
+    #[test]
+    fn log_line_has_the_drop_log_fields() {
+        let line = log_line("blocked", &table(1, "a", true), "DROP TABLE", "app");
+        assert_eq!(
+            line,
+            "memory_guard: blocked DROP TABLE of table public.a: estimated_rows=10 guard=none reason=none role=app"
+        );
+    }
+}

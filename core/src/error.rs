@@ -1,0 +1,92 @@
+//! Errors as data: every refusal carries the SQLSTATE, message, DETAIL and HINT the extension reports.
+
+use std::fmt;
+
+/// The SQLSTATEs memory_guard raises. The README lists each with its meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlState {
+    /// 2BP01 dependent_objects_still_exist: the statement would delete rows still stored in a table.
+    DataStillExists,
+    /// 22004 null_value_not_allowed: a required argument is NULL.
+    NullValueNotAllowed,
+    /// 22023 invalid_parameter_value: an argument is present but unusable (e.g. an empty reason).
+    InvalidParameterValue,
+    /// 42P01 undefined_table: the named table does not exist.
+    UndefinedTable,
+    /// 42809 wrong_object_type: the named object is not a table memory_guard can guard.
+    WrongObjectType,
+}
+
+impl SqlState {
+    pub const fn code(self) -> &'static str {
+        match self {
+            SqlState::DataStillExists => "2BP01",
+            SqlState::NullValueNotAllowed => "22004",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::WrongObjectType => "42809",
+        }
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A refusal, ready to be reported by the extension's one reporting boundary (`src/report.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GuardError {
+    pub sqlstate: SqlState,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl GuardError {
+    pub fn new(sqlstate: SqlState, message: impl Into<String>) -> Self {
+        GuardError { sqlstate, message: message.into(), detail: None, hint: None }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_five_characters_and_never_internal_error() {
+        for s in [
+            SqlState::DataStillExists,
+            SqlState::NullValueNotAllowed,
+            SqlState::InvalidParameterValue,
+            SqlState::UndefinedTable,
+            SqlState::WrongObjectType,
+        ] {
+            assert_eq!(s.code().len(), 5);
+            assert_ne!(s.code(), "XX000");
+        }
+    }
+
+    #[test]
+    fn builder_keeps_every_part() {
+        let e = GuardError::new(SqlState::UndefinedTable, "no such table")
+            .detail("d")
+            .hint("h");
+        assert_eq!(e.to_string(), "no such table");
+        assert_eq!(e.detail.as_deref(), Some("d"));
+        assert_eq!(e.hint.as_deref(), Some("h"));
+        assert_eq!(e.sqlstate.code(), "42P01");
+    }
+}
