@@ -1,1 +1,39 @@
+//! memory_guard: a Postgres extension that keeps migrations from silently destroying data.
+//!
+//! Each capability has its own file: `drop_guard.rs` (the drop guard and `allow_drop`),
+//! `hooks.rs` (Postgres hooks), `probe.rs` (reading a table's facts under lock), `gucs.rs`
+//! (settings), `report.rs` (errors). Decisions live in the pgrx-free `memory_guard_core` crate.
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 ::pgrx::pg_module_magic!(name, version);
+
+mod drop_guard;
+mod gucs;
+mod hooks;
+mod probe;
+mod report;
+
+::pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+::pgrx::extension_sql_file!(
+    "../sql/event_triggers.sql",
+    name = "event_triggers",
+    requires = [drop_guard::on_ddl_command_start, drop_guard::on_sql_drop]
+);
+
+#[allow(non_snake_case)]
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+    hooks::init();
+    drop_guard::init();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -15,6 +15,8 @@ pub enum SqlState {
     UndefinedTable,
     /// 42809 wrong_object_type: the named object is not a table memory_guard can guard.
     WrongObjectType,
+    /// 39P01 trigger_protocol_violated: an event-trigger function called some other way.
+    TriggerProtocolViolated,
 }
 
 impl SqlState {
@@ -25,6 +27,7 @@ impl SqlState {
             SqlState::InvalidParameterValue => "22023",
             SqlState::UndefinedTable => "42P01",
             SqlState::WrongObjectType => "42809",
+            SqlState::TriggerProtocolViolated => "39P01",
         }
     }
 }
@@ -73,6 +76,7 @@ mod tests {
             SqlState::InvalidParameterValue,
             SqlState::UndefinedTable,
             SqlState::WrongObjectType,
+            SqlState::TriggerProtocolViolated,
         ] {
             assert_eq!(s.code().len(), 5);
             assert_ne!(s.code(), "XX000");

@@ -1,0 +1,399 @@
+//! The drop guard: no statement deletes a table holding rows unless the drop was guarded.
+//!
+//! How the pieces meet, for one statement:
+//! 1. `ddl_command_start` (event trigger) makes sure this library, and so its object-access hook,
+//!    is loaded before anything is deleted, and forgets facts left by statements whose `sql_drop`
+//!    never fired.
+//! 2. The object-access hook (`hooks.rs`) calls [`before_table_drop`] for each table Postgres'
+//!    dependency walk deletes, while the table still exists and is locked: the probe runs there.
+//! 3. `sql_drop` (event trigger) hands the facts to the core policy and raises, warns, or writes
+//!    `memory_guard.drop_log`. Raising rolls the whole statement back: nothing is dropped.
+
+use crate::{gucs, probe, report};
+use memory_guard_core::drop_policy::{
+    blocked_error, decide, log_line, Ancestor, DropContext, DropMode, DroppedTable, Guard,
+    Permit,
+};
+use memory_guard_core::sql_text::body_references;
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use std::cell::RefCell;
+use std::ffi::CStr;
+
+/// Facts and permits live until their (sub)transaction ends; `subid` is where they were made.
+struct Pending {
+    subid: pg_sys::SubTransactionId,
+    table: DroppedTable,
+    /// Catalog names of the dropped ancestors, for finding function bodies that name them.
+    ancestor_names: Vec<(u32, String, String)>,
+}
+
+struct StoredPermit {
+    subid: pg_sys::SubTransactionId,
+    permit: Permit,
+}
+
+thread_local! {
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    static PERMITS: RefCell<Vec<StoredPermit>> = const { RefCell::new(Vec::new()) };
+}
+
+pub fn init() {
+    // SAFETY: called once from _PG_init; the callbacks are plain functions that live as long as
+    // the library, which Postgres never unloads.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    // Permits are for the current transaction only; so are facts.
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE
+        | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PARALLEL_ABORT)
+    {
+        PENDING.with(|p| p.borrow_mut().clear());
+        PERMITS.with(|p| p.borrow_mut().clear());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn subxact_callback(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    parent_subid: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    match event {
+        // A permit given inside a savepoint that is rolled back was never given.
+        SUBXACT_EVENT_ABORT_SUB => {
+            PERMITS.with(|p| p.borrow_mut().retain(|s| s.subid != my_subid));
+            PENDING.with(|p| p.borrow_mut().retain(|s| s.subid != my_subid));
+        }
+        SUBXACT_EVENT_COMMIT_SUB => {
+            PERMITS.with(|p| {
+                p.borrow_mut().iter_mut().filter(|s| s.subid == my_subid).for_each(|s| s.subid = parent_subid)
+            });
+            PENDING.with(|p| {
+                p.borrow_mut().iter_mut().filter(|s| s.subid == my_subid).for_each(|s| s.subid = parent_subid)
+            });
+        }
+        _ => {}
+    }
+}
+
+fn current_subid() -> pg_sys::SubTransactionId {
+    // SAFETY: only called inside a transaction (a hook during DDL, or a SQL function).
+    unsafe { pg_sys::GetCurrentSubTransactionId() }
+}
+
+fn memory_guard_extension() -> pg_sys::Oid {
+    // SAFETY: a catalog lookup by a static name, missing_ok so it never raises.
+    unsafe { pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true) }
+}
+
+/// Called by the object-access hook for every relation about to be deleted, under its lock.
+pub fn before_table_drop(relid: pg_sys::Oid) {
+    if gucs::drop_mode() == DropMode::Off {
+        return;
+    }
+    // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
+    if unsafe { pg_sys::creating_extension } {
+        return; // an extension's own install or upgrade script
+    }
+    let ext = memory_guard_extension();
+    if ext == pg_sys::InvalidOid {
+        return; // loaded (e.g. preloaded) in a database where memory_guard is not installed
+    }
+    let Some(facts) = probe::probe_locked_table(relid) else { return };
+    if !facts.has_rows {
+        return;
+    }
+    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
+    if unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) } == ext {
+        return; // memory_guard's own tables go with DROP EXTENSION memory_guard
+    }
+    let mut ancestors = Vec::new();
+    let mut ancestor_names = Vec::new();
+    for a in probe::ancestors(relid) {
+        let (schema, relname) = probe::relation_catalog_name(a).unwrap_or_default();
+        ancestors.push(Ancestor {
+            relid: a.to_u32(),
+            name: probe::qualified_name(&schema, &relname),
+            dropped: false,
+        });
+        ancestor_names.push((a.to_u32(), schema, relname));
+    }
+    let table = DroppedTable {
+        relid: relid.to_u32(),
+        name: facts.name,
+        schema: facts.schema,
+        relname: facts.relname,
+        ancestors,
+        is_partition: facts.is_partition,
+        has_rows: true,
+        estimate: facts.estimate,
+        created_in_transaction: facts.created_in_transaction,
+    };
+    PENDING.with(|p| p.borrow_mut().push(Pending { subid: current_subid(), table, ancestor_names }));
+}
+
+/// The command tag of the event that fired `fcinfo`, or an error if it is not an event trigger call.
+fn event_tag(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> String {
+    // SAFETY: fcinfo comes from the function manager; its context is either NULL or a Node, and
+    // is an EventTriggerData exactly when the node tag says so.
+    unsafe {
+        let ctx = (*fcinfo).context;
+        if ctx.is_null() || (*ctx).type_ != pg_sys::NodeTag::T_EventTriggerData {
+            let e = GuardError::new(
+                SqlState::TriggerProtocolViolated,
+                format!("{function}() must be called as an event trigger"),
+            )
+            .hint("CREATE EXTENSION memory_guard installs it as one; do not call it directly.");
+            report::raise(&e, function);
+        }
+        let data = &*(ctx as *const pg_sys::EventTriggerData);
+        CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)).to_string_lossy().into_owned()
+    }
+}
+
+#[pg_extern(sql = "
+CREATE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
+  'Loads memory_guard (and its object-access hook) before any DDL deletes anything.';
+")]
+fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
+    event_tag(fcinfo, "on_ddl_command_start");
+    PENDING.with(|p| p.borrow_mut().clear());
+}
+
+#[pg_extern(sql = "
+CREATE FUNCTION memory_guard.on_sql_drop() RETURNS event_trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION memory_guard.on_sql_drop() IS
+  'Refuses, warns about or logs the drop of tables holding rows (memory_guard.drop_mode).';
+")]
+fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
+    let tag = event_tag(fcinfo, "on_sql_drop");
+    let pending: Vec<Pending> = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    let mode = gucs::drop_mode();
+    if mode == DropMode::Off || pending.is_empty() {
+        return;
+    }
+    // Facts for tables that still exist come from work that was rolled back or not finished.
+    let mut catalog_names = Vec::new();
+    let tables: Vec<DroppedTable> = pending
+        .into_iter()
+        .filter(|p| !probe::relation_exists(pg_sys::Oid::from_u32(p.table.relid)))
+        .map(|mut p| {
+            for a in p.table.ancestors.iter_mut() {
+                a.dropped = !probe::relation_exists(pg_sys::Oid::from_u32(a.relid));
+            }
+            catalog_names.extend(
+                p.ancestor_names
+                    .iter()
+                    .filter(|(relid, _, _)| p.table.ancestors.iter().any(|a| a.relid == *relid && a.dropped))
+                    .map(|(_, s, r)| (s.clone(), r.clone())),
+            );
+            catalog_names.push((p.table.schema.clone(), p.table.relname.clone()));
+            p.table
+        })
+        .collect();
+    let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().map(|s| s.permit.clone()).collect());
+    let decision = decide(mode, tables, &permits);
+
+    if !decision.unguarded.is_empty() {
+        let role = current_role();
+        let verdict = if decision.blocks(mode) { "blocked" } else { "warned about" };
+        for t in &decision.unguarded {
+            pgrx::log!("{}", log_line(verdict, t, &tag, &role));
+        }
+        let ctx = gather_context(&tag, &decision.unguarded, &catalog_names);
+        let err = blocked_error(&decision.unguarded, &ctx);
+        if decision.blocks(mode) {
+            report::raise(&err, "on_sql_drop");
+        }
+        report::warn(&err, "on_sql_drop");
+    }
+    write_drop_log(&tag, &decision.passed);
+}
+
+fn current_role() -> String {
+    Spi::get_one::<String>("SELECT current_user::text").ok().flatten().unwrap_or_default()
+}
+
+/// What the refusal's DETAIL needs: what CASCADE took along, and which functions still name
+/// the tables. Only run when about to refuse or warn.
+fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(String, String)]) -> DropContext {
+    let at_stake: Vec<String> = unguarded.iter().map(|t| format!("table {}", t.name)).collect();
+    let cascaded: Vec<String> = Spi::connect(|c| {
+        c.select(include_str!("../sql/queries/cascaded_objects.sql"), None, &[])
+            .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect::<Vec<_>>())
+    })
+    .unwrap_or_default()
+    .into_iter()
+    .filter(|d| !at_stake.contains(d))
+    .collect();
+
+    let mut referencing_functions: Vec<(String, Vec<String>)> = Vec::new();
+    let mut seen: Vec<&(String, String)> = Vec::new();
+    for name @ (schema, relname) in catalog_names {
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        let args: [DatumWithOid; 1] = [relname.as_str().into()];
+        let candidates: Vec<(String, String)> = Spi::connect(|c| {
+            c.select(include_str!("../sql/queries/functions_naming.sql"), None, &args).map(|rows| {
+                rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .unwrap_or_default();
+        let fns: Vec<String> = candidates
+            .into_iter()
+            .filter(|(_, body)| body_references(body, schema, relname))
+            .map(|(f, _)| f)
+            .collect();
+        if !fns.is_empty() {
+            referencing_functions.push((probe::qualified_name(schema, relname), fns));
+        }
+    }
+    DropContext { command_tag: tag.to_string(), cascaded, referencing_functions }
+}
+
+/// Records each guarded drop. drop_log is writable only by the extension's owner, so that no
+/// role can forge or erase entries; the insert runs as that owner.
+fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
+    if passed.is_empty() {
+        return;
+    }
+    let owner = Spi::get_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'memory_guard'",
+    )
+    .ok()
+    .flatten();
+    let Some(owner) = owner else { return };
+    let role = current_role();
+    as_user(owner, || {
+        for (t, guard) in passed {
+            let details = serde_json::json!({
+                "root": t.root().1,
+                "is_partition": t.is_partition,
+                "estimate": t.estimate.to_string(),
+            });
+            let args: Vec<DatumWithOid> = vec![
+                pg_sys::Oid::from_u32(t.relid).into(),
+                t.name.as_str().into(),
+                tag.into(),
+                t.estimate.rows().map(|n| n as i64).into(),
+                guard.as_str().into(),
+                guard.reason().into(),
+                role.as_str().into(),
+                JsonB(details).into(),
+            ];
+            Spi::run_with_args(include_str!("../sql/queries/insert_drop_log.sql"), &args)
+                .unwrap_or_else(|e| pgrx::error!("memory_guard: could not write drop_log: {e}"));
+        }
+    });
+}
+
+/// Runs `f` with `user` as the current user, as SECURITY DEFINER functions do. An error inside
+/// `f` aborts the (sub)transaction, which restores the previous user itself.
+fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_ctx = 0;
+    // SAFETY: plain reads and writes of the backend's current-user state; we restore exactly
+    // what we saved.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
+        pg_sys::SetUserIdAndSecContext(user, saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let r = f();
+    // SAFETY: as above.
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx) };
+    r
+}
+
+/// `memory_guard.allow_drop(target, reason)`: acknowledges, for the current transaction only,
+/// that the rows of `target` (and of its partitions or inheritance children) may be dropped.
+#[pg_extern(volatile, parallel_unsafe)]
+fn allow_drop(target: Option<&str>, reason: Option<&str>) -> String {
+    let permit = report::ok_or_raise(resolve_permit(target, reason), "allow_drop");
+    let name = probe::relation_name(pg_sys::Oid::from_u32(permit.relid)).unwrap_or_default();
+    PERMITS.with(|p| p.borrow_mut().push(StoredPermit { subid: current_subid(), permit }));
+    format!("drop of {name} allowed until the end of this transaction")
+}
+
+fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, GuardError> {
+    let usage = "SELECT memory_guard.allow_drop('schema.table', reason => 'why the rows may go');";
+    let target = target.ok_or_else(|| {
+        GuardError::new(SqlState::NullValueNotAllowed, "allow_drop: target must not be NULL")
+            .hint(format!("Name the table to drop, as in {usage}"))
+    })?;
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(GuardError::new(
+            SqlState::InvalidParameterValue,
+            format!("allow_drop: a reason is required to drop {target}"),
+        )
+        .detail("drop_log keeps the reason next to the dropped table, for whoever looks for the rows later.")
+        .hint(format!("Say why the rows may go, as in {usage}")));
+    }
+    let args: [DatumWithOid; 1] = [target.into()];
+    let found = Spi::get_two_with_args::<pg_sys::Oid, String>(include_str!("../sql/queries/resolve_table.sql"), &args)
+        .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
+    match found {
+        (Some(relid), Some(kind)) if kind == "r" || kind == "p" => {
+            Ok(Permit { relid: relid.to_u32(), reason: reason.to_string() })
+        }
+        (Some(_), _) => Err(GuardError::new(
+            SqlState::WrongObjectType,
+            format!("allow_drop: {target} is not a table"),
+        )
+        .detail("memory_guard guards tables and partitioned tables; other relations hold no rows of their own.")),
+        (None, _) => Err(GuardError::new(
+            SqlState::UndefinedTable,
+            format!("allow_drop: table {target} does not exist"),
+        )
+        .hint("Name the table as the DROP statement will find it, schema-qualified if it is not on search_path.")),
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn allow_drop_names_the_resolved_table() {
+        Spi::run("CREATE TABLE t_allow (x int)").unwrap();
+        let msg = Spi::get_one::<String>("SELECT memory_guard.allow_drop('t_allow', 'test')").unwrap().unwrap();
+        assert_eq!(msg, "drop of public.t_allow allowed until the end of this transaction");
+    }
+
+    #[pg_test(error = "memory_guard: allow_drop: a reason is required to drop t_allow2")]
+    fn allow_drop_rejects_a_blank_reason() {
+        Spi::run("CREATE TABLE t_allow2 (x int)").unwrap();
+        Spi::run("SELECT memory_guard.allow_drop('t_allow2', '   ')").unwrap();
+    }
+
+    #[pg_test]
+    fn a_table_created_and_filled_in_the_transaction_passes_and_is_logged() {
+        // A #[pg_test] runs inside one transaction, so the table is new to it: nothing committed
+        // can be lost. Drops of older tables are covered by the SQL scenarios under tests/sql.
+        Spi::run("CREATE TABLE t_rows AS SELECT 1 AS x").unwrap();
+        Spi::run("DROP TABLE t_rows").unwrap();
+        let logged = Spi::get_one::<String>(
+            "SELECT guard FROM memory_guard.drop_log WHERE table_name = 'public.t_rows'",
+        )
+        .unwrap();
+        assert_eq!(logged.as_deref(), Some("created_in_transaction"));
+    }
+}

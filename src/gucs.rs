@@ -1,0 +1,41 @@
+//! Every memory_guard setting, with typed accessors that return core enums.
+//!
+//! Policy settings are PGC_SUSET: an application role must not be able to switch the guard off
+//! for itself. The prefix is reserved so a misspelt `memory_guard.*` setting is an error, not a
+//! silently ignored placeholder.
+
+use memory_guard_core::drop_policy::DropMode;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+
+#[derive(Clone, Copy, PostgresGucEnum)]
+enum DropModeGuc {
+    #[name = c"enforce"]
+    Enforce,
+    #[name = c"warn"]
+    Warn,
+    #[name = c"off"]
+    Off,
+}
+
+static DROP_MODE: GucSetting<DropModeGuc> = GucSetting::<DropModeGuc>::new(DropModeGuc::Enforce);
+
+pub fn init() {
+    GucRegistry::define_enum_guc(
+        c"memory_guard.drop_mode",
+        c"What memory_guard does with an unguarded drop of a table holding rows.",
+        c"enforce: the statement fails; warn: it proceeds with a WARNING and is logged; off: no check. Superuser only.",
+        &DROP_MODE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: called once from _PG_init, in the backend's main thread, with a static C string.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"memory_guard".as_ptr()) };
+}
+
+pub fn drop_mode() -> DropMode {
+    match DROP_MODE.get() {
+        DropModeGuc::Enforce => DropMode::Enforce,
+        DropModeGuc::Warn => DropMode::Warn,
+        DropModeGuc::Off => DropMode::Off,
+    }
+}

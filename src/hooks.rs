@@ -1,0 +1,50 @@
+//! Postgres hooks, each chained to the hook installed before ours.
+//!
+//! The object-access hook sees every object a statement deletes, after Postgres' own dependency
+//! walk has locked it and before it is gone: the one place every DROP form (IF EXISTS, CASCADE,
+//! DROP SCHEMA, DROP OWNED, DROP EXTENSION, …) passes through, so memory_guard never has to guess
+//! the cascade from the statement's text.
+
+use pgrx::pg_sys;
+
+static mut PREV_OBJECT_ACCESS_HOOK: pg_sys::object_access_hook_type = None;
+
+/// Called once from `_PG_init`.
+pub fn init() {
+    // SAFETY: _PG_init runs once per backend, single-threaded, before any statement can reach
+    // the hook; we save the previous hook so ours always chains to it.
+    unsafe {
+        PREV_OBJECT_ACCESS_HOOK = pg_sys::object_access_hook;
+        pg_sys::object_access_hook = Some(object_access);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut std::ffi::c_void,
+) {
+    // SAFETY: the saved hook was a valid hook when we replaced it, and is called with the very
+    // arguments Postgres gave us.
+    if let Some(prev) = unsafe { PREV_OBJECT_ACCESS_HOOK } {
+        unsafe { prev(access, class_id, object_id, sub_id, arg) };
+    }
+    if access != pg_sys::ObjectAccessType::OAT_DROP
+        || class_id != pg_sys::RelationRelationId
+        || sub_id != 0
+    {
+        return;
+    }
+    // SAFETY: for OAT_DROP, Postgres passes a pointer to an ObjectAccessDrop (objectaccess.h),
+    // valid for the duration of the call.
+    let flags = unsafe { arg.cast::<pg_sys::ObjectAccessDrop>().as_ref() }.map_or(0, |d| d.dropflags);
+    // Internal deletions (the transient heap of a table rewrite, a toast table) are not a drop
+    // anyone asked for and lose nothing.
+    if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
+        return;
+    }
+    crate::drop_guard::before_table_drop(object_id);
+}

@@ -1,0 +1,198 @@
+//! Facts about a table that is about to be deleted, read straight from the table and the catalog.
+//!
+//! Called from the object-access hook while the deleting statement already holds the table's
+//! AccessExclusiveLock, so no other transaction can have a row in flight. The row probe reads the
+//! table through its access method with a fresh MVCC snapshot: it stops at the first visible row,
+//! sees every row committed before the lock was granted (even under REPEATABLE READ), and ignores
+//! row-level security and privileges, which would hide rows from the dropping role but not save
+//! them from the drop.
+
+use memory_guard_core::drop_policy::RowEstimate;
+use pgrx::pg_sys;
+use std::ffi::CStr;
+
+/// The catalog's pg_inherits and its (inhrelid, inhseqno) index; fixed OIDs in pg_inherits.h,
+/// which pgrx does not bind.
+const INHERITS_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2611);
+const INHERITS_RELID_SEQNO_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2680);
+/// InvalidSubTransactionId (c.h): rd_createSubid of a relation not created by this transaction.
+const INVALID_SUB_TRANSACTION_ID: pg_sys::SubTransactionId = 0;
+const ANUM_INHRELID: i16 = 1;
+const ANUM_INHPARENT: i32 = 2;
+
+/// What the probe found for a plain table with storage.
+pub struct TableFacts {
+    pub schema: String,
+    pub relname: String,
+    pub name: String,
+    pub is_partition: bool,
+    pub has_rows: bool,
+    pub estimate: RowEstimate,
+    pub created_in_transaction: bool,
+}
+
+/// Probes `relid`, which the caller's statement has locked. `None` for relations that hold no
+/// data of their own to lose: views, partitioned parents (their partitions are probed), indexes,
+/// sequences, foreign tables, and temporary tables.
+pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
+    // SAFETY: the deleting statement holds a lock on relid (Postgres locks every object before
+    // its dependency walk deletes it), so opening without a further lock is valid; the relation
+    // stays open only inside this block and is closed on every path.
+    unsafe {
+        let rel = pg_sys::relation_open(relid, pg_sys::NoLock as i32);
+        let form = &*(*rel).rd_rel;
+        if form.relkind as u8 != pg_sys::RELKIND_RELATION
+            || form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP
+        {
+            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+            return None;
+        }
+        let has_rows = first_visible_row_exists(rel);
+        let current_pages =
+            pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) as u64;
+        let relname = CStr::from_ptr(form.relname.data.as_ptr()).to_string_lossy().into_owned();
+        let nsp = pg_sys::get_namespace_name(form.relnamespace);
+        let schema = CStr::from_ptr(nsp).to_string_lossy().into_owned();
+        let facts = TableFacts {
+            name: qualified_name(&schema, &relname),
+            schema,
+            relname,
+            is_partition: form.relispartition,
+            has_rows,
+            estimate: RowEstimate::from_stats(form.reltuples as f64, form.relpages as i64, current_pages),
+            created_in_transaction: (*rel).rd_createSubid != INVALID_SUB_TRANSACTION_ID,
+        };
+        pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+        Some(facts)
+    }
+}
+
+/// Reads at most one tuple. Cost depends on where the first live row is, not on table size.
+///
+/// # Safety
+/// `rel` must be open and locked by the caller.
+unsafe fn first_visible_row_exists(rel: pg_sys::Relation) -> bool {
+    // SAFETY: rel is open (caller's contract); the table AM routine of an open relation is valid;
+    // the snapshot is registered for the scan's lifetime and released after; slot and scan are
+    // freed before returning.
+    unsafe {
+        let am = &*(*rel).rd_tableam;
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
+        let scan_begin = am.scan_begin.expect("table AM without scan_begin");
+        let scan = scan_begin(rel, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
+        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+        let next = am.scan_getnextslot.expect("table AM without scan_getnextslot");
+        let found = next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot);
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        am.scan_end.expect("table AM without scan_end")(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        found
+    }
+}
+
+/// Parents of `relid` in pg_inherits (partitioned tables and inheritance parents), transitively,
+/// nearest first.
+pub fn ancestors(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let mut out: Vec<pg_sys::Oid> = Vec::new();
+    let mut frontier = vec![relid];
+    while let Some(child) = frontier.pop() {
+        for parent in direct_parents(child) {
+            if !out.contains(&parent) {
+                out.push(parent);
+                frontier.insert(0, parent);
+            }
+        }
+    }
+    out
+}
+
+fn direct_parents(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let mut parents = Vec::new();
+    // SAFETY: a catalog index scan with a stack-allocated scan key that outlives the scan; the
+    // catalog relation is opened and closed with matching locks, and every tuple is read through
+    // the relation's own descriptor while the scan is open.
+    unsafe {
+        let inh = pg_sys::table_open(INHERITS_RELATION_ID, pg_sys::AccessShareLock as i32);
+        let mut key = pg_sys::ScanKeyData::default();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            ANUM_INHRELID,
+            pg_sys::BTEqualStrategyNumber as u16,
+            pg_sys::Oid::from_u32(pg_sys::F_OIDEQ),
+            pg_sys::Datum::from(relid),
+        );
+        let scan = pg_sys::systable_beginscan(
+            inh,
+            INHERITS_RELID_SEQNO_INDEX_ID,
+            true,
+            std::ptr::null_mut(),
+            1,
+            &mut key,
+        );
+        loop {
+            let tup = pg_sys::systable_getnext(scan);
+            if tup.is_null() {
+                break;
+            }
+            let mut isnull = false;
+            let d = pg_sys::heap_getattr(tup, ANUM_INHPARENT, (*inh).rd_att, &mut isnull);
+            if !isnull {
+                parents.push(pg_sys::Oid::from_u32(d.value() as u32));
+            }
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(inh, pg_sys::AccessShareLock as i32);
+    }
+    parents
+}
+
+/// `schema.table`, quoted as Postgres quotes identifiers.
+pub fn qualified_name(schema: &str, relname: &str) -> String {
+    let s = std::ffi::CString::new(schema).expect("catalog names have no NUL");
+    let r = std::ffi::CString::new(relname).expect("catalog names have no NUL");
+    // SAFETY: both arguments are valid NUL-terminated strings; the result is a palloc'd C string
+    // that we copy before returning.
+    unsafe {
+        let q = pg_sys::quote_qualified_identifier(s.as_ptr(), r.as_ptr());
+        CStr::from_ptr(q).to_string_lossy().into_owned()
+    }
+}
+
+/// (schema, table) of a relation that still exists, as spelt in the catalog.
+pub fn relation_catalog_name(relid: pg_sys::Oid) -> Option<(String, String)> {
+    // SAFETY: syscache lookups by OID; NULL results are checked before use.
+    unsafe {
+        let rel = pg_sys::get_rel_name(relid);
+        if rel.is_null() {
+            return None;
+        }
+        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        if nsp.is_null() {
+            return None;
+        }
+        Some((
+            CStr::from_ptr(nsp).to_string_lossy().into_owned(),
+            CStr::from_ptr(rel).to_string_lossy().into_owned(),
+        ))
+    }
+}
+
+/// `schema.table`, quoted, of a relation that still exists.
+pub fn relation_name(relid: pg_sys::Oid) -> Option<String> {
+    relation_catalog_name(relid).map(|(s, r)| qualified_name(&s, &r))
+}
+
+/// Whether a relation with this OID is visible in the catalog to the current command.
+pub fn relation_exists(relid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache existence check by OID has no preconditions inside a transaction.
+    unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    }
+}

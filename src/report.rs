@@ -1,0 +1,43 @@
+//! The one place core errors become Postgres reports with SQLSTATE, DETAIL and HINT.
+
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+fn code(s: SqlState) -> PgSqlErrorCode {
+    match s {
+        SqlState::DataStillExists => PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+        SqlState::NullValueNotAllowed => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        SqlState::InvalidParameterValue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        SqlState::UndefinedTable => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+        SqlState::WrongObjectType => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        SqlState::TriggerProtocolViolated => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+    }
+}
+
+fn build(e: &GuardError, function: &'static str) -> ErrorReport {
+    let mut report = ErrorReport::new(code(e.sqlstate), format!("memory_guard: {}", e.message), function);
+    if let Some(d) = &e.detail {
+        report = report.set_detail(d.clone());
+    }
+    if let Some(h) = &e.hint {
+        report = report.set_hint(h.clone());
+    }
+    report
+}
+
+/// Raises `e` as an ERROR; does not return.
+pub fn raise(e: &GuardError, function: &'static str) -> ! {
+    build(e, function).report(PgLogLevel::ERROR);
+    unreachable!("ERROR reports do not return")
+}
+
+/// Reports `e` as a WARNING and carries on.
+pub fn warn(e: &GuardError, function: &'static str) {
+    build(e, function).report(PgLogLevel::WARNING);
+}
+
+/// Unwraps a core result, raising its error.
+pub fn ok_or_raise<T>(r: Result<T, GuardError>, function: &'static str) -> T {
+    r.unwrap_or_else(|e| raise(&e, function))
+}
