@@ -231,7 +231,10 @@ fn current_role() -> String {
 /// What the refusal's DETAIL needs: what CASCADE took along, and which functions still name
 /// the tables. Only run when about to refuse or warn.
 fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(String, String)]) -> DropContext {
-    let at_stake: Vec<String> = unguarded.iter().map(|t| format!("table {}", t.name)).collect();
+    let at_stake: Vec<String> = unguarded
+        .iter()
+        .flat_map(|t| [format!("table {}", t.name), format!("table {}", t.root().1)])
+        .collect();
     let cascaded: Vec<String> = Spi::connect(|c| {
         c.select(include_str!("../sql/queries/cascaded_objects.sql"), None, &[])
             .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect::<Vec<_>>())

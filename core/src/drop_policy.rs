@@ -72,17 +72,12 @@ impl RowEstimate {
         }
     }
 
-    fn add(self, other: RowEstimate) -> RowEstimate {
-        match (self, other) {
-            (RowEstimate::About(a), RowEstimate::About(b)) => RowEstimate::About(a + b),
-            (a, b) => RowEstimate::Unknown { pages: a.pages() + b.pages() },
-        }
-    }
-
-    fn pages(self) -> u64 {
+    /// For lists: `about 10 rows`, `no statistics, 3 pages`.
+    fn short(self) -> String {
         match self {
-            RowEstimate::About(_) => 0,
-            RowEstimate::Unknown { pages } => pages,
+            RowEstimate::About(_) => self.to_string(),
+            RowEstimate::Unknown { pages: 1 } => "no statistics, 1 page".to_string(),
+            RowEstimate::Unknown { pages } => format!("no statistics, {pages} pages"),
         }
     }
 }
@@ -92,6 +87,9 @@ impl fmt::Display for RowEstimate {
         match self {
             RowEstimate::About(1) => write!(f, "about 1 row"),
             RowEstimate::About(n) => write!(f, "about {n} rows"),
+            RowEstimate::Unknown { pages: 1 } => {
+                write!(f, "an unknown number of rows (no statistics; 1 page on disk)")
+            }
             RowEstimate::Unknown { pages } => {
                 write!(f, "an unknown number of rows (no statistics; {pages} pages on disk)")
             }
@@ -247,21 +245,25 @@ fn group(tables: &[DroppedTable]) -> Vec<Group<'_>> {
 }
 
 fn describe_group(g: &Group<'_>) -> String {
-    let total = g.members.iter().map(|m| m.estimate).reduce(RowEstimate::add);
-    let total = total.map(|e| e.to_string()).unwrap_or_default();
-    let others: Vec<String> = g
-        .members
+    let own = g.members.iter().find(|m| m.relid == g.root_relid);
+    let mut others: Vec<&&DroppedTable> = g.members.iter().filter(|m| m.relid != g.root_relid).collect();
+    others.sort_by(|a, b| a.name.cmp(&b.name));
+    let others: Vec<String> = others
         .iter()
-        .filter(|m| m.relid != g.root_relid)
         .map(|m| {
             let kind = if m.is_partition { "partition" } else { "inheritance child" };
-            format!("{kind} {} ({})", m.name, m.estimate)
+            format!("{kind} {} ({})", m.name, m.estimate.short())
         })
         .collect();
-    if others.is_empty() {
-        format!("Table {} holds {total}.", g.root_name)
-    } else {
-        format!("Table {} holds {total}, in {}.", g.root_name, others.join(", "))
+    match (own, others.is_empty()) {
+        (Some(t), true) => format!("Table {} holds {}.", g.root_name, t.estimate),
+        (Some(t), false) => format!(
+            "Table {} holds rows itself ({}) and in {}.",
+            g.root_name,
+            t.estimate.short(),
+            others.join(", ")
+        ),
+        (None, _) => format!("Table {} holds rows in {}.", g.root_name, others.join(", ")),
     }
 }
 
@@ -438,6 +440,9 @@ mod tests {
         assert_eq!(RowEstimate::from_stats(0.0, 4, 4), RowEstimate::About(1));
         assert_eq!(RowEstimate::About(7).rows(), Some(7));
         assert_eq!(RowEstimate::Unknown { pages: 1 }.rows(), None);
+        assert_eq!(RowEstimate::Unknown { pages: 1 }.to_string(), "an unknown number of rows (no statistics; 1 page on disk)");
+        assert_eq!(RowEstimate::Unknown { pages: 2 }.to_string(), "an unknown number of rows (no statistics; 2 pages on disk)");
+        assert_eq!(RowEstimate::About(1).to_string(), "about 1 row");
     }
 
     #[test]
@@ -472,10 +477,25 @@ mod tests {
         assert_eq!(e.message, "DROP TABLE would delete table public.events, which holds rows");
         let detail = e.detail.unwrap();
         assert!(
-            detail.starts_with("Table public.events holds about 20 rows, in partition public.events_2024 (about 10 rows), partition public.events_2025 (about 10 rows)."),
+            detail.starts_with("Table public.events holds rows in partition public.events_2024 (about 10 rows), partition public.events_2025 (about 10 rows)."),
             "{detail}"
         );
         assert_eq!(e.hint.unwrap().matches("allow_drop(").count(), 1);
+    }
+
+    #[test]
+    fn an_inheritance_parent_with_rows_of_its_own_says_so() {
+        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let mut child = partition(11, "dogs", 1, true);
+        child.is_partition = false;
+        child.estimate = RowEstimate::Unknown { pages: 3 };
+        let mut parent = table(1, "animals", true);
+        parent.name = "public.events".into();
+        let e = blocked_error(&[parent, child], &ctx);
+        assert_eq!(
+            e.detail.unwrap().lines().next().unwrap(),
+            "Table public.events holds rows itself (about 10 rows) and in inheritance child public.dogs (no statistics, 3 pages)."
+        );
     }
 
     #[test]

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SQL scenarios (tests/sql/*.sql against tests/expected/*.out) and isolation specs
+# (tests/isolation/specs/*.spec) with Postgres' own pg_regress and pg_isolation_regress, against a
+# throwaway cluster that is removed afterwards. The installed memory_guard build is used.
+#
+#   tests/run_regress.sh                 # everything
+#   tests/run_regress.sh drop_guard_basic # one scenario (or several) by name
+#
+# On a difference the diffs are printed; to accept new output after checking it by eye:
+#   cp tests/results/NAME.out tests/expected/NAME.out
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../scripts/cluster.sh
+source "$here/../scripts/cluster.sh"
+PGXS_TEST=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test
+
+cluster_start
+trap cluster_stop EXIT
+
+common=(--host="$PGHOST" --port="$PGPORT" --user=postgres
+        --load-extension=memory_guard --load-extension=vector --dbname=memory_guard_regress)
+
+if [ $# -gt 0 ]; then
+  scenarios=("$@"); specs=()
+else
+  mapfile -t scenarios < <(cd "$here/sql" && ls -- *.sql | sed 's/\.sql$//' | sort)
+  mapfile -t specs < <(cd "$here/isolation/specs" && ls -- *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
+fi
+
+status=0
+rm -rf "$here/results" "$here/regression.diffs" "$here/regression.out"
+# Scenarios \i the fixtures with paths relative to tests/.
+(cd "$here" && "$PGXS_TEST/regress/pg_regress" "${common[@]}" --inputdir="$here" --outputdir="$here" \
+   "${scenarios[@]}") || status=$?
+if [ $status -ne 0 ] && [ -f "$here/regression.diffs" ]; then cat "$here/regression.diffs"; fi
+
+if [ ${#specs[@]} -gt 0 ]; then
+  iso="$here/isolation"
+  rm -rf "$iso/results" "$iso/output_iso" "$iso/regression.diffs" "$iso/regression.out"
+  iso_status=0
+  (cd "$iso" && "$PGXS_TEST/isolation/pg_isolation_regress" "${common[@]}" --inputdir="$iso" \
+     --outputdir="$iso" "${specs[@]}") || iso_status=$?
+  if [ $iso_status -ne 0 ] && [ -f "$iso/regression.diffs" ]; then cat "$iso/regression.diffs"; fi
+  [ $iso_status -eq 0 ] || status=$iso_status
+fi
+exit $status
