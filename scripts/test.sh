@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every memory_guard test on this machine, provisioning what is missing first:
+#   1. pure logic:      cargo test -p memory_guard_core
+#   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
+#   3. in Postgres:     cargo pgrx test pg15 --runas postgres
+# Ends with one summary line: "N passed, N failed".
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+passed=0
+failed=0
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/memory_guard_test.XXXXXX")
+chmod 755 "$logdir"; chown postgres "$logdir"
+trap 'rm -rf "$logdir"' EXIT
+step() { printf '\n\033[1;34m== %s ==\033[0m\n' "$*"; }
+
+# Adds the counts from a cargo test log ("test result: ok. N passed; M failed; ...").
+count_cargo() {
+  local p f
+  p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$6} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+step "pure logic: cargo test -p memory_guard_core"
+if cargo test -p memory_guard_core 2>&1 | tee "$logdir/core.log"; then :; else failed=$((failed + 1)); fi
+count_cargo "$logdir/core.log"
+
+step "SQL scenarios and isolation specs (pg_regress)"
+cargo pgrx install >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
+if bash tests/run_regress.sh 2>&1 | tee "$logdir/regress.log"; then :; fi
+# pg_regress prints one "test NAME ... ok|FAILED" line per scenario or spec.
+r_ok=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. ok' "$logdir/regress.log" || true)
+r_bad=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. (FAILED|failed)' "$logdir/regress.log" || true)
+r_total=$(( $(ls tests/sql/*.sql | wc -l) + $(ls tests/isolation/specs/*.spec | wc -l) ))
+# A scenario that never ran (a crash, a missing expected file) counts as failed.
+[ $((r_ok + r_bad)) -eq "$r_total" ] || r_bad=$((r_total - r_ok))
+passed=$((passed + r_ok)); failed=$((failed + r_bad))
+
+step "in Postgres: cargo pgrx test pg15 --runas postgres"
+pgdata="$logdir/pgrx-data"
+if cargo pgrx test pg15 --runas postgres --pgdata "$pgdata" 2>&1 | tee "$logdir/pgrx.log"; then :; else
+  grep -q 'test result' "$logdir/pgrx.log" || failed=$((failed + 1))
+fi
+count_cargo "$logdir/pgrx.log"
+# cargo pgrx test leaves its debug build with test functions installed; put back the plain one.
+cargo pgrx install >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
+
+echo
+echo "memory_guard tests: $passed passed, $failed failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
