@@ -27,9 +27,10 @@ unsafe extern "C-unwind" fn object_access(
     sub_id: i32,
     arg: *mut std::ffi::c_void,
 ) {
-    // SAFETY: the saved hook was a valid hook when we replaced it, and is called with the very
-    // arguments Postgres gave us.
+    // SAFETY: the static is written only once, in init(), before this hook can run.
     if let Some(prev) = unsafe { PREV_OBJECT_ACCESS_HOOK } {
+        // SAFETY: the saved hook was a valid hook when we replaced it, and is called with the
+        // very arguments Postgres gave us.
         unsafe { prev(access, class_id, object_id, sub_id, arg) };
     }
     if access != pg_sys::ObjectAccessType::OAT_DROP

@@ -43,4 +43,14 @@ if [ ${#specs[@]} -gt 0 ]; then
   if [ $iso_status -ne 0 ] && [ -f "$iso/regression.diffs" ]; then cat "$iso/regression.diffs"; fi
   [ $iso_status -eq 0 ] || status=$iso_status
 fi
+# Blocked drops are also written to the server log, with the fields drop_log keeps.
+if printf '%s\n' "${scenarios[@]}" | grep -qx drop_guard_basic; then
+  expected_log='LOG:  memory_guard: blocked DROP TABLE of table basic.notes: estimated_rows=unknown guard=none reason=none role=postgres'
+  if grep -qF "$expected_log" "$CLUSTER_DIR/server.log"; then
+    echo "test server_log_records_blocked_drops ... ok"
+  else
+    echo "test server_log_records_blocked_drops ... FAILED (no line: $expected_log)"
+    status=1
+  fi
+fi
 exit $status
