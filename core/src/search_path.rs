@@ -1,0 +1,454 @@
+//! The search_path lint: which functions need a pinned, safe `search_path`, and what to say when
+//! one lacks it.
+//!
+//! A function without `SET search_path` resolves unqualified names through the *caller's* path.
+//! For SECURITY DEFINER functions, trigger and event-trigger functions that is an injection route
+//! (a caller who can create objects earlier on the path runs code with the function's rights);
+//! for a function that used to pin its path, losing the setting is a silent regression.
+
+use crate::sql_text::quote_literal;
+
+/// One entry of a search_path, as Postgres reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathEntry {
+    /// `"$user"`: the schema named like the current role, whatever role that is.
+    CurrentUser,
+    /// A schema name, unquoted and case-folded as Postgres does.
+    Schema(String),
+}
+
+/// Parses a search_path value the way Postgres' SplitIdentifierString does: comma-separated,
+/// whitespace around entries ignored, unquoted names folded to lower case, `"…"` kept exactly
+/// (with `""` for a quote inside). `""` alone (what `SET search_path = ''` stores) is an empty path.
+pub fn parse_search_path(value: &str) -> Result<Vec<PathEntry>, String> {
+    let chars: Vec<char> = value.chars().collect();
+    let mut entries = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    if i == chars.len() {
+        return Ok(entries);
+    }
+    loop {
+        skip_ws(&mut i);
+        let (name, quoted) = if chars.get(i) == Some(&'"') {
+            let mut name = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(format!("unterminated quoted name in search_path {value:?}")),
+                    Some('"') if chars.get(i + 1) == Some(&'"') => {
+                        name.push('"');
+                        i += 2;
+                    }
+                    Some('"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => {
+                        name.push(*c);
+                        i += 1;
+                    }
+                }
+            }
+            (name, true)
+        } else {
+            let start = i;
+            while i < chars.len() && chars[i] != ',' && !chars[i].is_whitespace() {
+                i += 1;
+            }
+            if start == i {
+                return Err(format!("empty name in search_path {value:?}"));
+            }
+            (chars[start..i].iter().collect::<String>().to_lowercase(), false)
+        };
+        if quoted && name == "$user" {
+            entries.push(PathEntry::CurrentUser);
+        } else if !name.is_empty() {
+            entries.push(PathEntry::Schema(name));
+        }
+        skip_ws(&mut i);
+        match chars.get(i) {
+            None => return Ok(entries),
+            Some(',') => i += 1,
+            Some(c) => return Err(format!("unexpected {c:?} in search_path {value:?}")),
+        }
+    }
+}
+
+/// Renders a path for a `SET search_path = …` clause: names quoted only where needed.
+pub fn render_search_path(entries: &[PathEntry]) -> String {
+    if entries.is_empty() {
+        return "''".to_string();
+    }
+    entries
+        .iter()
+        .map(|e| match e {
+            PathEntry::CurrentUser => "\"$user\"".to_string(),
+            PathEntry::Schema(s) => quote_ident(s),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Quotes an identifier unless it is a plain lower-case name. (Keywords are quoted by the
+/// extension, which has Postgres' list; the names seen here are schema names.)
+pub fn quote_ident(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// The catalog facts about one function that the lint needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionFacts {
+    /// `schema.name(argtypes)`, as `ALTER FUNCTION` accepts it.
+    pub signature: String,
+    /// `FUNCTION` or `PROCEDURE`, for the fix statement.
+    pub kind: String,
+    pub schema: String,
+    pub security_definer: bool,
+    /// Returns `trigger` or `event_trigger`.
+    pub is_trigger: bool,
+    /// The current `search_path` setting, if any.
+    pub search_path: Option<String>,
+    /// The setting before the statement ran: `None` when the function is new (or unknown),
+    /// `Some(None)` when it existed without one.
+    pub previous_search_path: Option<Option<String>>,
+}
+
+/// Who may create objects in a schema, as the extension read it from the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaFacts {
+    pub name: String,
+    /// A role other than the schema's owner and superusers (PUBLIC included) has CREATE on it.
+    pub creatable_by_others: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem found with one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub function: String,
+    /// Stable rule name: `search_path_missing`, `search_path_regression`, `search_path_unsafe_schema`,
+    /// `search_path_pg_temp_not_last`, `search_path_mutable`.
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub detail: String,
+    /// The exact statement that fixes it.
+    pub fix: String,
+}
+
+fn why_relevant(f: &FunctionFacts) -> Option<&'static str> {
+    if f.security_definer {
+        Some("a SECURITY DEFINER function")
+    } else if f.is_trigger {
+        Some("a trigger function")
+    } else if matches!(f.previous_search_path, Some(Some(_))) {
+        Some("a function that pinned its search_path before")
+    } else {
+        None
+    }
+}
+
+/// The path to suggest when a function has none: its own schema unless others may create objects
+/// in it (then nothing: the body must qualify its names), and pg_temp last for SECURITY DEFINER
+/// functions (pg_temp is searched first unless listed).
+fn suggested_path(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<PathEntry> {
+    let own_unsafe = schemas.iter().any(|k| k.name == f.schema && k.creatable_by_others);
+    let mut p = Vec::new();
+    if !own_unsafe {
+        p.push(PathEntry::Schema(f.schema.clone()));
+    }
+    if f.security_definer {
+        p.push(PathEntry::Schema("pg_temp".into()));
+    }
+    p
+}
+
+fn fix_statement(f: &FunctionFacts, path: &[PathEntry]) -> String {
+    format!("ALTER {} {} SET search_path = {};", f.kind, f.signature, render_search_path(path))
+}
+
+/// Lints one function. `schemas` describes every schema named in its path (unknown schemas are
+/// taken as missing, which is safe: nobody can create objects in them without creating them).
+pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let relevant = why_relevant(f);
+    let finding = |rule, severity, message: String, detail: String, fix: String| Finding {
+        function: f.signature.clone(),
+        rule,
+        severity,
+        message,
+        detail,
+        fix,
+    };
+
+    let Some(value) = &f.search_path else {
+        match (relevant, &f.previous_search_path) {
+            (_, Some(Some(old))) => out.push(finding(
+                "search_path_regression",
+                Severity::Warning,
+                format!("{} {} lost its pinned search_path", f.kind.to_lowercase(), f.signature),
+                format!("It had search_path={old} before this statement and now has none, so it resolves names through each caller's search_path."),
+                format!("ALTER {} {} SET search_path = {};", f.kind, f.signature,
+                    parse_search_path(old).map(|p| render_search_path(&p)).unwrap_or_else(|_| quote_literal(old))),
+            )),
+            (Some(why), _) => out.push(finding(
+                "search_path_missing",
+                Severity::Warning,
+                format!("{} {} has no pinned search_path", f.kind.to_lowercase(), f.signature),
+                format!("It is {why}, and resolves names through the search_path of whoever fires or calls it."),
+                fix_statement(f, &suggested_path(f, schemas)),
+            )),
+            (None, _) => out.push(finding(
+                "search_path_mutable",
+                Severity::Info,
+                format!("{} {} has a role mutable search_path", f.kind.to_lowercase(), f.signature),
+                "It is not security-relevant, but its behaviour depends on the caller's search_path.".to_string(),
+                fix_statement(f, &suggested_path(f, schemas)),
+            )),
+        }
+        return out;
+    };
+
+    let Some(why) = relevant else { return out };
+    let entries = match parse_search_path(value) {
+        Ok(e) => e,
+        Err(e) => {
+            out.push(finding(
+                "search_path_unsafe_schema",
+                Severity::Warning,
+                format!("{} {} has a search_path memory_guard cannot read", f.kind.to_lowercase(), f.signature),
+                e,
+                fix_statement(f, &suggested_path(f, schemas)),
+            ));
+            return out;
+        }
+    };
+    if entries.is_empty() {
+        return out; // search_path = '': everything must be schema-qualified, nothing to hijack
+    }
+    let unsafe_entries: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match e {
+            PathEntry::CurrentUser => Some("\"$user\" (a different schema for each role)".to_string()),
+            PathEntry::Schema(s) => schemas
+                .iter()
+                .find(|k| &k.name == s && k.creatable_by_others)
+                .map(|_| format!("{} (roles other than its owner may create objects in it)", quote_ident(s))),
+        })
+        .collect();
+    let safe_entries: Vec<PathEntry> = entries
+        .iter()
+        .filter(|e| match e {
+            PathEntry::CurrentUser => false,
+            PathEntry::Schema(s) => !schemas.iter().any(|k| &k.name == s && k.creatable_by_others),
+        })
+        .cloned()
+        .collect();
+    let mut fixed = safe_entries;
+    if f.security_definer {
+        fixed.retain(|e| *e != PathEntry::Schema("pg_temp".into()));
+        fixed.push(PathEntry::Schema("pg_temp".into()));
+    }
+    if !unsafe_entries.is_empty() {
+        out.push(finding(
+            "search_path_unsafe_schema",
+            Severity::Warning,
+            format!("{} {} pins an unsafe search_path", f.kind.to_lowercase(), f.signature),
+            format!("It is {why} and its search_path={value} includes {}.", unsafe_entries.join(", ")),
+            fix_statement(f, &fixed),
+        ));
+    }
+    let pg_temp_last = entries.last() == Some(&PathEntry::Schema("pg_temp".into()));
+    if f.security_definer && !pg_temp_last {
+        out.push(finding(
+            "search_path_pg_temp_not_last",
+            Severity::Warning,
+            format!("{} {} does not list pg_temp last", f.kind.to_lowercase(), f.signature),
+            format!("It is a SECURITY DEFINER function with search_path={value}; unless pg_temp is listed last, any caller's temporary objects are searched first."),
+            fix_statement(f, &fixed),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str) -> PathEntry {
+        PathEntry::Schema(name.into())
+    }
+
+    fn func() -> FunctionFacts {
+        FunctionFacts {
+            signature: "public.update_updated_at_column()".into(),
+            kind: "FUNCTION".into(),
+            schema: "public".into(),
+            security_definer: false,
+            is_trigger: true,
+            search_path: None,
+            previous_search_path: None,
+        }
+    }
+
+    fn public_open() -> Vec<SchemaFacts> {
+        vec![
+            SchemaFacts { name: "public".into(), creatable_by_others: true },
+            SchemaFacts { name: "app".into(), creatable_by_others: false },
+        ]
+    }
+
+    #[test]
+    fn parses_as_postgres_does() {
+        assert_eq!(parse_search_path("public").unwrap(), vec![s("public")]);
+        assert_eq!(parse_search_path("Public , App").unwrap(), vec![s("public"), s("app")]);
+        assert_eq!(parse_search_path("\"$user\", public").unwrap(), vec![PathEntry::CurrentUser, s("public")]);
+        assert_eq!(parse_search_path("\"My Schema\",pg_temp").unwrap(), vec![s("My Schema"), s("pg_temp")]);
+        assert_eq!(parse_search_path("\"a,b\"\"c\"").unwrap(), vec![s("a,b\"c")]);
+        assert_eq!(parse_search_path("\"\"").unwrap(), vec![]);
+        assert_eq!(parse_search_path("").unwrap(), vec![]);
+        assert!(parse_search_path("a,,b").is_err());
+        assert!(parse_search_path("\"open").is_err());
+        assert!(parse_search_path("a b").is_err());
+        // $user unquoted is just a name.
+        assert_eq!(parse_search_path("$user").unwrap(), vec![s("$user")]);
+    }
+
+    #[test]
+    fn renders_back_to_valid_sql() {
+        assert_eq!(render_search_path(&[s("public"), s("pg_temp")]), "public, pg_temp");
+        assert_eq!(render_search_path(&[s("My Schema"), PathEntry::CurrentUser]), "\"My Schema\", \"$user\"");
+        assert_eq!(render_search_path(&[]), "''");
+        let v = "\"a,b\"\"c\", x";
+        assert_eq!(parse_search_path(&render_search_path(&parse_search_path(v).unwrap())).unwrap(), parse_search_path(v).unwrap());
+    }
+
+    #[test]
+    fn seed_regression_reports_the_lost_setting() {
+        let f = FunctionFacts { previous_search_path: Some(Some("public".into())), ..func() };
+        let found = lint_function(&f, &public_open());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rule, "search_path_regression");
+        assert!(found[0].detail.contains("search_path=public"), "{}", found[0].detail);
+        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = public;");
+    }
+
+    #[test]
+    fn a_plain_function_that_lost_its_setting_is_a_regression_too() {
+        let f = FunctionFacts { is_trigger: false, previous_search_path: Some(Some("app".into())), ..func() };
+        assert_eq!(lint_function(&f, &public_open())[0].rule, "search_path_regression");
+    }
+
+    #[test]
+    fn trigger_and_definer_functions_need_a_setting() {
+        let found = lint_function(&func(), &public_open());
+        assert_eq!(found[0].rule, "search_path_missing");
+        assert_eq!(found[0].severity, Severity::Warning);
+        let definer = FunctionFacts { is_trigger: false, security_definer: true, ..func() };
+        let found = lint_function(&definer, &public_open());
+        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = pg_temp;");
+        let in_app = FunctionFacts { schema: "app".into(), signature: "app.f()".into(), ..definer };
+        assert_eq!(lint_function(&in_app, &public_open())[0].fix, "ALTER FUNCTION app.f() SET search_path = app, pg_temp;");
+    }
+
+    #[test]
+    fn other_functions_without_a_setting_are_info() {
+        let f = FunctionFacts { is_trigger: false, ..func() };
+        let found = lint_function(&f, &public_open());
+        assert_eq!(found[0].rule, "search_path_mutable");
+        assert_eq!(found[0].severity, Severity::Info);
+    }
+
+    #[test]
+    fn a_schema_others_can_create_in_is_unsafe() {
+        let f = FunctionFacts { search_path: Some("public".into()), ..func() };
+        let found = lint_function(&f, &public_open());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rule, "search_path_unsafe_schema");
+        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = '';");
+        let f = FunctionFacts { search_path: Some("app, public".into()), ..func() };
+        assert_eq!(lint_function(&f, &public_open())[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = app;");
+    }
+
+    #[test]
+    fn trusted_and_empty_paths_are_safe() {
+        for p in ["app", "\"\"", "pg_catalog, app", "app, pg_temp"] {
+            let f = FunctionFacts { search_path: Some(p.into()), ..func() };
+            assert!(lint_function(&f, &public_open()).is_empty(), "{p}");
+        }
+        let definer = FunctionFacts { security_definer: true, is_trigger: false, search_path: Some("app, pg_temp".into()), ..func() };
+        assert!(lint_function(&definer, &public_open()).is_empty());
+        let definer = FunctionFacts { security_definer: true, search_path: Some("\"\"".into()), ..func() };
+        assert!(lint_function(&definer, &public_open()).is_empty());
+    }
+
+    #[test]
+    fn definer_needs_pg_temp_last() {
+        let f = FunctionFacts { security_definer: true, search_path: Some("pg_temp, app".into()), ..func() };
+        let found = lint_function(&f, &public_open());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rule, "search_path_pg_temp_not_last");
+        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = app, pg_temp;");
+    }
+
+    #[test]
+    fn current_user_entry_is_unsafe() {
+        let f = FunctionFacts { search_path: Some("\"$user\", app".into()), ..func() };
+        let found = lint_function(&f, &public_open());
+        assert_eq!(found[0].rule, "search_path_unsafe_schema");
+        assert!(found[0].detail.contains("\"$user\""));
+    }
+
+    #[test]
+    fn applying_the_fix_leaves_nothing_to_find() {
+        let cases = [
+            FunctionFacts { ..func() },
+            FunctionFacts { security_definer: true, ..func() },
+            FunctionFacts { search_path: Some("\"$user\", public".into()), security_definer: true, ..func() },
+            FunctionFacts { search_path: Some("pg_temp, app".into()), security_definer: true, ..func() },
+        ];
+        for f in cases {
+            for finding in lint_function(&f, &public_open()) {
+                let value = finding.fix.split(" SET search_path = ").nth(1).unwrap().trim_end_matches(';');
+                let value = if value == "''" { "\"\"".to_string() } else { value.to_string() };
+                let fixed = FunctionFacts { search_path: Some(value), previous_search_path: None, ..f.clone() };
+                assert!(lint_function(&fixed, &public_open()).is_empty(), "{:?} after {}", f, finding.fix);
+            }
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("public"), "public");
+        assert_eq!(quote_ident("My Schema"), "\"My Schema\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("1abc"), "\"1abc\"");
+    }
+}
