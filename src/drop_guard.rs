@@ -9,6 +9,8 @@
 //! 3. `sql_drop` (event trigger) hands the facts to the core policy and raises, warns, or writes
 //!    `memory_guard.drop_log`. Raising rolls the whole statement back: nothing is dropped.
 
+use crate::event_trigger::event_data;
+use crate::owner::as_extension_owner;
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, decide, log_line, Ancestor, DropContext, DropMode, DroppedTable, Guard,
@@ -20,7 +22,6 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::cell::RefCell;
-use std::ffi::CStr;
 
 /// Facts and permits live until their (sub)transaction ends; `subid` is where they were made.
 struct Pending {
@@ -143,44 +144,25 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
     PENDING.with(|p| p.borrow_mut().push(Pending { subid: current_subid(), table, ancestor_names }));
 }
 
-/// The command tag of the event that fired `fcinfo`, or an error if it is not an event trigger call.
-fn event_tag(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> String {
-    // SAFETY: fcinfo comes from the function manager; its context is either NULL or a Node, and
-    // is an EventTriggerData exactly when the node tag says so.
-    unsafe {
-        let ctx = (*fcinfo).context;
-        if ctx.is_null() || (*ctx).type_ != pg_sys::NodeTag::T_EventTriggerData {
-            let e = GuardError::new(
-                SqlState::TriggerProtocolViolated,
-                format!("{function}() must be called as an event trigger"),
-            )
-            .hint("CREATE EXTENSION memory_guard installs it as one; do not call it directly.");
-            report::raise(&e, function);
-        }
-        let data = &*(ctx as *const pg_sys::EventTriggerData);
-        CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)).to_string_lossy().into_owned()
-    }
-}
-
 #[pg_extern(sql = "
 CREATE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
-LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
   'Loads memory_guard (and its object-access hook) before any DDL deletes anything.';
 ")]
 fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
-    event_tag(fcinfo, "on_ddl_command_start");
+    event_data(fcinfo, "on_ddl_command_start");
     PENDING.with(|p| p.borrow_mut().clear());
 }
 
 #[pg_extern(sql = "
 CREATE FUNCTION memory_guard.on_sql_drop() RETURNS event_trigger
-LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION memory_guard.on_sql_drop() IS
   'Refuses, warns about or logs the drop of tables holding rows (memory_guard.drop_mode).';
 ")]
 fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
-    let tag = event_tag(fcinfo, "on_sql_drop");
+    let (tag, _) = event_data(fcinfo, "on_sql_drop");
     let pending: Vec<Pending> = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     let mode = gucs::drop_mode();
     if mode == DropMode::Off || pending.is_empty() {
@@ -277,14 +259,8 @@ fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
     if passed.is_empty() {
         return;
     }
-    let owner = Spi::get_one::<pg_sys::Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'memory_guard'",
-    )
-    .ok()
-    .flatten();
-    let Some(owner) = owner else { return };
     let role = current_role();
-    as_user(owner, || {
+    as_extension_owner(|| {
         for (t, guard) in passed {
             let details = serde_json::json!({
                 "root": t.root().1,
@@ -305,23 +281,6 @@ fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
                 .unwrap_or_else(|e| pgrx::error!("memory_guard: could not write drop_log: {e}"));
         }
     });
-}
-
-/// Runs `f` with `user` as the current user, as SECURITY DEFINER functions do. An error inside
-/// `f` aborts the (sub)transaction, which restores the previous user itself.
-fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_ctx = 0;
-    // SAFETY: plain reads and writes of the backend's current-user state; we restore exactly
-    // what we saved.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(user, saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-    }
-    let r = f();
-    // SAFETY: as above.
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx) };
-    r
 }
 
 /// `memory_guard.allow_drop(target, reason)`: acknowledges, for the current transaction only,

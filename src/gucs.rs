@@ -5,6 +5,7 @@
 //! silently ignored placeholder.
 
 use memory_guard_core::drop_policy::DropMode;
+use memory_guard_core::search_path::LintMode;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
 #[derive(Clone, Copy, PostgresGucEnum)]
@@ -19,12 +20,32 @@ enum DropModeGuc {
 
 static DROP_MODE: GucSetting<DropModeGuc> = GucSetting::<DropModeGuc>::new(DropModeGuc::Enforce);
 
+#[derive(Clone, Copy, PostgresGucEnum)]
+enum LintModeGuc {
+    #[name = c"warn"]
+    Warn,
+    #[name = c"error"]
+    Error,
+    #[name = c"off"]
+    Off,
+}
+
+static SEARCH_PATH_MODE: GucSetting<LintModeGuc> = GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
+
 pub fn init() {
     GucRegistry::define_enum_guc(
         c"memory_guard.drop_mode",
         c"What memory_guard does with an unguarded drop of a table holding rows.",
         c"enforce: the statement fails; warn: it proceeds with a WARNING and is logged; off: no check. Superuser only.",
         &DROP_MODE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"memory_guard.search_path_mode",
+        c"What memory_guard does when a security-relevant function lacks a safe, pinned search_path.",
+        c"warn: a WARNING; error: the CREATE/ALTER FUNCTION fails; off: no check at DDL time. Superuser only.",
+        &SEARCH_PATH_MODE,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -37,5 +58,13 @@ pub fn drop_mode() -> DropMode {
         DropModeGuc::Enforce => DropMode::Enforce,
         DropModeGuc::Warn => DropMode::Warn,
         DropModeGuc::Off => DropMode::Off,
+    }
+}
+
+pub fn search_path_mode() -> LintMode {
+    match SEARCH_PATH_MODE.get() {
+        LintModeGuc::Warn => LintMode::Warn,
+        LintModeGuc::Error => LintMode::Error,
+        LintModeGuc::Off => LintMode::Off,
     }
 }

@@ -8,16 +8,29 @@
 ::pgrx::pg_module_magic!(name, version);
 
 mod drop_guard;
+mod event_trigger;
 mod gucs;
 mod hooks;
+mod owner;
 mod probe;
 mod report;
+mod search_path_lint;
 
 ::pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 ::pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",
     requires = [drop_guard::on_ddl_command_start, drop_guard::on_sql_drop]
+);
+::pgrx::extension_sql_file!(
+    "../sql/search_path_lint.sql",
+    name = "search_path_lint",
+    requires = [
+        "schema",
+        search_path_lint::on_function_ddl_start,
+        search_path_lint::on_function_ddl_end,
+        search_path_lint::lint_functions_rows
+    ]
 );
 
 #[allow(non_snake_case)]

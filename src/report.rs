@@ -12,6 +12,8 @@ fn code(s: SqlState) -> PgSqlErrorCode {
         SqlState::UndefinedTable => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
         SqlState::WrongObjectType => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
         SqlState::TriggerProtocolViolated => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+        SqlState::InvalidObjectDefinition => PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
+        SqlState::Warning => PgSqlErrorCode::ERRCODE_WARNING,
     }
 }
 

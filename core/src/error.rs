@@ -17,6 +17,10 @@ pub enum SqlState {
     WrongObjectType,
     /// 39P01 trigger_protocol_violated: an event-trigger function called some other way.
     TriggerProtocolViolated,
+    /// 42P17 invalid_object_definition: a function definition the lint refuses (error mode).
+    InvalidObjectDefinition,
+    /// 01000 warning: the code of the lint's WARNINGs.
+    Warning,
 }
 
 impl SqlState {
@@ -28,6 +32,8 @@ impl SqlState {
             SqlState::UndefinedTable => "42P01",
             SqlState::WrongObjectType => "42809",
             SqlState::TriggerProtocolViolated => "39P01",
+            SqlState::InvalidObjectDefinition => "42P17",
+            SqlState::Warning => "01000",
         }
     }
 }
@@ -77,6 +83,8 @@ mod tests {
             SqlState::UndefinedTable,
             SqlState::WrongObjectType,
             SqlState::TriggerProtocolViolated,
+            SqlState::InvalidObjectDefinition,
+            SqlState::Warning,
         ] {
             assert_eq!(s.code().len(), 5);
             assert_ne!(s.code(), "XX000");

@@ -6,7 +6,19 @@
 //! (a caller who can create objects earlier on the path runs code with the function's rights);
 //! for a function that used to pin its path, losing the setting is a silent regression.
 
+use crate::error::{GuardError, SqlState};
 use crate::sql_text::quote_literal;
+
+/// `memory_guard.search_path_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LintMode {
+    /// Findings are WARNINGs; the statement goes through.
+    Warn,
+    /// The first finding is an ERROR; the statement changes nothing.
+    Error,
+    /// No check at DDL time (`lint_functions()` still works).
+    Off,
+}
 
 /// One entry of a search_path, as Postgres reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +173,24 @@ pub struct Finding {
     pub detail: String,
     /// The exact statement that fixes it.
     pub fix: String,
+    /// The search_path value the fix sets, as written in `SET search_path = …`.
+    pub path: String,
+}
+
+impl Finding {
+    /// The report for DDL time: in error mode an ERROR (42P17, the definition is unsafe), in
+    /// warn mode a WARNING (01000). The HINT is the fix.
+    pub fn to_report(&self, mode: LintMode) -> GuardError {
+        // In error mode the statement is rolled back, so the function may not exist to ALTER.
+        let (state, hint) = match mode {
+            LintMode::Error => (
+                SqlState::InvalidObjectDefinition,
+                format!("Add SET search_path = {} to the statement.", self.path),
+            ),
+            _ => (SqlState::Warning, format!("Pin it: {}", self.fix)),
+        };
+        GuardError::new(state, self.message.clone()).detail(self.detail.clone()).hint(hint)
+    }
 }
 
 fn why_relevant(f: &FunctionFacts) -> Option<&'static str> {
@@ -190,22 +220,19 @@ fn suggested_path(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<PathEntry> 
     p
 }
 
-fn fix_statement(f: &FunctionFacts, path: &[PathEntry]) -> String {
-    format!("ALTER {} {} SET search_path = {};", f.kind, f.signature, render_search_path(path))
-}
-
 /// Lints one function. `schemas` describes every schema named in its path (unknown schemas are
 /// taken as missing, which is safe: nobody can create objects in them without creating them).
 pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding> {
     let mut out = Vec::new();
     let relevant = why_relevant(f);
-    let finding = |rule, severity, message: String, detail: String, fix: String| Finding {
+    let finding = |rule, severity, message: String, detail: String, path: String| Finding {
         function: f.signature.clone(),
         rule,
         severity,
         message,
         detail,
-        fix,
+        fix: format!("ALTER {} {} SET search_path = {};", f.kind, f.signature, path),
+        path,
     };
 
     let Some(value) = &f.search_path else {
@@ -215,22 +242,21 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
                 Severity::Warning,
                 format!("{} {} lost its pinned search_path", f.kind.to_lowercase(), f.signature),
                 format!("It had search_path={old} before this statement and now has none, so it resolves names through each caller's search_path."),
-                format!("ALTER {} {} SET search_path = {};", f.kind, f.signature,
-                    parse_search_path(old).map(|p| render_search_path(&p)).unwrap_or_else(|_| quote_literal(old))),
+                parse_search_path(old).map(|p| render_search_path(&p)).unwrap_or_else(|_| quote_literal(old)),
             )),
             (Some(why), _) => out.push(finding(
                 "search_path_missing",
                 Severity::Warning,
                 format!("{} {} has no pinned search_path", f.kind.to_lowercase(), f.signature),
                 format!("It is {why}, and resolves names through the search_path of whoever fires or calls it."),
-                fix_statement(f, &suggested_path(f, schemas)),
+                render_search_path(&suggested_path(f, schemas)),
             )),
             (None, _) => out.push(finding(
                 "search_path_mutable",
                 Severity::Info,
                 format!("{} {} has a role mutable search_path", f.kind.to_lowercase(), f.signature),
                 "It is not security-relevant, but its behaviour depends on the caller's search_path.".to_string(),
-                fix_statement(f, &suggested_path(f, schemas)),
+                render_search_path(&suggested_path(f, schemas)),
             )),
         }
         return out;
@@ -245,7 +271,7 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
                 Severity::Warning,
                 format!("{} {} has a search_path memory_guard cannot read", f.kind.to_lowercase(), f.signature),
                 e,
-                fix_statement(f, &suggested_path(f, schemas)),
+                render_search_path(&suggested_path(f, schemas)),
             ));
             return out;
         }
@@ -282,7 +308,7 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
             Severity::Warning,
             format!("{} {} pins an unsafe search_path", f.kind.to_lowercase(), f.signature),
             format!("It is {why} and its search_path={value} includes {}.", unsafe_entries.join(", ")),
-            fix_statement(f, &fixed),
+            render_search_path(&fixed),
         ));
     }
     let pg_temp_last = entries.last() == Some(&PathEntry::Schema("pg_temp".into()));
@@ -292,7 +318,7 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
             Severity::Warning,
             format!("{} {} does not list pg_temp last", f.kind.to_lowercase(), f.signature),
             format!("It is a SECURITY DEFINER function with search_path={value}; unless pg_temp is listed last, any caller's temporary objects are searched first."),
-            fix_statement(f, &fixed),
+            render_search_path(&fixed),
         ));
     }
     out
@@ -442,6 +468,19 @@ mod tests {
                 assert!(lint_function(&fixed, &public_open()).is_empty(), "{:?} after {}", f, finding.fix);
             }
         }
+    }
+
+    #[test]
+    fn reports_carry_the_fix_as_hint_and_the_mode_sets_the_code() {
+        let f = FunctionFacts { previous_search_path: Some(Some("public".into())), ..func() };
+        let finding = &lint_function(&f, &public_open())[0];
+        let warn = finding.to_report(LintMode::Warn);
+        assert_eq!(warn.sqlstate.code(), "01000");
+        assert_eq!(warn.hint.as_deref(), Some("Pin it: ALTER FUNCTION public.update_updated_at_column() SET search_path = public;"));
+        let error = finding.to_report(LintMode::Error);
+        assert_eq!(error.sqlstate.code(), "42P17");
+        assert_eq!(error.hint.as_deref(), Some("Add SET search_path = public to the statement."));
+        assert_eq!(warn.message, "function public.update_updated_at_column() lost its pinned search_path");
     }
 
     #[test]

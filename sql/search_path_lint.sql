@@ -1,0 +1,37 @@
+-- The last search_path each function pinned, so a later loss of it is a regression that
+-- lint_functions() still reports. Written only by memory_guard (as the extension owner).
+CREATE TABLE memory_guard.search_path_history (
+    function_oid oid PRIMARY KEY,
+    signature    text NOT NULL,
+    search_path  text NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON memory_guard.search_path_history FROM PUBLIC;
+GRANT SELECT ON memory_guard.search_path_history TO PUBLIC;
+
+-- What exists when the extension is installed counts as history.
+INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path)
+SELECT p.oid, p.oid::pg_catalog.regprocedure::text, pg_catalog.substr(c, 13)
+FROM pg_catalog.pg_proc p, pg_catalog.unnest(p.proconfig) c
+WHERE c LIKE 'search_path=%';
+
+CREATE FUNCTION memory_guard.lint_functions(schemas name[] DEFAULT NULL)
+RETURNS TABLE (function regprocedure, rule text, severity text, message text, fix text)
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$
+    SELECT f.function_oid::pg_catalog.regprocedure, f.rule, f.severity, f.message, f.fix
+    FROM memory_guard._lint_functions(schemas) f
+$$;
+COMMENT ON FUNCTION memory_guard.lint_functions(name[]) IS
+  'search_path findings for existing functions outside extensions (all schemas, or these).';
+
+CREATE EVENT TRIGGER memory_guard_ddl_command_start_lint
+    ON ddl_command_start
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE')
+    EXECUTE FUNCTION memory_guard.on_function_ddl_start();
+
+CREATE EVENT TRIGGER memory_guard_ddl_command_end_lint
+    ON ddl_command_end
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE')
+    EXECUTE FUNCTION memory_guard.on_function_ddl_end();

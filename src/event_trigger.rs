@@ -1,0 +1,68 @@
+//! Reading the EventTriggerData Postgres hands to an event-trigger function.
+
+use crate::report;
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::pg_sys;
+use std::ffi::CStr;
+
+/// The event's command tag and raw parse tree. Raises 39P01 when `fcinfo` is not an event
+/// trigger call (someone ran the function by hand).
+pub fn event_data(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> (String, *mut pg_sys::Node) {
+    // SAFETY: fcinfo comes from the function manager; its context is either NULL or a Node, and
+    // is an EventTriggerData exactly when the node tag says so.
+    unsafe {
+        let ctx = (*fcinfo).context;
+        if ctx.is_null() || (*ctx).type_ != pg_sys::NodeTag::T_EventTriggerData {
+            let e = GuardError::new(
+                SqlState::TriggerProtocolViolated,
+                format!("{function}() must be called as an event trigger"),
+            )
+            .hint("CREATE EXTENSION memory_guard installs it as one; do not call it directly.");
+            report::raise(&e, function);
+        }
+        let data = &*(ctx as *const pg_sys::EventTriggerData);
+        let tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)).to_string_lossy().into_owned();
+        (tag, data.parsetree)
+    }
+}
+
+/// The unqualified name of the function a CREATE/ALTER FUNCTION or PROCEDURE statement targets.
+pub fn target_function_name(parsetree: *mut pg_sys::Node) -> Option<String> {
+    if parsetree.is_null() {
+        return None;
+    }
+    // SAFETY: parsetree is the statement's raw parse tree, valid during the event; each node is
+    // read as the struct its tag names, and the name lists hold String nodes (gram.y: any_name).
+    unsafe {
+        let names = match (*parsetree).type_ {
+            pg_sys::NodeTag::T_CreateFunctionStmt => (*(parsetree as *mut pg_sys::CreateFunctionStmt)).funcname,
+            pg_sys::NodeTag::T_AlterFunctionStmt => {
+                let func = (*(parsetree as *mut pg_sys::AlterFunctionStmt)).func;
+                if func.is_null() {
+                    return None;
+                }
+                (*func).objname
+            }
+            _ => return None,
+        };
+        last_string(names)
+    }
+}
+
+/// # Safety
+/// `list` must be NULL or a valid List of String nodes.
+unsafe fn last_string(list: *mut pg_sys::List) -> Option<String> {
+    // SAFETY: per the contract; length bounds the elements array.
+    unsafe {
+        if list.is_null() || (*list).length == 0 {
+            return None;
+        }
+        let cell = (*list).elements.add((*list).length as usize - 1);
+        let node = (*cell).ptr_value as *mut pg_sys::Node;
+        if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_String {
+            return None;
+        }
+        let sval = (*(node as *mut pg_sys::String)).sval;
+        (!sval.is_null()).then(|| CStr::from_ptr(sval).to_string_lossy().into_owned())
+    }
+}

@@ -1,0 +1,174 @@
+//! The search_path lint: warns (or refuses) when CREATE/ALTER FUNCTION leaves a security-relevant
+//! function without a safe, pinned search_path, and `lint_functions()` for what already exists.
+//!
+//! `ddl_command_start` records the settings of every function the statement may replace (by
+//! name), so `ddl_command_end` can tell a lost setting (a regression) from one never set. The
+//! analysis itself is `memory_guard_core::search_path`.
+
+use crate::event_trigger::{event_data, target_function_name};
+use crate::owner::as_extension_owner;
+use crate::{gucs, report};
+use memory_guard_core::search_path::{lint_function, Finding, FunctionFacts, LintMode, SchemaFacts, Severity};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// (function OID, its search_path) for functions the running statement may replace.
+    static BEFORE: RefCell<Vec<(pg_sys::Oid, Option<String>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn creating_extension() -> bool {
+    // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
+    unsafe { pg_sys::creating_extension }
+}
+
+#[pg_extern(sql = "
+CREATE FUNCTION memory_guard.on_function_ddl_start() RETURNS event_trigger
+LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn on_function_ddl_start(fcinfo: pg_sys::FunctionCallInfo) {
+    let (_, parsetree) = event_data(fcinfo, "on_function_ddl_start");
+    BEFORE.with(|b| b.borrow_mut().clear());
+    if gucs::search_path_mode() == LintMode::Off || creating_extension() {
+        return;
+    }
+    let Some(name) = target_function_name(parsetree) else { return };
+    let args: [DatumWithOid; 1] = [name.as_str().into()];
+    let before: Vec<(pg_sys::Oid, Option<String>)> = Spi::connect(|c| {
+        c.select(include_str!("../sql/queries/search_path_before.sql"), None, &args).map(|rows| {
+            rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()?)))
+                .collect()
+        })
+    })
+    .unwrap_or_default();
+    BEFORE.with(|b| *b.borrow_mut() = before);
+}
+
+#[pg_extern(sql = "
+CREATE FUNCTION memory_guard.on_function_ddl_end() RETURNS event_trigger
+LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
+    event_data(fcinfo, "on_function_ddl_end");
+    let before = BEFORE.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let mode = gucs::search_path_mode();
+    if mode == LintMode::Off || creating_extension() {
+        return;
+    }
+    let oids: Vec<pg_sys::Oid> = Spi::connect(|c| {
+        c.select(
+            "SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() \
+             WHERE classid = 'pg_catalog.pg_proc'::pg_catalog.regclass",
+            None,
+            &[],
+        )
+        .map(|rows| rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+    })
+    .unwrap_or_default();
+    if oids.is_empty() {
+        return;
+    }
+    let schemas = schema_facts();
+    for (oid, mut facts) in function_facts(Some(&oids), None) {
+        // What the function had before this statement: what ddl_command_start saw (it existed),
+        // else nothing (it is new).
+        facts.previous_search_path = before.iter().find(|(o, _)| *o == oid).map(|(_, sp)| sp.clone());
+        for finding in lint_function(&facts, &schemas) {
+            if finding.severity < Severity::Warning {
+                continue; // info findings are for lint_functions(), not for every CREATE FUNCTION
+            }
+            let report = finding.to_report(mode);
+            if mode == LintMode::Error {
+                report::raise(&report, "on_function_ddl_end");
+            }
+            report::warn(&report, "on_function_ddl_end");
+        }
+        remember(oid, &facts);
+    }
+}
+
+/// Keeps the latest pinned setting of a function, so that losing it later is still reported.
+fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
+    let Some(sp) = &facts.search_path else { return };
+    let args: Vec<DatumWithOid> = vec![oid.into(), facts.signature.as_str().into(), sp.as_str().into()];
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path) \
+             VALUES ($1, $2, $3) ON CONFLICT (function_oid) DO UPDATE \
+             SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, recorded_at = now()",
+            &args,
+        )
+    });
+}
+
+fn schema_facts() -> Vec<SchemaFacts> {
+    Spi::connect(|c| {
+        c.select(include_str!("../sql/queries/schema_facts.sql"), None, &[]).map(|rows| {
+            rows.filter_map(|r| {
+                Some(SchemaFacts {
+                    name: r.get::<String>(1).ok()??,
+                    creatable_by_others: r.get::<bool>(2).ok()??,
+                })
+            })
+            .collect()
+        })
+    })
+    .unwrap_or_default()
+}
+
+/// Facts for the functions with these OIDs and/or in these schemas. `previous_search_path` is
+/// what search_path_history remembers (a regression if the function has lost it since).
+fn function_facts(oids: Option<&[pg_sys::Oid]>, schemas: Option<Vec<String>>) -> Vec<(pg_sys::Oid, FunctionFacts)> {
+    let args: Vec<DatumWithOid> = vec![oids.map(|o| o.to_vec()).into(), schemas.into()];
+    Spi::connect(|c| {
+        c.select(include_str!("../sql/queries/function_facts.sql"), None, &args).map(|rows| {
+            rows.filter_map(|r| {
+                let oid = r.get::<pg_sys::Oid>(1).ok()??;
+                let search_path = r.get::<String>(7).ok()?;
+                let pinned_before = r.get::<String>(8).ok()?;
+                Some((
+                    oid,
+                    FunctionFacts {
+                        signature: r.get::<String>(2).ok()??,
+                        kind: r.get::<String>(3).ok()??,
+                        schema: r.get::<String>(4).ok()??,
+                        security_definer: r.get::<bool>(5).ok()??,
+                        is_trigger: r.get::<bool>(6).ok()??,
+                        previous_search_path: pinned_before.map(Some),
+                        search_path,
+                    },
+                ))
+            })
+            .collect()
+        })
+    })
+    .unwrap_or_else(|e| pgrx::error!("memory_guard: reading function facts failed: {e}"))
+}
+
+/// The rows of `memory_guard.lint_functions()`; the SQL wrapper turns the OID into regprocedure.
+#[pg_extern(stable, parallel_safe, name = "_lint_functions")]
+#[search_path(pg_catalog)]
+fn lint_functions_rows(
+    schemas: default!(Option<Vec<String>>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(function_oid, pg_sys::Oid),
+        name!(rule, String),
+        name!(severity, String),
+        name!(message, String),
+        name!(fix, String),
+    ),
+> {
+    let schema_list = schema_facts();
+    let rows: Vec<_> = function_facts(None, schemas)
+        .into_iter()
+        .flat_map(|(oid, facts)| {
+            lint_function(&facts, &schema_list).into_iter().map(move |f: Finding| {
+                (oid, f.rule.to_string(), f.severity.as_str().to_string(), f.message, f.fix)
+            })
+        })
+        .collect();
+    TableIterator::new(rows)
+}

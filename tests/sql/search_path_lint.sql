@@ -1,0 +1,87 @@
+-- The search_path lint at DDL time (WARNING by default, ERROR in error mode) and
+-- lint_functions() for what already exists.
+CREATE SCHEMA lint;
+SET search_path = lint, public;
+LOAD 'memory_guard';
+
+-- The seed's update_updated_at_column(): v1 without a setting, v2 pins it, v3 loses it again.
+CREATE FUNCTION lint.update_updated_at_column() RETURNS trigger AS $$
+BEGIN NEW.updated_at = now(); RETURN NEW; END $$ LANGUAGE plpgsql;
+CREATE OR REPLACE FUNCTION lint.update_updated_at_column() RETURNS trigger AS $$
+BEGIN NEW.updated_at = now(); RETURN NEW; END $$ LANGUAGE plpgsql SET search_path = public;
+CREATE OR REPLACE FUNCTION lint.update_updated_at_column() RETURNS trigger AS $$
+BEGIN NEW.updated_at = now(); RETURN NEW; END $$ LANGUAGE plpgsql;
+
+-- A plain function that loses its setting through ALTER … RESET is a regression too.
+CREATE FUNCTION lint.total() RETURNS int LANGUAGE sql SET search_path = lint AS 'SELECT 1';
+ALTER FUNCTION lint.total() RESET search_path;
+-- SECURITY DEFINER: needs a setting, and pg_temp listed last.
+CREATE FUNCTION lint.definer_none() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+CREATE FUNCTION lint.definer_temp_first() RETURNS int LANGUAGE sql SECURITY DEFINER
+  SET search_path = pg_temp, lint AS 'SELECT 1';
+CREATE FUNCTION lint.definer_ok() RETURNS int LANGUAGE sql SECURITY DEFINER
+  SET search_path = lint, pg_temp AS 'SELECT 1';
+CREATE FUNCTION lint.definer_empty() RETURNS int LANGUAGE sql SECURITY DEFINER
+  SET search_path = '' AS 'SELECT 1';
+-- ALTER FUNCTION … SECURITY DEFINER makes an existing function security-relevant.
+CREATE FUNCTION lint.becomes_definer() RETURNS int LANGUAGE sql AS 'SELECT 1';
+ALTER FUNCTION lint.becomes_definer() SECURITY DEFINER;
+-- A schema where PUBLIC may create objects is unsafe on a pinned path (quoted names parsed).
+CREATE SCHEMA "Open Space";
+GRANT CREATE ON SCHEMA "Open Space" TO PUBLIC;
+CREATE FUNCTION lint.trg_open() RETURNS trigger LANGUAGE plpgsql
+  SET search_path = "Open Space", lint AS $$ BEGIN RETURN NEW; END $$;
+CREATE PROCEDURE lint.proc_definer() LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+-- Not security-relevant and never pinned: no warning at DDL time (info in lint_functions()).
+CREATE FUNCTION lint.plain(a int) RETURNS int LANGUAGE sql AS 'SELECT $1';
+
+SELECT function, rule, severity, fix FROM memory_guard.lint_functions(ARRAY['lint']) ORDER BY 1, 2;
+
+-- Every fix applied, the lint finds nothing more.
+DO $$
+DECLARE f record;
+BEGIN
+  FOR f IN SELECT fix FROM memory_guard.lint_functions(ARRAY['lint']) LOOP
+    EXECUTE f.fix;
+  END LOOP;
+END $$;
+SELECT count(*) AS findings_after_fixes FROM memory_guard.lint_functions(ARRAY['lint']);
+
+-- Error mode: the statement fails and nothing changes.
+SET memory_guard.search_path_mode = error;
+CREATE FUNCTION lint.refused() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS refused_exists FROM pg_proc WHERE proname = 'refused';
+ALTER FUNCTION lint.update_updated_at_column() RESET search_path;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT proconfig FROM pg_proc WHERE oid = 'lint.update_updated_at_column()'::regprocedure;
+SET memory_guard.search_path_mode = off;
+CREATE FUNCTION lint.unchecked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+RESET memory_guard.search_path_mode;
+-- Only superusers choose the mode.
+CREATE ROLE lint_app;
+SET ROLE lint_app;
+SET memory_guard.search_path_mode = off;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE lint_app;
+
+-- Functions that belong to extensions are skipped; memory_guard's own pass its lint when they
+-- are looked at as if they were not (allow_drop resolves the caller's table names through the
+-- caller's search_path on purpose, as DROP does: it is the one info finding).
+BEGIN;
+DO $$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'memory_guard' LOOP
+    EXECUTE format('ALTER EXTENSION memory_guard DROP FUNCTION %s', f);
+  END LOOP;
+END $$;
+SELECT function, rule, severity FROM memory_guard.lint_functions(ARRAY['memory_guard']);
+ROLLBACK;
+
+SET memory_guard.drop_mode = off;
+DROP SCHEMA lint CASCADE;
+DROP SCHEMA "Open Space" CASCADE;
+RESET memory_guard.drop_mode;
