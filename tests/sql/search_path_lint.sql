@@ -37,6 +37,22 @@ CREATE FUNCTION lint.plain(a int) RETURNS int LANGUAGE sql AS 'SELECT $1';
 
 SELECT function, rule, severity, fix FROM memory_guard.lint_functions(ARRAY['lint']) ORDER BY 1, 2;
 
+-- Supabase's splinter lint function_search_path_mutable lists functions outside extensions with
+-- no search_path setting. Its check, restated: every function it lists, lint_functions() lists.
+CREATE TEMP VIEW splinter_mutable AS
+SELECT p.oid::regprocedure AS function
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'lint'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+  AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search_path=%');
+SELECT count(*) AS splinter_findings FROM splinter_mutable;
+SELECT function AS missed_by_memory_guard FROM splinter_mutable
+EXCEPT SELECT function FROM memory_guard.lint_functions(ARRAY['lint']);
+-- …and reports what splinter cannot see: unsafe pinned values (the path is set, so splinter is
+-- satisfied).
+SELECT function, rule FROM memory_guard.lint_functions(ARRAY['lint'])
+WHERE function NOT IN (SELECT function FROM splinter_mutable) ORDER BY 1;
+
 -- Every fix applied, the lint finds nothing more.
 DO $$
 DECLARE f record;
