@@ -10,7 +10,7 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\n\033[1;36m### %s\033[0m\n' "$*"; }
-run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+run() { printf '\033[2m$'; printf ' %q' "$@"; printf '\033[0m\n'; "$@"; }
 
 say "Building and installing memory_guard (release)"
 cargo pgrx install --release 2>&1 | tail -n 1
@@ -22,6 +22,7 @@ trap cluster_stop EXIT
 export PGDATABASE=memory
 createdb_out=$("$PGBIN/createdb" "$PGDATABASE" 2>&1) || { echo "$createdb_out"; exit 1; }
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+export PGOPTIONS="-c client_min_messages=warning"  # NOTICEs of IF [NOT] EXISTS are noise here
 
 say "Installing the guard first, as every project should"
 run "${PSQL[@]}" -c "CREATE EXTENSION memory_guard" -c "SELECT extname, extversion FROM pg_extension WHERE extname = 'memory_guard'"
