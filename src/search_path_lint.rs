@@ -108,7 +108,7 @@ fn schema_facts() -> Vec<SchemaFacts> {
             rows.filter_map(|r| {
                 Some(SchemaFacts {
                     name: r.get::<String>(1).ok()??,
-                    creatable_by_others: r.get::<bool>(2).ok()??,
+                    creators: r.get::<Vec<pg_sys::Oid>>(2).ok()??.into_iter().map(|o| o.to_u32()).collect(),
                 })
             })
             .collect()
@@ -135,6 +135,7 @@ fn function_facts(oids: Option<&[pg_sys::Oid]>, schemas: Option<Vec<String>>) ->
                         schema: r.get::<String>(4).ok()??,
                         security_definer: r.get::<bool>(5).ok()??,
                         is_trigger: r.get::<bool>(6).ok()??,
+                        owner: r.get::<pg_sys::Oid>(9).ok()??.to_u32(),
                         previous_search_path: pinned_before.map(Some),
                         search_path,
                     },

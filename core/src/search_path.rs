@@ -128,6 +128,8 @@ pub struct FunctionFacts {
     /// `FUNCTION` or `PROCEDURE`, for the fix statement.
     pub kind: String,
     pub schema: String,
+    /// The function's owner (role OID).
+    pub owner: u32,
     pub security_definer: bool,
     /// Returns `trigger` or `event_trigger`.
     pub is_trigger: bool,
@@ -142,8 +144,16 @@ pub struct FunctionFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaFacts {
     pub name: String,
-    /// A role other than the schema's owner and superusers (PUBLIC included) has CREATE on it.
-    pub creatable_by_others: bool,
+    /// Roles that may CREATE in it (owner, grantees, their members; 0 for PUBLIC); superusers,
+    /// who may do anything anyway, are left out.
+    pub creators: Vec<u32>,
+}
+
+impl SchemaFacts {
+    /// Whether a role other than `owner` (the function's owner) may plant objects in it.
+    fn open_to_others(&self, owner: u32) -> bool {
+        self.creators.iter().any(|&r| r != owner)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -209,7 +219,7 @@ fn why_relevant(f: &FunctionFacts) -> Option<&'static str> {
 /// in it (then nothing: the body must qualify its names), and pg_temp last for SECURITY DEFINER
 /// functions (pg_temp is searched first unless listed).
 fn suggested_path(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<PathEntry> {
-    let own_unsafe = schemas.iter().any(|k| k.name == f.schema && k.creatable_by_others);
+    let own_unsafe = schemas.iter().any(|k| k.name == f.schema && k.open_to_others(f.owner));
     let mut p = Vec::new();
     if !own_unsafe {
         p.push(PathEntry::Schema(f.schema.clone()));
@@ -285,15 +295,15 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
             PathEntry::CurrentUser => Some("\"$user\" (a different schema for each role)".to_string()),
             PathEntry::Schema(s) => schemas
                 .iter()
-                .find(|k| &k.name == s && k.creatable_by_others)
-                .map(|_| format!("{} (roles other than its owner may create objects in it)", quote_ident(s))),
+                .find(|k| &k.name == s && k.open_to_others(f.owner))
+                .map(|_| format!("{} (roles other than the function's owner may create objects in it)", quote_ident(s))),
         })
         .collect();
     let safe_entries: Vec<PathEntry> = entries
         .iter()
         .filter(|e| match e {
             PathEntry::CurrentUser => false,
-            PathEntry::Schema(s) => !schemas.iter().any(|k| &k.name == s && k.creatable_by_others),
+            PathEntry::Schema(s) => !schemas.iter().any(|k| &k.name == s && k.open_to_others(f.owner)),
         })
         .cloned()
         .collect();
@@ -337,6 +347,7 @@ mod tests {
             signature: "public.update_updated_at_column()".into(),
             kind: "FUNCTION".into(),
             schema: "public".into(),
+            owner: 10,
             security_definer: false,
             is_trigger: true,
             search_path: None,
@@ -346,8 +357,9 @@ mod tests {
 
     fn public_open() -> Vec<SchemaFacts> {
         vec![
-            SchemaFacts { name: "public".into(), creatable_by_others: true },
-            SchemaFacts { name: "app".into(), creatable_by_others: false },
+            // public: PUBLIC may create; app: owned by the functions' owner (10) alone.
+            SchemaFacts { name: "public".into(), creators: vec![10, 0] },
+            SchemaFacts { name: "app".into(), creators: vec![10] },
         ]
     }
 
@@ -433,6 +445,15 @@ mod tests {
         assert!(lint_function(&definer, &public_open()).is_empty());
         let definer = FunctionFacts { security_definer: true, search_path: Some("\"\"".into()), ..func() };
         assert!(lint_function(&definer, &public_open()).is_empty());
+    }
+
+    #[test]
+    fn a_schema_owned_by_another_role_is_unsafe_for_this_owner() {
+        let schemas = vec![SchemaFacts { name: "app".into(), creators: vec![20] }];
+        let f = FunctionFacts { search_path: Some("app".into()), ..func() };
+        assert_eq!(lint_function(&f, &schemas)[0].rule, "search_path_unsafe_schema");
+        let owned = FunctionFacts { owner: 20, ..f };
+        assert!(lint_function(&owned, &schemas).is_empty());
     }
 
     #[test]

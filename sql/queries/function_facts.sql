@@ -10,7 +10,8 @@ SELECT p.oid,
                         'pg_catalog.event_trigger'::pg_catalog.regtype) AS is_trigger,
        (SELECT pg_catalog.substr(c, 13) FROM pg_catalog.unnest(p.proconfig) c
          WHERE c LIKE 'search_path=%') AS search_path,
-       h.search_path AS pinned_before
+       h.search_path AS pinned_before,
+       p.proowner AS owner
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 LEFT JOIN memory_guard.search_path_history h ON h.function_oid = p.oid

@@ -31,6 +31,11 @@ CREATE SCHEMA "Open Space";
 GRANT CREATE ON SCHEMA "Open Space" TO PUBLIC;
 CREATE FUNCTION lint.trg_open() RETURNS trigger LANGUAGE plpgsql
   SET search_path = "Open Space", lint AS $$ BEGIN RETURN NEW; END $$;
+-- So is a schema owned by another role: that role could plant objects the definer then runs.
+CREATE ROLE other_owner;
+CREATE SCHEMA theirs AUTHORIZATION other_owner;
+CREATE FUNCTION lint.definer_theirs() RETURNS int LANGUAGE sql SECURITY DEFINER
+  SET search_path = theirs, pg_temp AS 'SELECT 1';
 CREATE PROCEDURE lint.proc_definer() LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
 -- Not security-relevant and never pinned: no warning at DDL time (info in lint_functions()).
 CREATE FUNCTION lint.plain(a int) RETURNS int LANGUAGE sql AS 'SELECT $1';
@@ -100,4 +105,6 @@ ROLLBACK;
 SET memory_guard.drop_mode = off;
 DROP SCHEMA lint CASCADE;
 DROP SCHEMA "Open Space" CASCADE;
+DROP SCHEMA theirs CASCADE;
+DROP ROLE other_owner;
 RESET memory_guard.drop_mode;
