@@ -21,6 +21,18 @@ pub enum SqlState {
     InvalidObjectDefinition,
     /// 01000 warning: the code of the lint's WARNINGs.
     Warning,
+    /// 42703 undefined_column: a table lacks a column the migration needs.
+    UndefinedColumn,
+    /// 42804 datatype_mismatch: a needed column has the wrong type or dimensions.
+    DatatypeMismatch,
+    /// 42501 insufficient_privilege: the caller may not back up, restore or migrate this table.
+    InsufficientPrivilege,
+    /// XX001 data_corrupted: a copy did not verify (row count or checksum differ); rolled back.
+    DataCorrupted,
+    /// 42P07 duplicate_table: a restore would overwrite a table that exists.
+    DuplicateTable,
+    /// 0A000 feature_not_supported: an optional dependency (pgvector) is not installed.
+    FeatureNotAvailable,
 }
 
 impl SqlState {
@@ -34,6 +46,12 @@ impl SqlState {
             SqlState::TriggerProtocolViolated => "39P01",
             SqlState::InvalidObjectDefinition => "42P17",
             SqlState::Warning => "01000",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::DatatypeMismatch => "42804",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::DataCorrupted => "XX001",
+            SqlState::DuplicateTable => "42P07",
+            SqlState::FeatureNotAvailable => "0A000",
         }
     }
 }
@@ -85,6 +103,12 @@ mod tests {
             SqlState::TriggerProtocolViolated,
             SqlState::InvalidObjectDefinition,
             SqlState::Warning,
+            SqlState::UndefinedColumn,
+            SqlState::DatatypeMismatch,
+            SqlState::InsufficientPrivilege,
+            SqlState::DataCorrupted,
+            SqlState::DuplicateTable,
+            SqlState::FeatureNotAvailable,
         ] {
             assert_eq!(s.code().len(), 5);
             assert_ne!(s.code(), "XX000");

@@ -6,6 +6,7 @@
 
 pub mod drop_policy;
 pub mod error;
+pub mod migration;
 pub mod search_path;
 pub mod sql_text;
 
