@@ -14,7 +14,7 @@ use crate::owner::as_extension_owner;
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, decide, log_line, Ancestor, DropContext, DropMode, DroppedTable, Guard,
-    Permit,
+    Permit, VerifiedCopy,
 };
 use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, SqlState};
@@ -38,6 +38,8 @@ struct StoredPermit {
 
 thread_local! {
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// Ledger copies verified at the statement's first deletion; `None` until then.
+    static VERIFIED: RefCell<Option<Vec<(u32, VerifiedCopy)>>> = const { RefCell::new(None) };
     static PERMITS: RefCell<Vec<StoredPermit>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -59,6 +61,7 @@ unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: 
     {
         PENDING.with(|p| p.borrow_mut().clear());
         PERMITS.with(|p| p.borrow_mut().clear());
+        VERIFIED.with(|v| *v.borrow_mut() = None);
     }
 }
 
@@ -93,6 +96,25 @@ fn current_subid() -> pg_sys::SubTransactionId {
     unsafe { pg_sys::GetCurrentSubTransactionId() }
 }
 
+/// Whether the guard applies here and now: on, not inside an extension script, and installed in
+/// this database.
+fn guard_active() -> bool {
+    gucs::drop_mode() != DropMode::Off
+        // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
+        && !unsafe { pg_sys::creating_extension }
+        && memory_guard_extension() != pg_sys::InvalidOid
+}
+
+/// Called by the object-access hook for every deletion. The first of a statement comes before
+/// anything is deleted: that is when copies recorded in the ledger can still be read whole.
+pub fn before_any_drop() {
+    if VERIFIED.with(|v| v.borrow().is_some()) || !guard_active() {
+        return;
+    }
+    let verified = crate::migrate::verified_copies_of_locked_tables();
+    VERIFIED.with(|v| *v.borrow_mut() = Some(verified));
+}
+
 fn memory_guard_extension() -> pg_sys::Oid {
     // SAFETY: a catalog lookup by a static name, missing_ok so it never raises.
     unsafe { pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true) }
@@ -100,17 +122,12 @@ fn memory_guard_extension() -> pg_sys::Oid {
 
 /// Called by the object-access hook for every relation about to be deleted, under its lock.
 pub fn before_table_drop(relid: pg_sys::Oid) {
-    if gucs::drop_mode() == DropMode::Off {
+    // Off, an extension's own install or upgrade script, or loaded (e.g. preloaded) in a
+    // database where memory_guard is not installed.
+    if !guard_active() {
         return;
     }
-    // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
-    if unsafe { pg_sys::creating_extension } {
-        return; // an extension's own install or upgrade script
-    }
     let ext = memory_guard_extension();
-    if ext == pg_sys::InvalidOid {
-        return; // loaded (e.g. preloaded) in a database where memory_guard is not installed
-    }
     let Some(facts) = probe::probe_locked_table(relid) else { return };
     if !facts.has_rows {
         return;
@@ -140,6 +157,9 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
         has_rows: true,
         estimate: facts.estimate,
         created_in_transaction: facts.created_in_transaction,
+        verified_copy: VERIFIED.with(|v| {
+            v.borrow().as_ref().and_then(|l| l.iter().find(|(r, _)| *r == relid.to_u32()).map(|(_, c)| *c))
+        }),
     };
     PENDING.with(|p| p.borrow_mut().push(Pending { subid: current_subid(), table, ancestor_names }));
 }
@@ -153,6 +173,7 @@ COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
 fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     event_data(fcinfo, "on_ddl_command_start");
     PENDING.with(|p| p.borrow_mut().clear());
+    VERIFIED.with(|v| *v.borrow_mut() = None);
 }
 
 #[pg_extern(sql = "
@@ -266,6 +287,7 @@ fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
                 "root": t.root().1,
                 "is_partition": t.is_partition,
                 "estimate": t.estimate.to_string(),
+                "ledger_id": guard.ledger_id(),
             });
             let args: Vec<DatumWithOid> = vec![
                 pg_sys::Oid::from_u32(t.relid).into(),

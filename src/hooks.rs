@@ -33,10 +33,7 @@ unsafe extern "C-unwind" fn object_access(
         // very arguments Postgres gave us.
         unsafe { prev(access, class_id, object_id, sub_id, arg) };
     }
-    if access != pg_sys::ObjectAccessType::OAT_DROP
-        || class_id != pg_sys::RelationRelationId
-        || sub_id != 0
-    {
+    if access != pg_sys::ObjectAccessType::OAT_DROP {
         return;
     }
     // SAFETY: for OAT_DROP, Postgres passes a pointer to an ObjectAccessDrop (objectaccess.h),
@@ -47,5 +44,8 @@ unsafe extern "C-unwind" fn object_access(
     if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
         return;
     }
-    crate::drop_guard::before_table_drop(object_id);
+    crate::drop_guard::before_any_drop();
+    if class_id == pg_sys::RelationRelationId && sub_id == 0 {
+        crate::drop_guard::before_table_drop(object_id);
+    }
 }

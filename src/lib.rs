@@ -11,6 +11,7 @@ mod drop_guard;
 mod event_trigger;
 mod gucs;
 mod hooks;
+mod migrate;
 mod owner;
 mod probe;
 mod report;
@@ -31,6 +32,13 @@ mod search_path_lint;
         search_path_lint::on_function_ddl_end,
         search_path_lint::lint_functions_rows
     ]
+);
+
+::pgrx::extension_sql_file!("../sql/ledger.sql", name = "ledger", requires = ["schema"]);
+::pgrx::extension_sql_file!(
+    "../sql/migrate.sql",
+    name = "migrate",
+    requires = ["ledger", migrate::migrate_memory_notes, migrate::backup_table]
 );
 
 #[allow(non_snake_case)]

@@ -14,6 +14,12 @@ fn code(s: SqlState) -> PgSqlErrorCode {
         SqlState::TriggerProtocolViolated => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
         SqlState::InvalidObjectDefinition => PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
         SqlState::Warning => PgSqlErrorCode::ERRCODE_WARNING,
+        SqlState::UndefinedColumn => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        SqlState::DatatypeMismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+        SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        SqlState::DataCorrupted => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+        SqlState::DuplicateTable => PgSqlErrorCode::ERRCODE_DUPLICATE_TABLE,
+        SqlState::FeatureNotAvailable => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
     }
 }
 

@@ -123,6 +123,31 @@ pub struct DroppedTable {
     pub estimate: RowEstimate,
     /// Created by the current transaction: nothing committed can be lost with it.
     pub created_in_transaction: bool,
+    /// Its latest backup or migration (ledger) still matches it, checked under the drop's lock.
+    pub verified_copy: Option<VerifiedCopy>,
+}
+
+/// A ledger entry whose row count and checksum still match the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedCopy {
+    pub kind: CopyKind,
+    pub ledger_id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    Backup,
+    Migration,
+}
+
+impl CopyKind {
+    pub fn from_ledger(kind: &str) -> Option<CopyKind> {
+        match kind {
+            "backup" => Some(CopyKind::Backup),
+            "migration" => Some(CopyKind::Migration),
+            _ => None,
+        }
+    }
 }
 
 impl DroppedTable {
@@ -149,6 +174,10 @@ pub struct Permit {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Guard {
     AllowDrop { reason: String },
+    /// `memory_guard.backup_table()` copied it and it has not changed since.
+    Backup { ledger_id: i64 },
+    /// `memory_guard.migrate_memory_notes()` carried its rows and it has not changed since.
+    Migration { ledger_id: i64 },
     CreatedInTransaction,
     /// `drop_mode = warn`: not guarded at all, only warned about.
     WarnMode,
@@ -158,6 +187,8 @@ impl Guard {
     pub fn as_str(&self) -> &'static str {
         match self {
             Guard::AllowDrop { .. } => "allow_drop",
+            Guard::Backup { .. } => "backup",
+            Guard::Migration { .. } => "migration",
             Guard::CreatedInTransaction => "created_in_transaction",
             Guard::WarnMode => "warn_mode",
         }
@@ -166,6 +197,14 @@ impl Guard {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Guard::AllowDrop { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The ledger entry behind a backup or migration guard.
+    pub fn ledger_id(&self) -> Option<i64> {
+        match self {
+            Guard::Backup { ledger_id } | Guard::Migration { ledger_id } => Some(*ledger_id),
             _ => None,
         }
     }
@@ -203,6 +242,12 @@ pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> 
         } else if let Some(p) = permit {
             let reason = p.reason.clone();
             decision.passed.push((t, Guard::AllowDrop { reason }));
+        } else if let Some(copy) = t.verified_copy {
+            let guard = match copy.kind {
+                CopyKind::Backup => Guard::Backup { ledger_id: copy.ledger_id },
+                CopyKind::Migration => Guard::Migration { ledger_id: copy.ledger_id },
+            };
+            decision.passed.push((t, guard));
         } else {
             if mode == DropMode::Warn {
                 decision.passed.push((t.clone(), Guard::WarnMode));
@@ -305,16 +350,21 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
     }
     detail.push("Nothing was dropped.".to_string());
 
-    let mut hint = String::from(
-        "If these rows may go, acknowledge it in the same transaction before the statement:",
-    );
+    let mut hint = String::from("Keep the rows first, then run the statement again:");
+    for name in &names {
+        let lit = quote_literal(name);
+        if name.ends_with("memory_notes") {
+            hint.push_str("\n  SELECT memory_guard.migrate_memory_notes();  -- carries them into memories");
+        }
+        hint.push_str(&format!("\n  SELECT memory_guard.backup_table({lit});"));
+    }
+    hint.push_str("\nOr, if they may go, acknowledge it in the same transaction before the statement:");
     for name in &names {
         hint.push_str(&format!(
             "\n  SELECT memory_guard.allow_drop({}, reason => 'why these rows may go');",
             quote_literal(name)
         ));
     }
-    hint.push_str("\nOtherwise copy the rows somewhere first, or drop only empty tables.");
 
     GuardError::new(SqlState::DataStillExists, message)
         .detail(detail.join("\n"))
@@ -345,6 +395,7 @@ mod tests {
             has_rows,
             estimate: RowEstimate::About(10),
             created_in_transaction: false,
+            verified_copy: None,
         }
     }
 
@@ -408,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn a_verified_backup_or_migration_guards_the_drop() {
+        let mut t = table(2, "memory_notes", true);
+        t.verified_copy = Some(VerifiedCopy { kind: CopyKind::Migration, ledger_id: 7 });
+        let d = decide(DropMode::Enforce, vec![t.clone()], &[]);
+        assert_eq!(d.passed[0].1, Guard::Migration { ledger_id: 7 });
+        assert_eq!(d.passed[0].1.as_str(), "migration");
+        t.verified_copy = Some(VerifiedCopy { kind: CopyKind::Backup, ledger_id: 8 });
+        let d = decide(DropMode::Enforce, vec![t.clone()], &[]);
+        assert_eq!(d.passed[0].1.ledger_id(), Some(8));
+        // An explicit permit is what the author said last: it wins.
+        let d = decide(DropMode::Enforce, vec![t], &[Permit { relid: 2, reason: "r".into() }]);
+        assert_eq!(d.passed[0].1.as_str(), "allow_drop");
+        assert_eq!(CopyKind::from_ledger("backup"), Some(CopyKind::Backup));
+        assert_eq!(CopyKind::from_ledger("other"), None);
+    }
+
+    #[test]
     fn tables_created_in_the_transaction_pass() {
         let mut t = table(2, "scratch", true);
         t.created_in_transaction = true;
@@ -465,6 +533,8 @@ mod tests {
         assert!(detail.ends_with("Nothing was dropped."));
         let hint = e.hint.unwrap();
         assert!(hint.contains("SELECT memory_guard.allow_drop('public.memory_notes', reason => "), "{hint}");
+        assert!(hint.contains("SELECT memory_guard.backup_table('public.memory_notes');"), "{hint}");
+        assert!(hint.contains("SELECT memory_guard.migrate_memory_notes();"), "{hint}");
     }
 
     #[test]

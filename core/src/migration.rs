@@ -80,9 +80,13 @@ pub struct Column {
 }
 
 fn base_type(t: &str) -> &str {
-    // vector(1536) → vector; text[] stays text[]
-    match t.find('(') {
+    // public.vector(1536) → vector (format_type qualifies types off the search_path); text[] stays
+    let t = match t.find('(') {
         Some(i) if !t.ends_with("[]") => &t[..i],
+        _ => t,
+    };
+    match t.rfind('.') {
+        Some(i) if !t.contains('"') => &t[i + 1..],
         _ => t,
     }
 }
@@ -203,6 +207,8 @@ mod tests {
     #[test]
     fn typmods_do_not_matter_for_the_type_check_but_dimensions_do() {
         assert_eq!(base_type("vector(1536)"), "vector");
+        assert_eq!(base_type("public.vector(1536)"), "vector");
+        assert_eq!(base_type("extensions.vector"), "vector");
         assert_eq!(base_type("character varying(20)[]"), "character varying(20)[]");
         assert!(check_embedding_dims(&col("embedding", "vector(1536)"), &col("embedding", "vector(1536)")).is_ok());
         let e = check_embedding_dims(&col("embedding", "vector(1536)"), &col("embedding", "vector(768)")).unwrap_err();

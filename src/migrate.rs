@@ -1,0 +1,426 @@
+//! The migration toolkit: verified backups and restores, the lossless memory_notes → memories
+//! migration, and the ledger check the drop guard uses to let a copied table go.
+//!
+//! Copies are read and written as the extension's owner, so row-level security cannot hide rows
+//! from a backup or a checksum; callers must own the tables they copy or restore.
+
+use crate::owner::as_extension_owner;
+use crate::report;
+use memory_guard_core::drop_policy::{CopyKind, VerifiedCopy};
+use memory_guard_core::migration::{
+    check_columns, check_embedding_dims, importance_score_sql, Column, MigrationReport,
+    LEGACY_ROW_COLUMNS, SOURCE_COLUMNS, TARGET_COLUMNS,
+};
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use std::time::Instant;
+
+/// Rows per INSERT batch; a progress NOTICE follows each batch of a large migration.
+const BATCH: i64 = 10_000;
+
+fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Option<T> {
+    Spi::get_one_with_args::<T>(sql, args).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
+}
+
+fn run(sql: &str, args: &[DatumWithOid]) {
+    Spi::run_with_args(sql, args).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+}
+
+/// (row count, checksum) of a relation's rows: md5 over the sorted md5s of each row's text, so
+/// row order does not matter. `only` leaves out inheritance children and partitions. Columns are
+/// listed rather than taken as a whole row: during a DROP the table's row type may already be
+/// gone when the guard checks it.
+fn checksum_of(rel_sql: &str, only: bool) -> (i64, String) {
+    let cols = one::<String>(
+        "SELECT pg_catalog.string_agg('t.' || pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) \
+         FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped",
+        &[rel_sql.into()],
+    )
+    .unwrap_or_default();
+    let sql = format!(
+        "SELECT count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.string_agg(h, '' ORDER BY h), '')) \
+         FROM (SELECT pg_catalog.md5(ROW({cols})::text) AS h FROM {}{rel_sql} t) s",
+        if only { "ONLY " } else { "" }
+    );
+    Spi::get_two::<i64, String>(&sql)
+        .map(|(c, k)| (c.unwrap_or(0), k.unwrap_or_default()))
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: checksum of {rel_sql}: {e}"))
+}
+
+fn rel_name(relid: pg_sys::Oid) -> String {
+    one::<String>("SELECT $1::pg_catalog.regclass::text", &[relid.into()]).unwrap_or_default()
+}
+
+/// Called by the drop guard at the first deletion of a statement, when Postgres' dependency
+/// walk has locked everything it will delete and nothing is deleted yet (later, a table's row
+/// type, indexes and toast table may already be gone). For each table with a ledger entry that
+/// this transaction holds in AccessExclusiveLock: is its latest copy still exact?
+pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
+    as_extension_owner(|| {
+        let entries: Vec<(pg_sys::Oid, i64, String, i64, String)> = Spi::connect(|c| {
+            c.select(
+                "SELECT DISTINCT ON (source_oid) source_oid, id, kind, row_count, checksum \
+                 FROM memory_guard.ledger ORDER BY source_oid, id DESC",
+                None,
+                &[],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| {
+                    Some((r.get(1).ok()??, r.get(2).ok()??, r.get(3).ok()??, r.get(4).ok()??, r.get(5).ok()??))
+                })
+                .collect()
+            })
+        })
+        .unwrap_or_default();
+        entries
+            .into_iter()
+            .filter(|(oid, ..)| {
+                // SAFETY: a lookup in this backend's local lock table; no preconditions.
+                unsafe { pg_sys::CheckRelationOidLockedByMe(*oid, pg_sys::AccessExclusiveLock as i32, false) }
+            })
+            .filter_map(|(oid, id, kind, count, checksum)| {
+                let kind = CopyKind::from_ledger(&kind)?;
+                let now = checksum_of(&rel_name(oid), true);
+                (now.0 == count && now.1 == checksum).then_some((oid.to_u32(), VerifiedCopy { kind, ledger_id: id }))
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Raises 42501 unless the current user owns `relid` (or is a member of its owner).
+fn require_owner(relid: pg_sys::Oid, what: &str, function: &'static str) {
+    let owns = one::<bool>(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[relid.into()],
+    )
+    .unwrap_or(false);
+    if !owns {
+        let name = rel_name(relid);
+        report::raise(
+            &GuardError::new(SqlState::InsufficientPrivilege, format!("{function}: must own {name} to {what} it"))
+                .hint(format!("Run it as the owner of {name}, or as a superuser.")),
+            function,
+        );
+    }
+}
+
+fn relkind(relid: pg_sys::Oid) -> (String, bool) {
+    Spi::get_two_with_args::<String, bool>(
+        "SELECT relkind::text, relpersistence = 't' FROM pg_catalog.pg_class WHERE oid = $1",
+        &[relid.into()],
+    )
+    .map(|(k, t)| (k.unwrap_or_default(), t.unwrap_or(false)))
+    .unwrap_or_default()
+}
+
+fn ledger_insert(kind: &str, relid: pg_sys::Oid, copy: &str, count: i64, checksum: &str, details: serde_json::Value) -> i64 {
+    let args: Vec<DatumWithOid> = vec![
+        kind.into(),
+        relid.into(),
+        rel_name(relid).as_str().into(),
+        copy.into(),
+        count.into(),
+        checksum.into(),
+        JsonB(details).into(),
+    ];
+    one::<i64>(
+        "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, copy_name, row_count, checksum, role_name, details) \
+         SELECT $1, $2, $3, c.relowner, $4, $5, $6, SESSION_USER, $7 FROM pg_catalog.pg_class c WHERE c.oid = $2 \
+         RETURNING id",
+        &args,
+    )
+    .unwrap_or_default()
+}
+
+/// `memory_guard.backup_table(tbl, backup_schema)`: a full copy, verified, with a ledger entry.
+#[pg_extern(volatile, parallel_unsafe, name = "_backup_table")]
+#[search_path(pg_catalog)]
+fn backup_table(tbl: pg_sys::Oid, backup_schema: Option<&str>) -> JsonB {
+    const F: &str = "backup_table";
+    let schema = backup_schema.map(str::trim).filter(|s| !s.is_empty()).unwrap_or_else(|| {
+        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "backup_table: backup_schema must not be NULL or empty"), F)
+    });
+    let (kind, temp) = relkind(tbl);
+    if !(kind == "r" || kind == "p") || temp {
+        report::raise(
+            &GuardError::new(SqlState::WrongObjectType, format!("backup_table: {} is not a permanent table", rel_name(tbl)))
+                .detail("Only ordinary and partitioned tables are backed up: other relations hold no rows of their own, temporary ones do not outlive the session."),
+            F,
+        );
+    }
+    require_owner(tbl, "back up", F);
+    let source = rel_name(tbl);
+    let report = as_extension_owner(|| {
+        run(&format!("LOCK TABLE {source} IN SHARE MODE"), &[]);
+        let q_schema = one::<String>("SELECT pg_catalog.quote_ident($1)", &[schema.into()]).unwrap_or_default();
+        run(&format!("CREATE SCHEMA IF NOT EXISTS {q_schema}"), &[]);
+        run(&format!("REVOKE ALL ON SCHEMA {q_schema} FROM PUBLIC"), &[]);
+        let copy_name = one::<String>(
+            "SELECT pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident(\
+               pg_catalog.left(n.nspname || '__' || c.relname, 40) || '__' || \
+               pg_catalog.to_char(pg_catalog.clock_timestamp(), 'YYYYMMDDHH24MISSUS')) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $2",
+            &[schema.into(), tbl.into()],
+        )
+        .unwrap_or_default();
+        let only = kind == "r";
+        run(&format!("CREATE TABLE {copy_name} AS SELECT * FROM {}{source}", if only { "ONLY " } else { "" }), &[]);
+        let src = checksum_of(&source, only);
+        let copy = checksum_of(&copy_name, true);
+        if src != copy {
+            report::raise(
+                &GuardError::new(SqlState::DataCorrupted, format!("backup_table: the copy of {source} does not match it"))
+                    .detail(format!("{} rows (checksum {}) in the table, {} (checksum {}) in the copy; nothing was kept.", src.0, src.1, copy.0, copy.1)),
+                F,
+            );
+        }
+        let ledger_id = ledger_insert("backup", tbl, &copy_name, src.0, &src.1, serde_json::json!({}));
+        // The guard checks each table that holds rows: record every leaf partition too.
+        if kind == "p" {
+            let leaves: Vec<pg_sys::Oid> = Spi::connect(|c| {
+                c.select("SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf", None, &[tbl.into()])
+                    .map(|rows| rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+            })
+            .unwrap_or_default();
+            for leaf in leaves {
+                let (n, k) = checksum_of(&rel_name(leaf), true);
+                ledger_insert("backup", leaf, &copy_name, n, &k, serde_json::json!({ "partition_of": source }));
+            }
+        }
+        serde_json::json!({
+            "source": source, "backup": copy_name, "row_count": src.0, "checksum": src.1, "ledger_id": ledger_id,
+        })
+    })
+    .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
+    JsonB(report)
+}
+
+/// `memory_guard.restore_table(source, target)`: recreates the latest backup of `source` (a
+/// table name as it was) under `target` (default: the same name), verified against the ledger.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog)]
+fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -> JsonB {
+    const F: &str = "restore_table";
+    let Some(source) = source else {
+        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "restore_table: source must not be NULL"), F)
+    };
+    let found = Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT l.id, l.source_name, l.copy_name, l.row_count, l.checksum, l.source_owner::pg_catalog.regrole::text, \
+                        pg_catalog.pg_has_role(l.source_owner, 'USAGE') \
+                 FROM memory_guard.ledger l \
+                 WHERE l.kind = 'backup' AND NOT l.details ? 'partition_of' AND (l.source_name = $1 \
+                    OR l.source_name = (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) p)) \
+                 ORDER BY l.id DESC LIMIT 1",
+                None,
+                &[source.into()],
+            )?;
+        if rows.is_empty() {
+            return Ok((None, None, None, None, None, None, None));
+        }
+        let row = rows.first();
+        Ok::<_, pgrx::spi::Error>((
+            row.get::<i64>(1)?,
+            row.get::<String>(2)?,
+            row.get::<String>(3)?,
+            row.get::<i64>(4)?,
+            row.get::<String>(5)?,
+            row.get::<String>(6)?,
+            row.get::<bool>(7)?,
+        ))
+    })
+    .unwrap_or_else(|e| report::raise(&GuardError::new(SqlState::UndefinedTable, format!("restore_table: {e}")), F));
+    let (Some(ledger_id), Some(source_name), Some(copy), Some(count), Some(checksum), Some(owner), Some(may)) = found else {
+        report::raise(
+            &GuardError::new(SqlState::UndefinedTable, format!("restore_table: no backup of {source}"))
+                .hint("memory_guard.ledger lists the backups (kind = 'backup'); name the table as its source_name says."),
+            F,
+        )
+    };
+    if !may {
+        report::raise(
+            &GuardError::new(SqlState::InsufficientPrivilege, format!("restore_table: must be a member of {owner}, the owner of {source_name}, to restore it")),
+            F,
+        );
+    }
+    // The name is spliced into SQL run as the extension owner: parse and re-quote it.
+    let target = match target {
+        None => source_name.clone(),
+        Some(t) => Spi::get_one_with_args::<String>(
+            "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) p \
+             HAVING count(*) = 2",
+            &[t.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            report::raise(
+                &GuardError::new(SqlState::InvalidParameterValue, format!("restore_table: target {t:?} is not a schema-qualified table name")),
+                F,
+            )
+        }),
+    };
+    let exists = one::<bool>("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[target.as_str().into()]).unwrap_or(false);
+    if exists {
+        report::raise(
+            &GuardError::new(SqlState::DuplicateTable, format!("restore_table: {target} exists"))
+                .hint("Restore under another name: SELECT memory_guard.restore_table(source, target => 'schema.new_name');"),
+            F,
+        );
+    }
+    let report = as_extension_owner(|| {
+        run(&format!("CREATE TABLE {target} AS SELECT * FROM {copy}"), &[]);
+        run(&format!("ALTER TABLE {target} OWNER TO {owner}"), &[]);
+        let (n, k) = checksum_of(&target, true);
+        if n != count || k != checksum {
+            report::raise(
+                &GuardError::new(SqlState::DataCorrupted, format!("restore_table: {target} does not match the backup of {source_name}"))
+                    .detail(format!("The ledger says {count} rows (checksum {checksum}); the restored table has {n} ({k}). Nothing was restored.")),
+                F,
+            );
+        }
+        serde_json::json!({ "source": source_name, "restored_as": target, "backup": copy, "row_count": n, "checksum": k, "ledger_id": ledger_id })
+    })
+    .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
+    JsonB(report)
+}
+
+fn columns(relid: pg_sys::Oid) -> Vec<Column> {
+    Spi::connect(|c| {
+        c.select(
+            "SELECT attname::text, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute \
+             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+            None,
+            &[relid.into()],
+        )
+        .map(|rows| {
+            rows.filter_map(|r| Some(Column { name: r.get::<String>(1).ok()??, type_name: r.get::<String>(2).ok()?? }))
+                .collect()
+        })
+    })
+    .unwrap_or_default()
+}
+
+fn legacy_checksum_sql(from: &str, columns: &[String]) -> String {
+    format!(
+        "SELECT count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.string_agg(h, '' ORDER BY h), '')) \
+         FROM (SELECT pg_catalog.md5(ROW({})::text) AS h FROM {from}) x",
+        columns.join(", ")
+    )
+}
+
+/// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
+#[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
+#[search_path(pg_catalog)]
+fn migrate_memory_notes(source: pg_sys::Oid, target: pg_sys::Oid, dry_run: bool) -> JsonB {
+    const F: &str = "migrate_memory_notes";
+    let started = Instant::now();
+    let src = rel_name(source);
+    let tgt = rel_name(target);
+    let src_cols = columns(source);
+    let tgt_cols = columns(target);
+    report::ok_or_raise(check_columns(&src, &src_cols, SOURCE_COLUMNS), F);
+    report::ok_or_raise(check_columns(&tgt, &tgt_cols, TARGET_COLUMNS), F);
+    let emb = |cols: &[Column]| cols.iter().find(|c| c.name == "embedding").cloned().expect("checked above");
+    report::ok_or_raise(check_embedding_dims(&emb(&src_cols), &emb(&tgt_cols)), F);
+    require_owner(source, "migrate", F);
+    require_owner(target, "migrate into", F);
+
+    let report = as_extension_owner(|| {
+        // One migration of a source at a time; writers of the source wait until we commit, so
+        // what we verify is what stays.
+        run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('memory_guard.migrate_memory_notes'), $1::int)", &[(source.to_u32() as i32).into()]);
+        run(&format!("LOCK TABLE {src} IN SHARE MODE"), &[]);
+        run(&format!("LOCK TABLE {tgt} IN SHARE ROW EXCLUSIVE MODE"), &[]);
+        let source_rows = one::<i64>(&format!("SELECT count(*)::bigint FROM {src}"), &[]).unwrap_or(0);
+        let already = one::<i64>(
+            &format!("SELECT count(*)::bigint FROM {src} s JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = s.id"),
+            &[],
+        )
+        .unwrap_or(0);
+        let mut migrated = 0i64;
+        if !dry_run {
+            let mut last = String::from("00000000-0000-0000-0000-000000000000");
+            let batch_sql = format!(
+                "WITH batch AS (SELECT s.* FROM {src} s WHERE s.id > $1::uuid \
+                   AND NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.legacy_id = s.id) \
+                   ORDER BY s.id LIMIT $2), \
+                 ins AS (INSERT INTO {tgt} (id, workspace_id, session_id, content, summary, embedding, importance_score, \
+                   memory_type, category, symbols, strategies, created_at, updated_at, archived, source, confidence) \
+                   SELECT id, workspace_id, NULL, content, content, embedding, {score}, coalesce(memory_type, 'observation'), \
+                   NULL, tags, '{{}}', created_at, coalesce(updated_at, created_at), coalesce(archived, false), source, 1.0 \
+                   FROM batch RETURNING 1), \
+                 side AS (INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid, memory_type, \
+                   importance, updated_at, archived, run_id, metadata) \
+                   SELECT id, $3, $4, memory_type, importance, updated_at, archived, run_id, metadata FROM batch RETURNING 1) \
+                 SELECT (SELECT count(*) FROM ins)::bigint, (SELECT id::text FROM batch ORDER BY id DESC LIMIT 1)",
+                score = importance_score_sql("importance"),
+            );
+            loop {
+                let args: Vec<DatumWithOid> = vec![last.as_str().into(), BATCH.into(), source.into(), target.into()];
+                let (n, max_id) = Spi::get_two_with_args::<i64, String>(&batch_sql, &args)
+                    .unwrap_or_else(|e| pgrx::error!("memory_guard: migrate_memory_notes: {e}"));
+                let n = n.unwrap_or(0);
+                migrated += n;
+                let Some(max_id) = max_id else { break };
+                last = max_id;
+                if source_rows > BATCH {
+                    pgrx::notice!("memory_guard: migrate_memory_notes: {} of {} rows carried", already + migrated, source_rows);
+                }
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+        // Verify: the source, and the legacy rows rebuilt from the target plus the side table.
+        let legacy: Vec<String> = LEGACY_ROW_COLUMNS.iter().map(|c| format!("s.{c}")).collect();
+        let (src_n, src_k) = Spi::get_two::<i64, String>(&legacy_checksum_sql(&format!("{src} s"), &legacy))
+            .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+        let rebuilt: Vec<String> = LEGACY_ROW_COLUMNS
+            .iter()
+            .map(|c| match *c {
+                "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => format!("m.{c}"),
+                "tags" => "m.symbols".to_string(),
+                other => format!("c.{other}"),
+            })
+            .collect();
+        let (dst_n, dst_k) = Spi::get_two::<i64, String>(&legacy_checksum_sql(
+            &format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})"),
+            &rebuilt,
+        ))
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+        let verified = src_n == dst_n && src_k == dst_k;
+        if !dry_run && !verified {
+            report::raise(
+                &GuardError::new(SqlState::DataCorrupted, format!("migrate_memory_notes: {tgt} does not hold an exact copy of {src}"))
+                    .detail(format!(
+                        "{} source rows (checksum {}), {} rebuilt from {tgt} and memory_guard.memory_notes_carryover (checksum {}). Nothing was migrated.",
+                        src_n.unwrap_or(0), src_k.clone().unwrap_or_default(), dst_n.unwrap_or(0), dst_k.clone().unwrap_or_default()
+                    ))
+                    .hint("Rows carried earlier were changed in the target since, or the target holds rows with the same ids."),
+                F,
+            );
+        }
+        if !dry_run {
+            let (n, k) = checksum_of(&src, true);
+            ledger_insert("migration", source, &tgt, n, &k, serde_json::json!({ "legacy_checksum": src_k }));
+        }
+        MigrationReport {
+            source: src.clone(),
+            target: tgt.clone(),
+            dry_run,
+            source_rows,
+            newly_migrated: if dry_run { source_rows - already } else { migrated },
+            already_present: already,
+            checksum: src_k.unwrap_or_default(),
+            verified,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    })
+    .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
+    JsonB(serde_json::to_value(report).expect("the report serialises"))
+}
