@@ -91,7 +91,7 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
 }
 
 /// Raises 42501 unless the current user owns `relid` (or is a member of its owner).
-fn require_owner(relid: pg_sys::Oid, what: &str, function: &'static str) {
+fn require_owner(relid: pg_sys::Oid, to_do: &str, function: &'static str) {
     let owns = one::<bool>(
         "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c WHERE c.oid = $1",
         &[relid.into()],
@@ -100,7 +100,7 @@ fn require_owner(relid: pg_sys::Oid, what: &str, function: &'static str) {
     if !owns {
         let name = rel_name(relid);
         report::raise(
-            &GuardError::new(SqlState::InsufficientPrivilege, format!("{function}: must own {name} to {what} it"))
+            &GuardError::new(SqlState::InsufficientPrivilege, format!("{function}: must own {name} to {to_do}"))
                 .hint(format!("Run it as the owner of {name}, or as a superuser.")),
             function,
         );
@@ -138,8 +138,11 @@ fn ledger_insert(kind: &str, relid: pg_sys::Oid, copy: &str, count: i64, checksu
 /// `memory_guard.backup_table(tbl, backup_schema)`: a full copy, verified, with a ledger entry.
 #[pg_extern(volatile, parallel_unsafe, name = "_backup_table")]
 #[search_path(pg_catalog)]
-fn backup_table(tbl: pg_sys::Oid, backup_schema: Option<&str>) -> JsonB {
+fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB {
     const F: &str = "backup_table";
+    let Some(tbl) = tbl else {
+        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "backup_table: tbl must not be NULL"), F)
+    };
     let schema = backup_schema.map(str::trim).filter(|s| !s.is_empty()).unwrap_or_else(|| {
         report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "backup_table: backup_schema must not be NULL or empty"), F)
     });
@@ -151,13 +154,15 @@ fn backup_table(tbl: pg_sys::Oid, backup_schema: Option<&str>) -> JsonB {
             F,
         );
     }
-    require_owner(tbl, "back up", F);
+    require_owner(tbl, "back it up", F);
     let source = rel_name(tbl);
     let report = as_extension_owner(|| {
         run(&format!("LOCK TABLE {source} IN SHARE MODE"), &[]);
         let q_schema = one::<String>("SELECT pg_catalog.quote_ident($1)", &[schema.into()]).unwrap_or_default();
-        run(&format!("CREATE SCHEMA IF NOT EXISTS {q_schema}"), &[]);
-        run(&format!("REVOKE ALL ON SCHEMA {q_schema} FROM PUBLIC"), &[]);
+        if one::<bool>("SELECT pg_catalog.to_regnamespace($1) IS NULL", &[q_schema.as_str().into()]).unwrap_or(true) {
+            run(&format!("CREATE SCHEMA {q_schema}"), &[]);
+            run(&format!("REVOKE ALL ON SCHEMA {q_schema} FROM PUBLIC"), &[]);
+        }
         let copy_name = one::<String>(
             "SELECT pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident(\
                pg_catalog.left(n.nspname || '__' || c.relname, 40) || '__' || \
@@ -316,8 +321,11 @@ fn legacy_checksum_sql(from: &str, columns: &[String]) -> String {
 /// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
 #[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
 #[search_path(pg_catalog)]
-fn migrate_memory_notes(source: pg_sys::Oid, target: pg_sys::Oid, dry_run: bool) -> JsonB {
+fn migrate_memory_notes(source: Option<pg_sys::Oid>, target: Option<pg_sys::Oid>, dry_run: bool) -> JsonB {
     const F: &str = "migrate_memory_notes";
+    let (Some(source), Some(target)) = (source, target) else {
+        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "migrate_memory_notes: source and target must not be NULL"), F)
+    };
     let started = Instant::now();
     let src = rel_name(source);
     let tgt = rel_name(target);
@@ -327,8 +335,8 @@ fn migrate_memory_notes(source: pg_sys::Oid, target: pg_sys::Oid, dry_run: bool)
     report::ok_or_raise(check_columns(&tgt, &tgt_cols, TARGET_COLUMNS), F);
     let emb = |cols: &[Column]| cols.iter().find(|c| c.name == "embedding").cloned().expect("checked above");
     report::ok_or_raise(check_embedding_dims(&emb(&src_cols), &emb(&tgt_cols)), F);
-    require_owner(source, "migrate", F);
-    require_owner(target, "migrate into", F);
+    require_owner(source, "migrate from it", F);
+    require_owner(target, "migrate into it", F);
 
     let report = as_extension_owner(|| {
         // One migration of a source at a time; writers of the source wait until we commit, so
