@@ -75,6 +75,8 @@ DROP ROLE nosy;
 
 SET memory_guard.drop_mode = off;
 DROP SCHEMA bk CASCADE;
+SET client_min_messages = warning;  -- backup names carry a timestamp
 DROP SCHEMA memory_guard_backup CASCADE;
+RESET client_min_messages;
 RESET memory_guard.drop_mode;
 TRUNCATE memory_guard.drop_log, memory_guard.ledger;
