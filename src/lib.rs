@@ -41,6 +41,8 @@ mod search_path_lint;
     requires = ["ledger", migrate::migrate_memory_notes, migrate::backup_table]
 );
 
+::pgrx::extension_sql_file!("../sql/shim.sql", name = "shim", requires = ["ledger"]);
+
 #[allow(non_snake_case)]
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {

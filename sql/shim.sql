@@ -1,0 +1,85 @@
+-- The search_memory_notes compatibility shim: the legacy signature and result columns, answered
+-- from memories, so callers of the old function keep working once memory_notes is gone.
+
+-- The legacy memory_type and importance of a migrated note, which memories cannot hold. SECURITY
+-- DEFINER because the side table is private; it answers only for ids the caller already has
+-- (random UUIDs read from rows of memories the caller may see).
+CREATE FUNCTION memory_guard.legacy_note_fields(legacy_id uuid, OUT migrated boolean, OUT memory_type text, OUT importance text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = ''
+AS $$
+    SELECT true, c.memory_type, c.importance
+    FROM memory_guard.memory_notes_carryover c
+    WHERE c.legacy_id = legacy_note_fields.legacy_id
+$$;
+
+CREATE FUNCTION memory_guard.install_search_memory_notes_shim(target_schema name DEFAULT 'public')
+RETURNS regprocedure
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $fn$
+DECLARE
+    vector_schema name;
+    memories regclass;
+    shim regprocedure;
+BEGIN
+    IF target_schema IS NULL THEN
+        RAISE EXCEPTION 'memory_guard: install_search_memory_notes_shim: target_schema must not be NULL'
+            USING ERRCODE = '22004';
+    END IF;
+    SELECT n.nspname INTO vector_schema
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'vector';
+    IF vector_schema IS NULL THEN
+        RAISE EXCEPTION 'memory_guard: the search_memory_notes shim needs pgvector, which is not installed'
+            USING ERRCODE = '0A000',
+                  DETAIL = 'search_memory_notes takes a vector(1536) and ranks by cosine distance.',
+                  HINT = 'CREATE EXTENSION vector; then call memory_guard.install_search_memory_notes_shim() again.';
+    END IF;
+    memories := pg_catalog.to_regclass(pg_catalog.quote_ident(target_schema) || '.memories');
+    IF memories IS NULL THEN
+        RAISE EXCEPTION 'memory_guard: install_search_memory_notes_shim: %.memories does not exist',
+                        pg_catalog.quote_ident(target_schema)
+            USING ERRCODE = '42P01',
+                  HINT = 'Create memories first (migration 20251123000000), or name the schema that has it.';
+    END IF;
+    EXECUTE pg_catalog.format($shim$
+        CREATE OR REPLACE FUNCTION %1$I.search_memory_notes(
+            query_embedding %2$I.vector(1536),
+            match_workspace_id uuid,
+            match_threshold float DEFAULT 0.7,
+            match_count int DEFAULT 5
+        )
+        RETURNS TABLE (id uuid, content text, memory_type text, importance text, source text,
+                       tags text[], created_at timestamptz, similarity float)
+        LANGUAGE sql STABLE SECURITY INVOKER
+        SET search_path = ''
+        AS $body$
+            -- Nearest first, then the threshold: the same rows as filtering first (similarity
+            -- falls as distance grows), and the shape an HNSW index on memories.embedding serves.
+            SELECT m.id, m.content,
+                   CASE WHEN f.migrated THEN f.memory_type ELSE m.memory_type END,
+                   CASE WHEN f.migrated THEN f.importance
+                        WHEN m.importance_score >= 0.95 THEN 'critical'
+                        WHEN m.importance_score >= 0.8 THEN 'high'
+                        WHEN m.importance_score >= 0.5 THEN 'normal'
+                        ELSE 'low' END,
+                   m.source, m.symbols, m.created_at, m.similarity
+            FROM (SELECT m.*, 1 - (m.embedding OPERATOR(%2$I.<=>) $1) AS similarity
+                  FROM %1$I.memories m
+                  WHERE m.workspace_id = $2 AND m.embedding IS NOT NULL AND NOT m.archived
+                  ORDER BY m.embedding OPERATOR(%2$I.<=>) $1
+                  LIMIT $4) m
+            CROSS JOIN LATERAL memory_guard.legacy_note_fields(m.id) f
+            WHERE m.similarity >= $3
+            ORDER BY m.similarity DESC
+        $body$
+    $shim$, target_schema, vector_schema);
+    shim := pg_catalog.format('%I.search_memory_notes(%I.vector, uuid, float, int)', target_schema, vector_schema)::regprocedure;
+    EXECUTE pg_catalog.format('COMMENT ON FUNCTION %s IS %L', shim,
+        'memory_guard compatibility shim: the legacy search_memory_notes, answered from memories');
+    RETURN shim;
+END
+$fn$;
+COMMENT ON FUNCTION memory_guard.install_search_memory_notes_shim(name) IS
+  'Installs <schema>.search_memory_notes with the legacy signature and columns, answered from memories.';
