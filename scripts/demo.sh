@@ -10,7 +10,7 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\n\033[1;36m### %s\033[0m\n' "$*"; }
-run() { printf '\033[2m$'; printf ' %q' "$@"; printf '\033[0m\n'; "$@"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 say "Building and installing memory_guard (release)"
 cargo pgrx install --release 2>&1 | tail -n 1
@@ -19,23 +19,25 @@ cargo pgrx install --release 2>&1 | tail -n 1
 source scripts/cluster.sh
 cluster_start
 trap cluster_stop EXIT
-export PGDATABASE=memory
-createdb_out=$("$PGBIN/createdb" "$PGDATABASE" 2>&1) || { echo "$createdb_out"; exit 1; }
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 export PGOPTIONS="-c client_min_messages=warning"  # NOTICEs of IF [NOT] EXISTS are noise here
-
-say "Installing the guard first, as every project should"
-run "${PSQL[@]}" -c "CREATE EXTENSION memory_guard" -c "SELECT extname, extversion FROM pg_extension WHERE extname = 'memory_guard'"
-
 mapfile -t migrations < <(ls tests/fixtures/2025*.sql | sort)
 problem=${migrations[-1]}
-say "Replaying the migration history up to the problem migration (one transaction per file)"
-for f in "${migrations[@]::${#migrations[@]}-1}"; do
-  printf '  applying %s\n' "$(basename "$f")"
-  "${PSQL[@]}" --single-transaction -f "$f"
-done
-say "Filling memory_notes with the seed's data"
-"${PSQL[@]}" -f tests/fixtures/seed_data.sql
+
+# A database with memory_guard installed first, then the history up to the problem migration.
+replay_history() {
+  "$PGBIN/createdb" "$1"
+  "${PSQL[@]}" -d "$1" -c "CREATE EXTENSION memory_guard"
+  for f in "${migrations[@]::${#migrations[@]}-1}"; do
+    [ "$1" = memory ] && printf '  applying %s\n' "$(basename "$f")"
+    "${PSQL[@]}" -d "$1" --single-transaction -f "$f"
+  done
+  "${PSQL[@]}" -d "$1" -f tests/fixtures/seed_data.sql
+}
+
+say "Installing memory_guard, then replaying the migration history (one transaction per file)"
+replay_history memory
+export PGDATABASE=memory
 run "${PSQL[@]}" -c "SELECT count(*) AS memory_notes, count(embedding) AS with_embeddings FROM memory_notes"
 
 say "Applying $(basename "$problem") as written: the guard stops it"
@@ -48,13 +50,27 @@ fi
 echo "(psql exited with status $status; the whole migration was rolled back)"
 run "${PSQL[@]}" -c "SELECT count(*) AS memory_notes_still_there FROM memory_notes"
 
-say "Applying it again with the drop acknowledged, in the same transaction"
+say "The safe path: the same migration with its DROP moved after migrate_memory_notes()"
+guarded="$CLUSTER_DIR/20251123000000_enhance_memory_system_guarded.sql"
+{
+  grep -v '^DROP TABLE IF EXISTS memory_notes' "$problem"
+  echo "SELECT memory_guard.migrate_memory_notes();"
+  echo "DROP TABLE IF EXISTS memory_notes CASCADE;"
+  echo "SELECT memory_guard.install_search_memory_notes_shim();"
+} >"$guarded"
+diff -u "$problem" "$guarded" | sed -n '1,2d; /^[-+]/p' || true
+run "${PSQL[@]}" --single-transaction -x -f "$guarded"
+say "Existing callers of search_memory_notes() keep working, answered from memories"
+run "${PSQL[@]}" -c "SELECT id, left(content, 50) AS content, importance, round(similarity::numeric, 4) AS similarity FROM search_memory_notes((SELECT embedding FROM memories WHERE id = md5('memory_note_20')::uuid), '00000000-0000-4000-8000-000000000003', 0.5, 3)"
+run "${PSQL[@]}" -x -c "SELECT dropped_at::date, role_name, table_name, command_tag, estimated_rows, guard, details->>'ledger_id' AS ledger_id FROM memory_guard.drop_log"
+
+say "The other way through: the drop acknowledged with a reason (in a second database)"
+PGOPTIONS="-c client_min_messages=error" replay_history memory_ack  # its warnings were shown above
+export PGDATABASE=memory_ack
 run "${PSQL[@]}" --single-transaction \
   -c "SELECT memory_guard.allow_drop('public.memory_notes', reason => 'memory_notes replaced by memories; rows exported beforehand')" \
   -f "$problem"
 run "${PSQL[@]}" -c "SELECT to_regclass('public.memory_notes') AS memory_notes, to_regclass('public.memories') AS memories"
-
-say "The drop log"
 run "${PSQL[@]}" -x -c "SELECT dropped_at::date, role_name, table_name, command_tag, estimated_rows, guard, reason FROM memory_guard.drop_log"
 
 say "Done; the cluster is removed."
