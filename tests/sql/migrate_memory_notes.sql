@@ -55,6 +55,12 @@ SELECT r->>'newly_migrated' AS newly_migrated, r->>'already_present' AS already_
 FROM memory_guard.migrate_memory_notes() r;
 INSERT INTO memory_notes (id, workspace_id, content, importance, tags)
 VALUES ('11111111-1111-4111-8111-111111111111', '00000000-0000-4000-8000-000000000001', 'added later', 'high', '{}');
+-- A carried row changed in memories since: the next call does not verify, raises, and writes nothing.
+UPDATE memories SET content = content || ' (edited)' WHERE id = md5('memory_note_30')::uuid;
+SELECT memory_guard.migrate_memory_notes();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS carried_so_far FROM memory_guard.memory_notes_carryover;
+UPDATE memories SET content = replace(content, ' (edited)', '') WHERE id = md5('memory_note_30')::uuid;
 -- The source changed since the migration: the drop is blocked again.
 DROP TABLE memory_notes CASCADE;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -98,10 +104,18 @@ DROP ROLE migrator_without_rights;
 SELECT memory_guard.migrate_memory_notes(NULL, NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+-- Large tables: batches of 10,000 rows, each followed by a progress NOTICE.
+CREATE TABLE big_notes (LIKE legacy_before);
+INSERT INTO big_notes (id, workspace_id, content, created_at)
+SELECT md5('big' || g)::uuid, '00000000-0000-4000-8000-000000000001', 'bulk note ' || g, '2025-01-01'
+FROM generate_series(1, 20001) g;
+SELECT r->>'newly_migrated' AS newly_migrated, r->>'verified' AS verified
+FROM memory_guard.migrate_memory_notes('big_notes') r;
+
 -- Leave the database as found: the fixture schema lives in public.
 SET memory_guard.drop_mode = off;
 SET client_min_messages = warning;
-DROP TABLE notes_no_meta, notes_bad_tags, notes_small, notes_clash, memory_evidence, memories,
+DROP TABLE big_notes, notes_no_meta, notes_bad_tags, notes_small, notes_clash, memory_evidence, memories,
   trading_rules, regime_profile_performance, market_events, overfitting_warnings, backtest_runs,
   chat_sessions, workspaces CASCADE;
 DROP FUNCTION search_memory_notes, hybrid_search_memories, update_updated_at_column;
