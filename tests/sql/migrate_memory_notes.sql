@@ -3,16 +3,7 @@
 \set ECHO none
 \set QUIET on
 SET client_min_messages = error;
-\i fixtures/20251119174252_create_base_tables.sql
-\i fixtures/20251119174321_enable_rls.sql
-\i fixtures/20251119181405_add_engine_source.sql
-\i fixtures/20251119182104_add_backtest_notes.sql
-\i fixtures/20251119183154_add_run_metadata.sql
-\i fixtures/20251119184427_enable_pgvector_memory_search.sql
-\i fixtures/20251119185221_improve_memory_search.sql
-\i fixtures/20251119194458_memory_embeddings_and_archive.sql
-\i fixtures/20251119194601_memory_run_links.sql
-\i fixtures/seed_data.sql
+\i fixtures/history_before_20251123.psql
 -- memories and the other new tables, as 20251123000000 creates them (its DROP comes later).
 \! grep -v '^DROP TABLE IF EXISTS memory_notes' fixtures/20251123000000_enhance_memory_system.sql > results/enhance_without_drop.sql
 \i results/enhance_without_drop.sql
@@ -53,8 +44,9 @@ SELECT count(*) AS extra_in_rebuilt FROM (SELECT * FROM rebuilt EXCEPT SELECT * 
 -- Idempotent: a second call adds nothing; a row added since is carried by the next call.
 SELECT r->>'newly_migrated' AS newly_migrated, r->>'already_present' AS already_present
 FROM memory_guard.migrate_memory_notes() r;
-INSERT INTO memory_notes (id, workspace_id, content, importance, tags)
-VALUES ('11111111-1111-4111-8111-111111111111', '00000000-0000-4000-8000-000000000001', 'added later', 'high', '{}');
+INSERT INTO memory_notes (id, workspace_id, content, importance, tags, created_at, updated_at)
+VALUES ('11111111-1111-4111-8111-111111111111', '00000000-0000-4000-8000-000000000001', 'added later',
+        'high', '{}', '2025-11-22 10:00:00+00', '2025-11-22 10:00:00+00');
 -- A carried row changed in memories since: the next call does not verify, raises, and writes nothing.
 UPDATE memories SET content = content || ' (edited)' WHERE id = md5('memory_note_30')::uuid;
 SELECT memory_guard.migrate_memory_notes();

@@ -3,16 +3,7 @@
 \set ECHO none
 \set QUIET on
 SET client_min_messages = error;
-\i fixtures/20251119174252_create_base_tables.sql
-\i fixtures/20251119174321_enable_rls.sql
-\i fixtures/20251119181405_add_engine_source.sql
-\i fixtures/20251119182104_add_backtest_notes.sql
-\i fixtures/20251119183154_add_run_metadata.sql
-\i fixtures/20251119184427_enable_pgvector_memory_search.sql
-\i fixtures/20251119185221_improve_memory_search.sql
-\i fixtures/20251119194458_memory_embeddings_and_archive.sql
-\i fixtures/20251119194601_memory_run_links.sql
-\i fixtures/seed_data.sql
+\i fixtures/history_before_20251123.psql
 \! grep -v '^DROP TABLE IF EXISTS memory_notes' fixtures/20251123000000_enhance_memory_system.sql > results/enhance_without_drop_shim.sql
 \i results/enhance_without_drop_shim.sql
 RESET client_min_messages;
