@@ -4,6 +4,7 @@
 //! structs defined here; this crate decides what to do with them and words the errors. Cargo keeps
 //! pgrx out of this crate, so everything here is tested with plain `cargo test`.
 
+pub mod audit;
 pub mod drop_policy;
 pub mod error;
 pub mod migration;
