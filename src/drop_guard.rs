@@ -99,7 +99,7 @@ fn current_subid() -> pg_sys::SubTransactionId {
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
 /// this database.
 fn guard_active() -> bool {
-    gucs::drop_mode() != DropMode::Off
+    (gucs::drop_mode() != DropMode::Off || crate::audit::active())
         // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
         && !unsafe { pg_sys::creating_extension }
         && memory_guard_extension() != pg_sys::InvalidOid
@@ -185,7 +185,12 @@ COMMENT ON FUNCTION memory_guard.on_sql_drop() IS
 fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
     let (tag, _) = event_data(fcinfo, "on_sql_drop");
     let pending: Vec<Pending> = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    let mode = gucs::drop_mode();
+    // An audit reports what enforce mode would refuse, whatever the setting.
+    let auditing = crate::audit::active();
+    if auditing {
+        crate::audit::record_dropped_tables();
+    }
+    let mode = if auditing { DropMode::Enforce } else { gucs::drop_mode() };
     if mode == DropMode::Off || pending.is_empty() {
         return;
     }
@@ -214,11 +219,26 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
     if !decision.unguarded.is_empty() {
         let role = current_role();
         let verdict = if decision.blocks(mode) { "blocked" } else { "warned about" };
-        for t in &decision.unguarded {
+        for t in decision.unguarded.iter().filter(|_| !auditing) {
             pgrx::log!("{}", log_line(verdict, t, &tag, &role));
         }
         let ctx = gather_context(&tag, &decision.unguarded, &catalog_names);
         let err = blocked_error(&decision.unguarded, &ctx);
+        if auditing {
+            let object = decision.unguarded.iter().map(|t| format!("table {}", t.root().1)).collect::<Vec<_>>();
+            let mut object = object;
+            object.dedup();
+            crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+                seq,
+                severity: memory_guard_core::audit::Severity::Critical,
+                category: memory_guard_core::audit::Category::DataLoss,
+                object: object.join(", "),
+                message: format!("{}. {}", err.message, err.detail.clone().unwrap_or_default().replace('\n', " ")),
+                fix: err.hint.clone().unwrap_or_default(),
+                statement: stmt.to_string(),
+            });
+            return; // the audit rolls everything back: no drop_log entry
+        }
         if decision.blocks(mode) {
             report::raise(&err, "on_sql_drop");
         }

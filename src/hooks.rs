@@ -8,6 +8,7 @@
 use pgrx::pg_sys;
 
 static mut PREV_OBJECT_ACCESS_HOOK: pg_sys::object_access_hook_type = None;
+static mut PREV_EMIT_LOG_HOOK: pg_sys::emit_log_hook_type = None;
 
 /// Called once from `_PG_init`.
 pub fn init() {
@@ -16,6 +17,21 @@ pub fn init() {
     unsafe {
         PREV_OBJECT_ACCESS_HOOK = pg_sys::object_access_hook;
         pg_sys::object_access_hook = Some(object_access);
+        PREV_EMIT_LOG_HOOK = pg_sys::emit_log_hook;
+        pg_sys::emit_log_hook = Some(emit_log);
+    }
+}
+
+/// During `memory_guard.audit()` only: NOTICEs become findings (an IF NOT EXISTS that did
+/// nothing) instead of client messages. Inert otherwise.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
+    // SAFETY: Postgres passes the ErrorData being emitted, valid for the call.
+    unsafe { crate::audit::notice_from_hook(edata) };
+    // SAFETY: the static is written only once, in init(), before this hook can run.
+    if let Some(prev) = unsafe { PREV_EMIT_LOG_HOOK } {
+        // SAFETY: the saved hook was valid when we replaced it; called with Postgres' argument.
+        unsafe { prev(edata) };
     }
 }
 

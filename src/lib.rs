@@ -7,6 +7,7 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod audit;
 mod drop_guard;
 mod event_trigger;
 mod gucs;

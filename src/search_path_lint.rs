@@ -30,7 +30,7 @@ LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 fn on_function_ddl_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (_, parsetree) = event_data(fcinfo, "on_function_ddl_start");
     BEFORE.with(|b| b.borrow_mut().clear());
-    if gucs::search_path_mode() == LintMode::Off || creating_extension() {
+    if (gucs::search_path_mode() == LintMode::Off && !crate::audit::active()) || creating_extension() {
         return;
     }
     let Some(name) = target_function_name(parsetree) else { return };
@@ -52,7 +52,8 @@ LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
     event_data(fcinfo, "on_function_ddl_end");
     let before = BEFORE.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let mode = gucs::search_path_mode();
+    let auditing = crate::audit::active();
+    let mode = if auditing { LintMode::Warn } else { gucs::search_path_mode() };
     if mode == LintMode::Off || creating_extension() {
         return;
     }
@@ -77,6 +78,18 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
         for finding in lint_function(&facts, &schemas) {
             if finding.severity < Severity::Warning {
                 continue; // info findings are for lint_functions(), not for every CREATE FUNCTION
+            }
+            if auditing {
+                crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+                    seq,
+                    severity: memory_guard_core::audit::Severity::Medium,
+                    category: memory_guard_core::audit::Category::Security,
+                    object: format!("function {}", finding.function),
+                    message: format!("{}: {}", finding.message, finding.detail),
+                    fix: finding.fix.clone(),
+                    statement: stmt.to_string(),
+                });
+                continue;
             }
             let report = finding.to_report(mode);
             if mode == LintMode::Error {

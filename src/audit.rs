@@ -1,0 +1,357 @@
+//! `memory_guard.audit(migration_sql)`: runs a migration statement by statement inside a
+//! subtransaction that is always rolled back, with the drop guard and the lint recording findings
+//! instead of raising, then applies it a second time to see what fails on a re-run.
+//!
+//! Statement boundaries come from Postgres' own parser (`raw_parser`). Each statement runs in a
+//! subtransaction of its own, so one failure does not hide the problems after it. What the
+//! findings say is decided in `memory_guard_core::audit`.
+
+use crate::report;
+use memory_guard_core::audit::{self as rules, Finding, StatementKind};
+use memory_guard_core::sql_text::body_references;
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::pg_sys::PgTryBuilder;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, CString};
+
+/// What the running audit has seen. `pass` 1 is the first application (findings are kept),
+/// 2 the re-run (only failures count, and they are recorded by `run_audit` itself).
+struct Collector {
+    pass: u8,
+    seq: i32,
+    statement: String,
+    findings: Vec<Finding>,
+    /// (seq, statement, schema, table) of every table pass 1 dropped.
+    dropped_tables: Vec<(i32, String, String, String)>,
+}
+
+thread_local! {
+    static AUDIT: RefCell<Option<Collector>> = const { RefCell::new(None) };
+    static ERROR_POSITION: Cell<i32> = const { Cell::new(0) };
+}
+
+/// Whether an audit is running in this backend: the guard and the lint then record, not raise.
+pub fn active() -> bool {
+    AUDIT.with(|a| a.borrow().is_some())
+}
+
+/// Records a finding for the statement being audited (first pass only).
+pub fn record(make: impl FnOnce(i32, &str) -> Finding) {
+    AUDIT.with(|a| {
+        if let Some(c) = a.borrow_mut().as_mut() {
+            if c.pass == 1 {
+                let f = make(c.seq, &c.statement);
+                c.findings.push(f);
+            }
+        }
+    });
+}
+
+/// Called by the drop guard's sql_drop trigger during an audit: remembers the dropped tables.
+pub fn record_dropped_tables() {
+    if !AUDIT.with(|a| a.borrow().as_ref().is_some_and(|c| c.pass == 1)) {
+        return;
+    }
+    let tables: Vec<(String, String)> = Spi::connect(|c| {
+        c.select(
+            "SELECT schema_name, object_name FROM pg_catalog.pg_event_trigger_dropped_objects() \
+             WHERE object_type = 'table' AND NOT is_temporary",
+            None,
+            &[],
+        )
+        .map(|rows| rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??))).collect())
+    })
+    .unwrap_or_default();
+    AUDIT.with(|a| {
+        if let Some(c) = a.borrow_mut().as_mut() {
+            let (seq, stmt) = (c.seq, c.statement.clone());
+            c.dropped_tables.extend(tables.into_iter().map(|(s, t)| (seq, stmt.clone(), s, t)));
+        }
+    });
+}
+
+/// From the emit_log hook: a NOTICE during an audit. "… already exists, skipping" becomes a
+/// no-op finding; every NOTICE is kept from the client (the audit's rows say what matters).
+/// Returns whether an audit is running.
+pub fn notice(sqlstate: &str, message: &str) -> bool {
+    AUDIT.with(|a| {
+        let mut a = a.borrow_mut();
+        let Some(c) = a.as_mut() else { return false };
+        if c.pass == 1 {
+            if let Some(f) = rules::no_op(c.seq, sqlstate, message, &c.statement) {
+                c.findings.push(f);
+            }
+        }
+        true
+    })
+}
+
+/// Postgres' packed SQLSTATE (MAKE_SQLSTATE) as its five characters.
+pub fn unpack_sqlstate(code: i32) -> String {
+    (0..5).map(|i| char::from(b'0' + ((code >> (6 * i)) & 0x3F) as u8)).collect()
+}
+
+fn error_parts(e: &CaughtError) -> (String, String) {
+    let r = match e {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+        CaughtError::RustPanic { ereport, .. } => ereport,
+    };
+    (unpack_sqlstate(r.sql_error_code() as i32), r.message().to_string())
+}
+
+struct Statement {
+    text: String,
+    kind: StatementKind,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn remember_position(_arg: *mut std::ffi::c_void) {
+    // SAFETY: called by errfinish while the error being raised is on the error stack, which is
+    // what geterrposition() reads.
+    ERROR_POSITION.with(|p| p.set(unsafe { pg_sys::geterrposition() }));
+}
+
+/// Splits the migration with Postgres' own parser. A syntax error comes back with its position.
+fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
+    let c = CString::new(sql).map_err(|_| ("the migration contains a NUL character".to_string(), 0))?;
+    ERROR_POSITION.with(|p| p.set(0));
+    let mut callback = pg_sys::ErrorContextCallback {
+        previous: std::ptr::null_mut(),
+        callback: Some(remember_position),
+        arg: std::ptr::null_mut(),
+    };
+    // SAFETY: the callback lives on this stack frame and is unlinked below on every path; the
+    // parser only reads the NUL-terminated copy of the text.
+    let parsed = unsafe {
+        callback.previous = pg_sys::error_context_stack;
+        pg_sys::error_context_stack = &mut callback;
+        let r = PgTryBuilder::new(|| Ok(pg_sys::raw_parser(c.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT)))
+            .catch_others(|e| Err(error_parts(&e).1))
+            .execute();
+        pg_sys::error_context_stack = callback.previous;
+        r
+    };
+    let list = parsed.map_err(|m| (m, ERROR_POSITION.with(|p| p.get())))?;
+    let mut out = Vec::new();
+    if list.is_null() {
+        return Ok(out);
+    }
+    let bytes = sql.as_bytes();
+    // SAFETY: raw_parser returns a List of RawStmt nodes; each element is read within the list's
+    // length, and statement locations are byte offsets into the text we passed.
+    unsafe {
+        for i in 0..(*list).length as usize {
+            let raw = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RawStmt;
+            let start = (*raw).stmt_location.max(0) as usize;
+            let end = if (*raw).stmt_len > 0 { start + (*raw).stmt_len as usize } else { bytes.len() };
+            let text = String::from_utf8_lossy(&bytes[start..end.min(bytes.len())]).trim().to_string();
+            out.push(Statement { text, kind: classify((*raw).stmt) });
+        }
+    }
+    Ok(out)
+}
+
+/// # Safety
+/// `node` must be a statement node from the raw parser.
+unsafe fn classify(node: *mut pg_sys::Node) -> StatementKind {
+    use pg_sys::NodeTag::*;
+    // SAFETY: each node is read as the struct its tag names.
+    unsafe {
+        match (*node).type_ {
+            T_TransactionStmt => StatementKind::TransactionControl,
+            T_VacuumStmt => StatementKind::Vacuum,
+            T_CreatedbStmt => StatementKind::CreateDatabase,
+            T_DropdbStmt => StatementKind::DropDatabase,
+            T_AlterSystemStmt => StatementKind::AlterSystem,
+            T_CreateTableSpaceStmt | T_DropTableSpaceStmt => StatementKind::Tablespace,
+            T_IndexStmt => {
+                let s = &*(node as *mut pg_sys::IndexStmt);
+                if s.concurrent {
+                    StatementKind::CreateIndexConcurrently
+                } else if s.if_not_exists {
+                    StatementKind::Other
+                } else {
+                    StatementKind::CreateRelation
+                }
+            }
+            T_DropStmt if (*(node as *mut pg_sys::DropStmt)).concurrent => StatementKind::DropConcurrently,
+            T_CreateTrigStmt if !(*(node as *mut pg_sys::CreateTrigStmt)).replace => StatementKind::CreateTrigger,
+            T_CreateFunctionStmt if !(*(node as *mut pg_sys::CreateFunctionStmt)).replace => StatementKind::CreateFunction,
+            T_CreatePolicyStmt => StatementKind::CreatePolicy,
+            T_CreateStmt if !(*(node as *mut pg_sys::CreateStmt)).if_not_exists => StatementKind::CreateRelation,
+            _ => StatementKind::Other,
+        }
+    }
+}
+
+/// Runs `f` in a subtransaction: kept (released) on success, rolled back on error.
+fn in_subtransaction<R>(keep: bool, f: impl FnOnce() -> R) -> Result<R, (String, String)> {
+    // Whatever `f` half-did is rolled back with the subtransaction, so unwinding through it
+    // leaves nothing inconsistent behind.
+    let f = std::panic::AssertUnwindSafe(f);
+    // SAFETY: the standard internal-subtransaction dance (as PL/pgSQL's exception blocks do):
+    // remember the caller's memory context and resource owner, and restore both after the
+    // subtransaction is released or rolled back.
+    unsafe {
+        let cxt = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(cxt);
+        let r = PgTryBuilder::new(move || {
+            let f = f;
+            Ok((f.0)())
+        })
+        .catch_others(|e| Err(error_parts(&e)))
+        .execute();
+        if r.is_ok() && keep {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(cxt);
+        pg_sys::CurrentResourceOwner = owner;
+        r
+    }
+}
+
+fn set_current(seq: i32, statement: &str, pass: u8) {
+    AUDIT.with(|a| {
+        if let Some(c) = a.borrow_mut().as_mut() {
+            c.seq = seq;
+            c.statement = statement.to_string();
+            c.pass = pass;
+        }
+    });
+}
+
+fn run_audit(sql: Option<&str>) -> Vec<Finding> {
+    const F: &str = "audit";
+    let Some(sql) = sql else {
+        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "audit: migration_sql must not be NULL"), F)
+    };
+    if active() {
+        report::raise(&GuardError::new(SqlState::InvalidParameterValue, "audit: an audit cannot run inside another"), F);
+    }
+    let statements = match parse(sql) {
+        Ok(s) => s,
+        Err((message, position)) => return vec![rules::syntax(&message, position, sql)],
+    };
+    AUDIT.with(|a| {
+        *a.borrow_mut() = Some(Collector { pass: 1, seq: 0, statement: String::new(), findings: vec![], dropped_tables: vec![] })
+    });
+    let statements = &statements;
+    // The whole audit is one subtransaction that is always rolled back.
+    let outcome = in_subtransaction(false, || {
+        let mut ran = Vec::new();
+        for (i, s) in statements.iter().enumerate() {
+            let seq = i as i32 + 1;
+            if let Some(f) = rules::not_transactional(seq, s.kind, &s.text) {
+                record(|_, _| f);
+                continue;
+            }
+            set_current(seq, &s.text, 1);
+            match in_subtransaction(true, || Spi::run(&s.text)) {
+                Ok(Ok(())) => ran.push(i),
+                Ok(Err(e)) => record(|seq, stmt| rules::failed(seq, "XX000", &e.to_string(), stmt)),
+                Err((code, message)) => record(|seq, stmt| rules::failed(seq, &code, &message, stmt)),
+            }
+        }
+        set_current(0, "", 1);
+        api_breaks();
+        // Apply it again, as a second `supabase db push` or a re-run script would.
+        let mut rerun = Vec::new();
+        let _ = in_subtransaction(false, || {
+            for &i in &ran {
+                let s = &statements[i];
+                set_current(i as i32 + 1, &s.text, 2);
+                if let Err((code, message)) = in_subtransaction(true, || Spi::run(&s.text).map_err(|e| e.to_string())) {
+                    rerun.push(rules::not_idempotent(i as i32 + 1, s.kind, &code, &message, &s.text));
+                }
+            }
+        });
+        rerun
+    });
+    let mut collector = AUDIT.with(|a| a.borrow_mut().take()).expect("the collector was set above");
+    match outcome {
+        Ok(rerun) => collector.findings.extend(rerun),
+        Err((code, message)) => collector.findings.push(rules::failed(0, &code, &message, "")),
+    }
+    rules::sort(&mut collector.findings);
+    collector.findings
+}
+
+/// Functions whose bodies still name a table pass 1 dropped.
+fn api_breaks() {
+    let dropped = AUDIT.with(|a| a.borrow().as_ref().map(|c| c.dropped_tables.clone()).unwrap_or_default());
+    for (seq, statement, schema, table) in dropped {
+        let args: [DatumWithOid; 1] = [table.as_str().into()];
+        let candidates: Vec<(String, String)> = Spi::connect(|c| {
+            c.select(include_str!("../sql/queries/functions_naming.sql"), None, &args).map(|rows| {
+                rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??))).collect()
+            })
+        })
+        .unwrap_or_default();
+        let qualified = crate::probe::qualified_name(&schema, &table);
+        for (function, _) in candidates.into_iter().filter(|(_, b)| body_references(b, &schema, &table)) {
+            let f = rules::api_break(seq, &function, &qualified, table == "memory_notes", &statement);
+            AUDIT.with(|a| a.borrow_mut().as_mut().map(|c| c.findings.push(f)));
+        }
+    }
+}
+
+fn finding_rows(findings: Vec<Finding>) -> Vec<(i32, String, String, String, String, String, String)> {
+    findings
+        .into_iter()
+        .map(|f| (f.seq, f.severity.as_str().into(), f.category.as_str().into(), f.object, f.message, f.fix, f.statement))
+        .collect()
+}
+
+/// `memory_guard.audit(migration_sql)`: one row per finding; the database is left as it was.
+#[pg_extern(volatile, parallel_unsafe)]
+fn audit(
+    migration_sql: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(seq, i32),
+        name!(severity, String),
+        name!(category, String),
+        name!(object, String),
+        name!(message, String),
+        name!(fix, String),
+        name!(statement, String),
+    ),
+> {
+    TableIterator::new(finding_rows(run_audit(migration_sql)))
+}
+
+/// `memory_guard.audit_json(migration_sql)`: the same findings as a jsonb array.
+#[pg_extern(volatile, parallel_unsafe)]
+fn audit_json(migration_sql: Option<&str>) -> JsonB {
+    JsonB(serde_json::to_value(run_audit(migration_sql)).expect("findings serialise"))
+}
+
+/// Reads a NOTICE's SQLSTATE and text for the emit_log hook.
+///
+/// # Safety
+/// `edata` must be the ErrorData Postgres passes to emit_log_hook.
+pub unsafe fn notice_from_hook(edata: *mut pg_sys::ErrorData) {
+    // SAFETY: per the contract; message is NULL or a C string owned by the error stack.
+    unsafe {
+        if (*edata).elevel != pg_sys::NOTICE as i32 || !active() {
+            return;
+        }
+        let message = if (*edata).message.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr((*edata).message).to_string_lossy().into_owned()
+        };
+        if notice(&unpack_sqlstate((*edata).sqlerrcode), &message) {
+            (*edata).output_to_client = false;
+        }
+    }
+}
