@@ -218,6 +218,26 @@ fn in_subtransaction<R>(keep: bool, f: impl FnOnce() -> R) -> Result<R, (String,
     }
 }
 
+/// Postgres calls emit_log_hook only for messages bound for the server log, so for the audit's
+/// duration NOTICEs are made loggable; the hook then keeps them from both the log and the
+/// client. Set LOCAL inside the audit's subtransaction, the setting goes with its rollback.
+fn route_notices_through_hook() {
+    // SAFETY: static NUL-terminated names and values; GUC_ACTION_LOCAL scopes the change to the
+    // current (sub)transaction. PGC_SUSET: memory_guard sets it for its own hook, not the caller.
+    unsafe {
+        pg_sys::set_config_option(
+            c"log_min_messages".as_ptr(),
+            c"notice".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pgrx::PgLogLevel::ERROR as i32,
+            false,
+        );
+    }
+}
+
 fn set_current(seq: i32, statement: &str, pass: u8) {
     AUDIT.with(|a| {
         if let Some(c) = a.borrow_mut().as_mut() {
@@ -246,6 +266,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
     let statements = &statements;
     // The whole audit is one subtransaction that is always rolled back.
     let outcome = in_subtransaction(false, || {
+        route_notices_through_hook();
         let mut ran = Vec::new();
         for (i, s) in statements.iter().enumerate() {
             let seq = i as i32 + 1;
@@ -352,6 +373,7 @@ pub unsafe fn notice_from_hook(edata: *mut pg_sys::ErrorData) {
         };
         if notice(&unpack_sqlstate((*edata).sqlerrcode), &message) {
             (*edata).output_to_client = false;
+            (*edata).output_to_server = false;
         }
     }
 }

@@ -202,7 +202,8 @@ pub fn not_idempotent(seq: i32, kind: StatementKind, sqlstate: &str, message: &s
 /// skipped by the caller's parser, the statement starts with its keywords), case-insensitively.
 fn replace_leading(statement: &str, from: &str, to: &str) -> String {
     let words: Vec<&str> = from.split(' ').collect();
-    let mut rest = statement.trim_start();
+    let statement = skip_leading_comments(statement);
+    let mut rest = statement;
     for w in &words {
         let Some(head) = rest.get(..w.len()) else { return statement.to_string() };
         if !head.eq_ignore_ascii_case(w) {
@@ -211,6 +212,20 @@ fn replace_leading(statement: &str, from: &str, to: &str) -> String {
         rest = rest[w.len()..].trim_start();
     }
     format!("{to} {rest}")
+}
+
+/// The statement without the comments and whitespace Postgres' parser leaves in front of it.
+pub fn skip_leading_comments(statement: &str) -> &str {
+    let mut s = statement.trim_start();
+    loop {
+        if s.starts_with("--") {
+            s = s.find('\n').map_or("", |i| &s[i + 1..]).trim_start();
+        } else if s.starts_with("/*") {
+            s = s.find("*/").map_or("", |i| &s[i + 2..]).trim_start();
+        } else {
+            return s;
+        }
+    }
 }
 
 /// A `… IF NOT EXISTS` that found its object: from the NOTICE Postgres gives ("… already exists,
@@ -284,6 +299,12 @@ mod tests {
         assert!(!f.fix.contains("IF NOT EXISTS"));
         assert_eq!(f.category.as_str(), "idempotency");
         assert_eq!(f.severity, Severity::Medium);
+    }
+
+    #[test]
+    fn leading_comments_are_skipped() {
+        assert_eq!(skip_leading_comments("  -- a; b\n /* c */ CREATE TRIGGER t"), "CREATE TRIGGER t");
+        assert_eq!(replace_leading("-- x\nCREATE FUNCTION f()", "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"), "CREATE OR REPLACE FUNCTION f()");
     }
 
     #[test]
