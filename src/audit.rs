@@ -25,7 +25,7 @@ struct Collector {
     seq: i32,
     statement: String,
     findings: Vec<Finding>,
-    /// (seq, statement, schema, table) of every table pass 1 dropped.
+    /// (seq, statement, schema, table) of every table pass 1 dropped or renamed away.
     dropped_tables: Vec<(i32, String, String, String)>,
 }
 
@@ -106,6 +106,8 @@ fn error_parts(e: &CaughtError) -> (String, String) {
 struct Statement {
     text: String,
     kind: StatementKind,
+    /// For `ALTER TABLE … RENAME TO`: the table's name as written (callers by the old name break).
+    renames: Option<String>,
 }
 
 #[pg_guard]
@@ -148,11 +150,38 @@ fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
             let raw = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RawStmt;
             let start = (*raw).stmt_location.max(0) as usize;
             let end = if (*raw).stmt_len > 0 { start + (*raw).stmt_len as usize } else { bytes.len() };
-            let text = String::from_utf8_lossy(&bytes[start..end.min(bytes.len())]).trim().to_string();
-            out.push(Statement { text, kind: classify((*raw).stmt) });
+            let text = String::from_utf8_lossy(&bytes[start..end.min(bytes.len())]);
+            let text = rules::skip_leading_comments(&text).trim_end().to_string();
+            out.push(Statement { text, kind: classify((*raw).stmt), renames: renamed_table((*raw).stmt) });
         }
     }
     Ok(out)
+}
+
+/// # Safety
+/// `node` must be a statement node from the raw parser.
+unsafe fn renamed_table(node: *mut pg_sys::Node) -> Option<String> {
+    // SAFETY: a RenameStmt is read only when the tag says so; its RangeVar strings are C strings.
+    unsafe {
+        if (*node).type_ != pg_sys::NodeTag::T_RenameStmt {
+            return None;
+        }
+        let r = &*(node as *mut pg_sys::RenameStmt);
+        if r.renameType != pg_sys::ObjectType::OBJECT_TABLE || r.relation.is_null() {
+            return None;
+        }
+        let rv = &*r.relation;
+        let part = |p: *mut std::ffi::c_char| (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned());
+        let relname = part(rv.relname)?;
+        Some(match part(rv.schemaname) {
+            Some(schema) => format!("{}.{}", quote(&schema), quote(&relname)),
+            None => quote(&relname),
+        })
+    }
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// # Safety
@@ -275,8 +304,25 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
                 continue;
             }
             set_current(seq, &s.text, 1);
+            // The renamed table's catalog name, resolved before the rename as Postgres will.
+            let renamed = s.renames.as_ref().and_then(|name| {
+                Spi::get_two_with_args::<String, String>(
+                    "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)",
+                    &[name.as_str().into()],
+                )
+                .ok()
+                .and_then(|(a, b)| Some((a?, b?)))
+            });
             match in_subtransaction(true, || Spi::run(&s.text)) {
-                Ok(Ok(())) => ran.push(i),
+                Ok(Ok(())) => {
+                    ran.push(i);
+                    if let Some((schema, table)) = renamed {
+                        AUDIT.with(|a| {
+                            a.borrow_mut().as_mut().map(|c| c.dropped_tables.push((seq, s.text.clone(), schema, table)))
+                        });
+                    }
+                }
                 Ok(Err(e)) => record(|seq, stmt| rules::failed(seq, "XX000", &e.to_string(), stmt)),
                 Err((code, message)) => record(|seq, stmt| rules::failed(seq, &code, &message, stmt)),
             }
@@ -305,7 +351,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
     collector.findings
 }
 
-/// Functions whose bodies still name a table pass 1 dropped.
+/// Functions whose bodies still name a table pass 1 dropped or renamed.
 fn api_breaks() {
     let dropped = AUDIT.with(|a| a.borrow().as_ref().map(|c| c.dropped_tables.clone()).unwrap_or_default());
     for (seq, statement, schema, table) in dropped {

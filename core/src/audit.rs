@@ -254,7 +254,7 @@ pub fn api_break(seq: i32, function: &str, table: &str, has_shim: bool, statemen
         severity: Severity::High,
         category: Category::ApiBreak,
         object: format!("function {function}"),
-        message: format!("{function} still reads {table}, which the migration drops: every call will fail"),
+        message: format!("{function} still names {table}, which the migration drops or renames: every call will fail"),
         fix,
         statement: statement.to_string(),
     }

@@ -76,6 +76,8 @@ SELECT seq, category, left(statement, 40) AS statement FROM memory_guard.audit($
   /* another; one */ SELECT 1;
   CREATE TABLE audit_t2 (a text DEFAULT 'x;y');
 $m$) ORDER BY seq;
+-- A renamed table breaks its callers too.
+SELECT seq, severity, category, object FROM memory_guard.audit('ALTER TABLE memory_notes RENAME TO memory_notes_old;');
 SELECT memory_guard.audit(NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS empty_migration FROM memory_guard.audit('');
