@@ -11,6 +11,7 @@ CREATE TABLE memory_guard.drop_log (
     txid           xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     table_oid      oid         NOT NULL,
     table_name     text        NOT NULL,          -- schema-qualified, quoted as Postgres quotes it
+    column_name    text,                          -- for a dropped column (quoted), else NULL
     command_tag    text        NOT NULL,          -- e.g. DROP TABLE, DROP SCHEMA
     estimated_rows bigint,                        -- NULL when the table had no statistics
     guard          text        NOT NULL

@@ -27,6 +27,8 @@ use std::cell::RefCell;
 struct Pending {
     subid: pg_sys::SubTransactionId,
     table: DroppedTable,
+    /// For a column drop, its attribute number and catalog name.
+    attnum: Option<(i32, String)>,
     /// Catalog names of the dropped ancestors, for finding function bodies that name them.
     ancestor_names: Vec<(u32, String, String)>,
 }
@@ -136,6 +138,12 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
     if unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) } == ext {
         return; // memory_guard's own tables go with DROP EXTENSION memory_guard
     }
+    let (table, ancestor_names) = dropped_table(relid, facts);
+    PENDING.with(|p| p.borrow_mut().push(Pending { subid: current_subid(), table, attnum: None, ancestor_names }));
+}
+
+/// The facts of a table (or of the table of a column) about to lose data, with its ancestors.
+fn dropped_table(relid: pg_sys::Oid, facts: probe::TableFacts) -> (DroppedTable, Vec<(u32, String, String)>) {
     let mut ancestors = Vec::new();
     let mut ancestor_names = Vec::new();
     for a in probe::ancestors(relid) {
@@ -160,8 +168,31 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
         verified_copy: VERIFIED.with(|v| {
             v.borrow().as_ref().and_then(|l| l.iter().find(|(r, _)| *r == relid.to_u32()).map(|(_, c)| *c))
         }),
+        column: None,
     };
-    PENDING.with(|p| p.borrow_mut().push(Pending { subid: current_subid(), table, ancestor_names }));
+    (table, ancestor_names)
+}
+
+/// Called by the object-access hook for every column about to be deleted (ALTER TABLE … DROP
+/// COLUMN, or a cascade from DROP TYPE/DOMAIN/EXTENSION), under its table's lock.
+pub fn before_column_drop(relid: pg_sys::Oid, attnum: i32) {
+    if !guard_active() {
+        return;
+    }
+    let ext = memory_guard_extension();
+    let Some((facts, column, raw_name)) = probe::probe_locked_column(relid, attnum) else { return };
+    if !facts.has_rows {
+        return; // NULL in every visible row, or no rows
+    }
+    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
+    if unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) } == ext {
+        return;
+    }
+    let (mut table, ancestor_names) = dropped_table(relid, facts);
+    table.column = Some(column);
+    PENDING.with(|p| {
+        p.borrow_mut().push(Pending { subid: current_subid(), table, attnum: Some((attnum, raw_name)), ancestor_names })
+    });
 }
 
 #[pg_extern(sql = "
@@ -198,10 +229,17 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
     let mut catalog_names = Vec::new();
     let tables: Vec<DroppedTable> = pending
         .into_iter()
-        .filter(|p| !probe::relation_exists(pg_sys::Oid::from_u32(p.table.relid)))
+        .filter(|p| match &p.attnum {
+            None => !probe::relation_exists(pg_sys::Oid::from_u32(p.table.relid)),
+            Some((attnum, _)) => column_gone(p.table.relid, *attnum),
+        })
         .map(|mut p| {
             for a in p.table.ancestors.iter_mut() {
-                a.dropped = !probe::relation_exists(pg_sys::Oid::from_u32(a.relid));
+                a.dropped = match &p.attnum {
+                    None => !probe::relation_exists(pg_sys::Oid::from_u32(a.relid)),
+                    // The parent's column of the same name went too (ALTER on the parent).
+                    Some((_, name)) => column_named_gone(a.relid, name),
+                };
             }
             catalog_names.extend(
                 p.ancestor_names
@@ -209,7 +247,10 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
                     .filter(|(relid, _, _)| p.table.ancestors.iter().any(|a| a.relid == *relid && a.dropped))
                     .map(|(_, s, r)| (s.clone(), r.clone())),
             );
-            catalog_names.push((p.table.schema.clone(), p.table.relname.clone()));
+            // A column drop leaves the table in place: its callers need not break.
+            if p.attnum.is_none() {
+                catalog_names.push((p.table.schema.clone(), p.table.relname.clone()));
+            }
             p.table
         })
         .collect();
@@ -247,16 +288,48 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
     write_drop_log(&tag, &decision.passed);
 }
 
+/// Whether a column is dropped (or its table gone), as seen by the current command.
+fn column_gone(relid: u32, attnum: i32) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT coalesce((SELECT attisdropped FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum = $2), true)",
+        &[pg_sys::Oid::from_u32(relid).into(), (attnum as i16).into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(true)
+}
+
+fn column_named_gone(relid: u32, name: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped)",
+        &[pg_sys::Oid::from_u32(relid).into(), name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(true)
+}
+
 fn current_role() -> String {
     Spi::get_one::<String>("SELECT current_user::text").ok().flatten().unwrap_or_default()
 }
+
+const USER_OBJECT_PREFIXES: &[&str] = &[
+    "table ", "table column ", "view ", "materialized view ", "index ", "table constraint ",
+    "trigger ", "policy ",
+];
 
 /// What the refusal's DETAIL needs: what CASCADE took along, and which functions still name
 /// the tables. Only run when about to refuse or warn.
 fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(String, String)]) -> DropContext {
     let at_stake: Vec<String> = unguarded
         .iter()
-        .flat_map(|t| [format!("table {}", t.name), format!("table {}", t.root().1)])
+        .flat_map(|t| {
+            let mut v = vec![format!("table {}", t.name), format!("table {}", t.root().1)];
+            if let Some(c) = &t.column {
+                v.push(format!("table column {}.{c}", t.name));
+            }
+            v
+        })
         .collect();
     let cascaded: Vec<String> = Spi::connect(|c| {
         c.select(include_str!("../sql/queries/cascaded_objects.sql"), None, &[])
@@ -265,6 +338,9 @@ fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(Strin
     .unwrap_or_default()
     .into_iter()
     .filter(|d| !at_stake.contains(d))
+    // DROP EXTENSION takes its own members along (hundreds for pgvector): list what is the
+    // user's, the tables and their parts.
+    .filter(|d| tag != "DROP EXTENSION" || USER_OBJECT_PREFIXES.iter().any(|p| d.starts_with(p)))
     .collect();
 
     let mut referencing_functions: Vec<(String, Vec<String>)> = Vec::new();
@@ -312,6 +388,7 @@ fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
             let args: Vec<DatumWithOid> = vec![
                 pg_sys::Oid::from_u32(t.relid).into(),
                 t.name.as_str().into(),
+                t.column.as_deref().into(),
                 tag.into(),
                 t.estimate.rows().map(|n| n as i64).into(),
                 guard.as_str().into(),
@@ -330,7 +407,11 @@ fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn allow_drop(target: Option<&str>, reason: Option<&str>) -> String {
     let permit = report::ok_or_raise(resolve_permit(target, reason), "allow_drop");
-    let name = probe::relation_name(pg_sys::Oid::from_u32(permit.relid)).unwrap_or_default();
+    let table = probe::relation_name(pg_sys::Oid::from_u32(permit.relid)).unwrap_or_default();
+    let name = match &permit.column {
+        Some(c) => format!("column {table}.{c}"),
+        None => table,
+    };
     PERMITS.with(|p| p.borrow_mut().push(StoredPermit { subid: current_subid(), permit }));
     format!("drop of {name} allowed until the end of this transaction")
 }
@@ -353,9 +434,17 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
     let args: [DatumWithOid; 1] = [target.into()];
     let found = Spi::get_two_with_args::<pg_sys::Oid, String>(include_str!("../sql/queries/resolve_table.sql"), &args)
         .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
+    if found.0.is_none() {
+        // Not a table: maybe `[schema.]table.column`.
+        let column = Spi::get_two_with_args::<pg_sys::Oid, String>(include_str!("../sql/queries/resolve_column.sql"), &args)
+            .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
+        if let (Some(relid), Some(column)) = column {
+            return Ok(Permit { relid: relid.to_u32(), column: Some(column), reason: reason.to_string() });
+        }
+    }
     match found {
         (Some(relid), Some(kind)) if kind == "r" || kind == "p" => {
-            Ok(Permit { relid: relid.to_u32(), reason: reason.to_string() })
+            Ok(Permit { relid: relid.to_u32(), column: None, reason: reason.to_string() })
         }
         (Some(_), _) => Err(GuardError::new(
             SqlState::WrongObjectType,
@@ -366,7 +455,7 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
             SqlState::UndefinedTable,
             format!("allow_drop: table {target} does not exist"),
         )
-        .hint("Name the table as the DROP statement will find it, schema-qualified if it is not on search_path.")),
+        .hint("Name the table as the DROP statement will find it, schema-qualified if it is not on search_path; a column as table.column.")),
     }
 }
 

@@ -61,7 +61,11 @@ unsafe extern "C-unwind" fn object_access(
         return;
     }
     crate::drop_guard::before_any_drop();
-    if class_id == pg_sys::RelationRelationId && sub_id == 0 {
-        crate::drop_guard::before_table_drop(object_id);
+    if class_id == pg_sys::RelationRelationId {
+        if sub_id == 0 {
+            crate::drop_guard::before_table_drop(object_id);
+        } else if sub_id > 0 {
+            crate::drop_guard::before_column_drop(object_id, sub_id);
+        }
     }
 }

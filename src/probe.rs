@@ -67,6 +67,51 @@ pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
     }
 }
 
+/// Probes column `attnum` of `relid` (locked by the caller's statement): its name (quoted, and
+/// as in the catalog), and whether a visible row holds a value in it. The scan stops at the first such row; a column that
+/// is NULL everywhere is read to the end. `None` as for [`probe_locked_table`].
+pub fn probe_locked_column(relid: pg_sys::Oid, attnum: i32) -> Option<(TableFacts, String, String)> {
+    let mut facts = probe_locked_table(relid)?;
+    // SAFETY: as in probe_locked_table: the statement dropping the column holds the table's
+    // lock; the slot and scan are created and released here; attnum is a user column of rel.
+    unsafe {
+        let rel = pg_sys::relation_open(relid, pg_sys::NoLock as i32);
+        let name_ptr = pg_sys::get_attname(relid, attnum as i16, true);
+        let (name, raw) = if name_ptr.is_null() {
+            (String::new(), String::new())
+        } else {
+            let q = pg_sys::quote_identifier(name_ptr);
+            (
+                CStr::from_ptr(q).to_string_lossy().into_owned(),
+                CStr::from_ptr(name_ptr).to_string_lossy().into_owned(),
+            )
+        };
+        let am = &*(*rel).rd_tableam;
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
+        let scan = am.scan_begin.expect("table AM without scan_begin")(
+            rel, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags,
+        );
+        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+        let next = am.scan_getnextslot.expect("table AM without scan_getnextslot");
+        let mut has_value = false;
+        while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+            let mut isnull = true;
+            pg_sys::slot_getattr(slot, attnum, &mut isnull);
+            if !isnull {
+                has_value = true;
+                break;
+            }
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        am.scan_end.expect("table AM without scan_end")(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+        facts.has_rows = has_value;
+        Some((facts, name, raw))
+    }
+}
+
 /// Reads at most one tuple. Cost depends on where the first live row is, not on table size.
 ///
 /// # Safety

@@ -125,6 +125,9 @@ pub struct DroppedTable {
     pub created_in_transaction: bool,
     /// Its latest backup or migration (ledger) still matches it, checked under the drop's lock.
     pub verified_copy: Option<VerifiedCopy>,
+    /// For a column drop (`ALTER TABLE … DROP COLUMN`, or a cascade from DROP TYPE/EXTENSION):
+    /// the column, quoted, which holds a value in at least one visible row. `None`: the table.
+    pub column: Option<String>,
 }
 
 /// A ledger entry whose row count and checksum still match the table.
@@ -167,7 +170,16 @@ impl DroppedTable {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permit {
     pub relid: u32,
+    /// `None` acknowledges the whole table (its columns included); `Some` one column only.
+    pub column: Option<String>,
     pub reason: String,
+}
+
+impl Permit {
+    fn covers(&self, t: &DroppedTable) -> bool {
+        let table = self.relid == t.relid || t.ancestors.iter().any(|a| a.relid == self.relid);
+        table && (self.column.is_none() || self.column == t.column)
+    }
 }
 
 /// Why a drop of a table holding rows was let through. `as_str` is what drop_log stores.
@@ -234,9 +246,7 @@ pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> 
         return decision;
     }
     for t in tables.into_iter().filter(|t| t.has_rows) {
-        let permit = permits.iter().rev().find(|p| {
-            p.relid == t.relid || t.ancestors.iter().any(|a| a.relid == p.relid)
-        });
+        let permit = permits.iter().rev().find(|p| p.covers(&t));
         if t.created_in_transaction {
             decision.passed.push((t, Guard::CreatedInTransaction));
         } else if let Some(p) = permit {
@@ -270,20 +280,40 @@ pub struct DropContext {
     pub referencing_functions: Vec<(String, Vec<String>)>,
 }
 
-/// Tables holding rows, grouped under the table a person dropped (root first, then members).
+/// Data at stake, grouped under the table a person dropped (root first, then members), and by
+/// column for column drops.
 struct Group<'a> {
     root_relid: u32,
     root_name: &'a str,
+    column: Option<&'a str>,
     members: Vec<&'a DroppedTable>,
+}
+
+impl Group<'_> {
+    /// `schema.table` or `schema.table.column`, as allow_drop takes it.
+    fn target(&self) -> String {
+        match self.column {
+            Some(c) => format!("{}.{c}", self.root_name),
+            None => self.root_name.to_string(),
+        }
+    }
+
+    fn noun(&self) -> String {
+        match self.column {
+            Some(_) => format!("column {}", self.target()),
+            None => format!("table {}", self.root_name),
+        }
+    }
 }
 
 fn group(tables: &[DroppedTable]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     for t in tables {
         let (relid, name) = t.root();
-        match groups.iter_mut().find(|g| g.root_relid == relid) {
+        let column = t.column.as_deref();
+        match groups.iter_mut().find(|g| g.root_relid == relid && g.column == column) {
             Some(g) => g.members.push(t),
-            None => groups.push(Group { root_relid: relid, root_name: name, members: vec![t] }),
+            None => groups.push(Group { root_relid: relid, root_name: name, column, members: vec![t] }),
         }
     }
     groups
@@ -300,15 +330,19 @@ fn describe_group(g: &Group<'_>) -> String {
             format!("{kind} {} ({})", m.name, m.estimate.short())
         })
         .collect();
-    match (own, others.is_empty()) {
-        (Some(t), true) => format!("Table {} holds {}.", g.root_name, t.estimate),
-        (Some(t), false) => format!(
-            "Table {} holds rows itself ({}) and in {}.",
-            g.root_name,
+    let (noun, what) = match g.column {
+        Some(_) => (format!("Column {}", g.target()), "values"),
+        None => (format!("Table {}", g.root_name), "rows"),
+    };
+    match (own, others.is_empty(), g.column) {
+        (Some(t), true, None) => format!("{noun} holds {}.", t.estimate),
+        (Some(t), true, Some(_)) => format!("{noun} holds values (table: {}).", t.estimate.short()),
+        (Some(t), false, _) => format!(
+            "{noun} holds {what} itself ({}) and in {}.",
             t.estimate.short(),
             others.join(", ")
         ),
-        (None, _) => format!("Table {} holds rows in {}.", g.root_name, others.join(", ")),
+        (None, _, _) => format!("{noun} holds {what} in {}.", others.join(", ")),
     }
 }
 
@@ -326,13 +360,28 @@ fn short_list(items: &[String]) -> String {
 pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardError {
     let groups = group(unguarded);
     let names: Vec<&str> = groups.iter().map(|g| g.root_name).collect();
-    let message = match names.as_slice() {
-        [one] => format!("{} would delete table {one}, which holds rows", ctx.command_tag),
-        many => format!(
+    let message = match groups.as_slice() {
+        [one] if one.column.is_some() => {
+            format!("{} would delete {}, which holds values", ctx.command_tag, one.noun())
+        }
+        [one] => format!("{} would delete {}, which holds rows", ctx.command_tag, one.noun()),
+        many if many.iter().all(|g| g.column.is_some()) => format!(
+            "{} would delete {} columns holding values: {}",
+            ctx.command_tag,
+            many.len(),
+            many.iter().map(|g| g.target()).collect::<Vec<_>>().join(", ")
+        ),
+        many if many.iter().all(|g| g.column.is_none()) => format!(
             "{} would delete {} tables holding rows: {}",
             ctx.command_tag,
             many.len(),
-            many.join(", ")
+            names.join(", ")
+        ),
+        many => format!(
+            "{} would delete stored data in {} places: {}",
+            ctx.command_tag,
+            many.len(),
+            many.iter().map(|g| g.noun()).collect::<Vec<_>>().join(", ")
         ),
     };
 
@@ -350,19 +399,23 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
     }
     detail.push("Nothing was dropped.".to_string());
 
-    let mut hint = String::from("Keep the rows first, then run the statement again:");
-    for name in &names {
-        let lit = quote_literal(name);
-        if name.ends_with("memory_notes") {
+    let mut hint = String::from("Keep the data first, then run the statement again:");
+    let mut backed: Vec<&str> = Vec::new();
+    for g in &groups {
+        if backed.contains(&g.root_name) {
+            continue;
+        }
+        backed.push(g.root_name);
+        if g.root_name.ends_with("memory_notes") && g.column.is_none() {
             hint.push_str("\n  SELECT memory_guard.migrate_memory_notes();  -- carries them into memories");
         }
-        hint.push_str(&format!("\n  SELECT memory_guard.backup_table({lit});"));
+        hint.push_str(&format!("\n  SELECT memory_guard.backup_table({});", quote_literal(g.root_name)));
     }
-    hint.push_str("\nOr, if they may go, acknowledge it in the same transaction before the statement:");
-    for name in &names {
+    hint.push_str("\nOr, if it may go, acknowledge it in the same transaction before the statement:");
+    for g in &groups {
         hint.push_str(&format!(
-            "\n  SELECT memory_guard.allow_drop({}, reason => 'why these rows may go');",
-            quote_literal(name)
+            "\n  SELECT memory_guard.allow_drop({}, reason => 'why this data may go');",
+            quote_literal(&g.target())
         ));
     }
 
@@ -374,9 +427,12 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
 /// The server-log line for a refused or warned-about drop: the same fields drop_log keeps.
 pub fn log_line(verdict: &str, t: &DroppedTable, command_tag: &str, role: &str) -> String {
     let rows = t.estimate.rows().map(|n| n.to_string()).unwrap_or_else(|| "unknown".into());
+    let what = match &t.column {
+        Some(c) => format!("column {}.{c}", t.name),
+        None => format!("table {}", t.name),
+    };
     format!(
-        "memory_guard: {verdict} {command_tag} of table {}: estimated_rows={rows} guard=none reason=none role={role}",
-        t.name
+        "memory_guard: {verdict} {command_tag} of {what}: estimated_rows={rows} guard=none reason=none role={role}"
     )
 }
 
@@ -396,6 +452,7 @@ mod tests {
             estimate: RowEstimate::About(10),
             created_in_transaction: false,
             verified_copy: None,
+            column: None,
         }
     }
 
@@ -433,7 +490,7 @@ mod tests {
 
     #[test]
     fn a_permit_guards_its_table_only() {
-        let permits = [Permit { relid: 2, reason: "replaced by memories".into() }];
+        let permits = [Permit { relid: 2, column: None, reason: "replaced by memories".into() }];
         let d = decide(DropMode::Enforce, vec![table(2, "a", true), table(3, "b", true)], &permits);
         assert_eq!(d.passed.len(), 1);
         assert_eq!(d.passed[0].1, Guard::AllowDrop { reason: "replaced by memories".into() });
@@ -442,7 +499,7 @@ mod tests {
 
     #[test]
     fn a_permit_on_the_parent_covers_its_partitions() {
-        let permits = [Permit { relid: 10, reason: "r".into() }];
+        let permits = [Permit { relid: 10, column: None, reason: "r".into() }];
         let d = decide(DropMode::Enforce, vec![partition(11, "events_2024", 10, true)], &permits);
         assert!(!d.blocks(DropMode::Enforce));
         assert_eq!(d.passed[0].1.as_str(), "allow_drop");
@@ -451,8 +508,8 @@ mod tests {
     #[test]
     fn the_latest_permit_wins() {
         let permits = [
-            Permit { relid: 2, reason: "first".into() },
-            Permit { relid: 2, reason: "second".into() },
+            Permit { relid: 2, column: None, reason: "first".into() },
+            Permit { relid: 2, column: None, reason: "second".into() },
         ];
         let d = decide(DropMode::Enforce, vec![table(2, "a", true)], &permits);
         assert_eq!(d.passed[0].1.reason(), Some("second"));
@@ -469,10 +526,49 @@ mod tests {
         let d = decide(DropMode::Enforce, vec![t.clone()], &[]);
         assert_eq!(d.passed[0].1.ledger_id(), Some(8));
         // An explicit permit is what the author said last: it wins.
-        let d = decide(DropMode::Enforce, vec![t], &[Permit { relid: 2, reason: "r".into() }]);
+        let d = decide(DropMode::Enforce, vec![t], &[Permit { relid: 2, column: None, reason: "r".into() }]);
         assert_eq!(d.passed[0].1.as_str(), "allow_drop");
         assert_eq!(CopyKind::from_ledger("backup"), Some(CopyKind::Backup));
         assert_eq!(CopyKind::from_ledger("other"), None);
+    }
+
+    fn column(relid: u32, table: &str, col: &str) -> DroppedTable {
+        DroppedTable { column: Some(col.into()), ..table_fixture(relid, table) }
+    }
+
+    fn table_fixture(relid: u32, name: &str) -> DroppedTable {
+        table(relid, name, true)
+    }
+
+    #[test]
+    fn column_permits_cover_their_column_and_table_permits_cover_all() {
+        let col_permit = [Permit { relid: 2, column: Some("embedding".into()), reason: "re-embedding".into() }];
+        let d = decide(DropMode::Enforce, vec![column(2, "books", "embedding"), column(2, "books", "title")], &col_permit);
+        assert_eq!(d.passed.len(), 1);
+        assert_eq!(d.unguarded[0].column.as_deref(), Some("title"));
+        let table_permit = [Permit { relid: 2, column: None, reason: "all of it".into() }];
+        let d = decide(DropMode::Enforce, vec![column(2, "books", "embedding")], &table_permit);
+        assert!(!d.blocks(DropMode::Enforce));
+        // A column permit does not let the table go.
+        let d = decide(DropMode::Enforce, vec![table(2, "books", true)], &col_permit);
+        assert!(d.blocks(DropMode::Enforce));
+    }
+
+    #[test]
+    fn column_errors_name_the_column_and_the_column_permit() {
+        let ctx = DropContext { command_tag: "ALTER TABLE".into(), ..Default::default() };
+        let e = blocked_error(&[column(2, "books", "embedding")], &ctx);
+        assert_eq!(e.message, "ALTER TABLE would delete column public.books.embedding, which holds values");
+        assert!(e.detail.unwrap().starts_with("Column public.books.embedding holds values (table: about 10 rows)."));
+        let hint = e.hint.unwrap();
+        assert!(hint.contains("allow_drop('public.books.embedding', reason =>"), "{hint}");
+        assert!(hint.contains("backup_table('public.books')"), "{hint}");
+        let ctx = DropContext { command_tag: "DROP EXTENSION".into(), ..Default::default() };
+        let e = blocked_error(&[column(2, "memory_notes", "embedding"), column(3, "memories", "embedding")], &ctx);
+        assert_eq!(
+            e.message,
+            "DROP EXTENSION would delete 2 columns holding values: public.memory_notes.embedding, public.memories.embedding"
+        );
     }
 
     #[test]
