@@ -100,7 +100,7 @@ fn current_subid() -> pg_sys::SubTransactionId {
 
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
 /// this database.
-fn guard_active() -> bool {
+pub fn guard_active() -> bool {
     (gucs::drop_mode() != DropMode::Off || crate::audit::active())
         // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
         && !unsafe { pg_sys::creating_extension }
@@ -143,7 +143,7 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
 }
 
 /// The facts of a table (or of the table of a column) about to lose data, with its ancestors.
-fn dropped_table(relid: pg_sys::Oid, facts: probe::TableFacts) -> (DroppedTable, Vec<(u32, String, String)>) {
+pub fn dropped_table(relid: pg_sys::Oid, facts: probe::TableFacts) -> (DroppedTable, Vec<(u32, String, String)>) {
     let mut ancestors = Vec::new();
     let mut ancestor_names = Vec::new();
     for a in probe::ancestors(relid) {
@@ -221,7 +221,7 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
     if auditing {
         crate::audit::record_dropped_tables();
     }
-    let mode = if auditing { DropMode::Enforce } else { gucs::drop_mode() };
+    let mode = effective_mode();
     if mode == DropMode::Off || pending.is_empty() {
         return;
     }
@@ -254,20 +254,29 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
             p.table
         })
         .collect();
+    if let Some(passed) = judge(&tag, mode, tables, &catalog_names, "on_sql_drop") {
+        write_drop_log(&tag, &passed);
+    }
+}
+
+/// Decides for the data a statement is about to delete: raises (enforce), warns (warn), or
+/// records an audit finding; returns what passed, for drop_log (`None` during an audit, which
+/// is rolled back). Shared by the sql_drop trigger and the TRUNCATE hook.
+pub fn judge(
+    tag: &str,
+    mode: DropMode,
+    tables: Vec<DroppedTable>,
+    catalog_names: &[(String, String)],
+    function: &'static str,
+) -> Option<Vec<(DroppedTable, Guard)>> {
+    let auditing = crate::audit::active();
     let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().map(|s| s.permit.clone()).collect());
     let decision = decide(mode, tables, &permits);
-
     if !decision.unguarded.is_empty() {
-        let role = current_role();
-        let verdict = if decision.blocks(mode) { "blocked" } else { "warned about" };
-        for t in decision.unguarded.iter().filter(|_| !auditing) {
-            pgrx::log!("{}", log_line(verdict, t, &tag, &role));
-        }
-        let ctx = gather_context(&tag, &decision.unguarded, &catalog_names);
+        let ctx = gather_context(tag, &decision.unguarded, catalog_names);
         let err = blocked_error(&decision.unguarded, &ctx);
         if auditing {
-            let object = decision.unguarded.iter().map(|t| format!("table {}", t.root().1)).collect::<Vec<_>>();
-            let mut object = object;
+            let mut object: Vec<String> = decision.unguarded.iter().map(|t| format!("table {}", t.root().1)).collect();
             object.dedup();
             crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
                 seq,
@@ -278,14 +287,28 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
                 fix: err.hint.clone().unwrap_or_default(),
                 statement: stmt.to_string(),
             });
-            return; // the audit rolls everything back: no drop_log entry
+            return None;
+        }
+        let role = current_role();
+        let verdict = if decision.blocks(mode) { "blocked" } else { "warned about" };
+        for t in &decision.unguarded {
+            pgrx::log!("{}", log_line(verdict, t, tag, &role));
         }
         if decision.blocks(mode) {
-            report::raise(&err, "on_sql_drop");
+            report::raise(&err, function);
         }
-        report::warn(&err, "on_sql_drop");
+        report::warn(&err, function);
     }
-    write_drop_log(&tag, &decision.passed);
+    Some(decision.passed)
+}
+
+/// The mode in force: an audit reports what enforce mode would refuse, whatever the setting.
+pub fn effective_mode() -> DropMode {
+    if crate::audit::active() {
+        DropMode::Enforce
+    } else {
+        gucs::drop_mode()
+    }
 }
 
 /// Whether a column is dropped (or its table gone), as seen by the current command.
@@ -331,7 +354,12 @@ fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(Strin
             v
         })
         .collect();
+    // TRUNCATE has no dropped objects to list (and no sql_drop context to list them from).
+    let in_sql_drop = !tag.starts_with("TRUNCATE");
     let cascaded: Vec<String> = Spi::connect(|c| {
+        if !in_sql_drop {
+            return Ok(Vec::new());
+        }
         c.select(include_str!("../sql/queries/cascaded_objects.sql"), None, &[])
             .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect::<Vec<_>>())
     })
@@ -372,7 +400,7 @@ fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(Strin
 
 /// Records each guarded drop. drop_log is writable only by the extension's owner, so that no
 /// role can forge or erase entries; the insert runs as that owner.
-fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
+pub fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
     if passed.is_empty() {
         return;
     }

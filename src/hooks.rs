@@ -9,6 +9,7 @@ use pgrx::pg_sys;
 
 static mut PREV_OBJECT_ACCESS_HOOK: pg_sys::object_access_hook_type = None;
 static mut PREV_EMIT_LOG_HOOK: pg_sys::emit_log_hook_type = None;
+static mut PREV_PROCESS_UTILITY_HOOK: pg_sys::ProcessUtility_hook_type = None;
 
 /// Called once from `_PG_init`.
 pub fn init() {
@@ -19,6 +20,46 @@ pub fn init() {
         pg_sys::object_access_hook = Some(object_access);
         PREV_EMIT_LOG_HOOK = pg_sys::emit_log_hook;
         pg_sys::emit_log_hook = Some(emit_log);
+        PREV_PROCESS_UTILITY_HOOK = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}
+
+/// TRUNCATE only (event triggers never see it); everything else passes straight through.
+#[allow(clippy::too_many_arguments)]
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    // SAFETY: Postgres passes a valid PlannedStmt whose utilityStmt is the statement's node.
+    let node = unsafe { (*pstmt).utilityStmt };
+    // SAFETY: a TruncateStmt is read only when the node tag says so.
+    let passed = unsafe {
+        if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_TruncateStmt {
+            crate::truncate_guard::before_truncate(node as *mut pg_sys::TruncateStmt)
+        } else {
+            None
+        }
+    };
+    // SAFETY: the static is written only once, in init(); the previous hook (or the standard
+    // implementation) gets exactly the arguments Postgres gave us.
+    unsafe {
+        match PREV_PROCESS_UTILITY_HOOK {
+            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            None => pg_sys::standard_ProcessUtility(
+                pstmt, query_string, read_only_tree, context, params, query_env, dest, qc,
+            ),
+        }
+    }
+    if let Some(passed) = passed {
+        crate::drop_guard::write_drop_log("TRUNCATE TABLE", &passed);
     }
 }
 

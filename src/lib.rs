@@ -17,6 +17,7 @@ mod owner;
 mod probe;
 mod report;
 mod search_path_lint;
+mod truncate_guard;
 
 ::pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 ::pgrx::extension_sql_file!(
@@ -48,6 +49,7 @@ mod search_path_lint;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    truncate_guard::init();
     hooks::init();
     drop_guard::init();
 }

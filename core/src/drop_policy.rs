@@ -397,7 +397,7 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
             ));
         }
     }
-    detail.push("Nothing was dropped.".to_string());
+    detail.push(if ctx.command_tag.starts_with("TRUNCATE") { "Nothing was truncated." } else { "Nothing was dropped." }.to_string());
 
     let mut hint = String::from("Keep the data first, then run the statement again:");
     let mut backed: Vec<&str> = Vec::new();

@@ -116,9 +116,27 @@ pub fn body_references(body: &str, schema: &str, table: &str) -> bool {
     })
 }
 
+/// Whether a library list setting (`shared_preload_libraries` and friends: comma-separated,
+/// names optionally quoted or given as `$libdir/name`) names `library`.
+pub fn library_list_names(setting: &str, library: &str) -> bool {
+    setting.split(',').map(|e| e.trim().trim_matches('"')).any(|e| {
+        let e = e.strip_prefix("$libdir/").unwrap_or(e);
+        e == library || e.strip_suffix(".so") == Some(library)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn library_lists_are_read_as_postgres_writes_them() {
+        assert!(library_list_names("memory_guard", "memory_guard"));
+        assert!(library_list_names("pg_stat_statements, \"memory_guard\"", "memory_guard"));
+        assert!(library_list_names("$libdir/memory_guard.so", "memory_guard"));
+        assert!(!library_list_names("", "memory_guard"));
+        assert!(!library_list_names("memory_guard_extra", "memory_guard"));
+    }
 
     #[test]
     fn literal_quoting() {

@@ -1,0 +1,105 @@
+//! TRUNCATE, which event triggers never see: guarded by a ProcessUtility hook (`hooks.rs`) when
+//! the library is preloaded (`shared_preload_libraries` or `session_preload_libraries`), with the
+//! same probe, guards, errors and drop_log as the drop guard.
+
+use crate::drop_guard::{self, judge};
+use crate::probe;
+use pgrx::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// Whether this backend loaded the library at startup, so every TRUNCATE in it is seen.
+    static PRELOADED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called from `_PG_init`: preloaded when a preload setting of this session names the library
+/// (then it was loaded at session start, before any statement).
+pub fn init() {
+    let named = ["shared_preload_libraries", "session_preload_libraries", "local_preload_libraries"]
+        .iter()
+        .any(|setting| {
+            let name = std::ffi::CString::new(*setting).expect("static name");
+            // SAFETY: GetConfigOption returns NULL or a C string owned by the GUC machinery,
+            // copied before anything can change it.
+            let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+            if value.is_null() {
+                return false;
+            }
+            // SAFETY: as above.
+            let value = unsafe { std::ffi::CStr::from_ptr(value) }.to_string_lossy().into_owned();
+            memory_guard_core::sql_text::library_list_names(&value, "memory_guard")
+        });
+    PRELOADED.with(|p| p.set(named));
+}
+
+pub fn preloaded() -> bool {
+    PRELOADED.with(|p| p.get())
+}
+
+/// `memory_guard.truncate_guarded()`: whether TRUNCATE is guarded in this session.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog)]
+fn truncate_guarded() -> bool {
+    preloaded()
+}
+
+/// Before TRUNCATE runs: lock its tables as TRUNCATE will (partitions, inheritance children and
+/// CASCADE's referencing tables included), probe them, and refuse unguarded ones. Returns what
+/// passed, for drop_log once the TRUNCATE has succeeded.
+///
+/// # Safety
+/// `stmt` must be the TruncateStmt Postgres is about to execute.
+pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(memory_guard_core::drop_policy::DroppedTable, memory_guard_core::drop_policy::Guard)>> {
+    if !preloaded() || !drop_guard::guard_active() {
+        return None;
+    }
+    let mut targets: Vec<pg_sys::Oid> = Vec::new();
+    let mut inherit: Vec<bool> = Vec::new();
+    // SAFETY: the statement's relation list holds RangeVars (gram.y); RangeVarGetRelidExtended
+    // raises for a missing table exactly as TRUNCATE would, and takes TRUNCATE's lock.
+    unsafe {
+        let list = (*stmt).relations;
+        for i in 0..(if list.is_null() { 0 } else { (*list).length as usize }) {
+            let rv = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RangeVar;
+            let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::AccessExclusiveLock as i32, 0, None, std::ptr::null_mut());
+            targets.push(relid);
+            inherit.push((*rv).inh);
+        }
+    }
+    let cascade = unsafe { (*stmt).behavior } == pg_sys::DropBehavior::DROP_CASCADE;
+    let oids: Vec<pg_sys::Oid> = targets.clone();
+    let inh: Vec<pg_sys::Oid> = oids.iter().zip(&inherit).filter(|(_, i)| **i).map(|(o, _)| *o).collect();
+    let all: Vec<pg_sys::Oid> = Spi::connect(|c| {
+        c.select(
+            include_str!("../sql/queries/truncate_targets.sql"),
+            None,
+            &[oids.into(), inh.into(), cascade.into()],
+        )
+        .map(|rows| rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+    })
+    .unwrap_or_default();
+    for relid in &all {
+        // SAFETY: the lock TRUNCATE itself takes on every table it empties.
+        unsafe { pg_sys::LockRelationOid(*relid, pg_sys::AccessExclusiveLock as i32) };
+    }
+    let verified = crate::migrate::verified_copies_of_locked_tables();
+    let tables = all
+        .iter()
+        .filter_map(|relid| {
+            let facts = probe::probe_locked_table(*relid)?;
+            if !facts.has_rows {
+                return None;
+            }
+            let (mut t, _) = drop_guard::dropped_table(*relid, facts);
+            t.verified_copy = verified.iter().find(|(r, _)| *r == relid.to_u32()).map(|(_, c)| *c);
+            for a in t.ancestors.iter_mut() {
+                a.dropped = all.iter().any(|o| o.to_u32() == a.relid);
+            }
+            Some(t)
+        })
+        .collect::<Vec<_>>();
+    if tables.is_empty() {
+        return None;
+    }
+    judge("TRUNCATE TABLE", drop_guard::effective_mode(), tables, &[], "truncate_guard")
+}

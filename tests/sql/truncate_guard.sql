@@ -1,0 +1,55 @@
+-- TRUNCATE is guarded when the library is preloaded (shared_preload_libraries or
+-- session_preload_libraries): event triggers never see it. Without preloading it is not, and
+-- memory_guard.truncate_guarded() says so.
+SELECT memory_guard.truncate_guarded() AS guarded_here;
+CREATE TABLE trunc_unguarded AS SELECT 1 AS x;
+TRUNCATE trunc_unguarded;
+DROP TABLE trunc_unguarded;
+
+CREATE DATABASE trunc_preloaded;
+ALTER DATABASE trunc_preloaded SET session_preload_libraries = 'memory_guard';
+\c trunc_preloaded
+CREATE EXTENSION memory_guard;
+SELECT memory_guard.truncate_guarded() AS guarded_here;
+CREATE TABLE notes (id int PRIMARY KEY, body text);
+INSERT INTO notes VALUES (1, 'keep');
+CREATE TABLE empty_notes (id int);
+CREATE TABLE note_refs (note_id int REFERENCES notes (id));
+INSERT INTO note_refs VALUES (1);
+
+TRUNCATE notes CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+TRUNCATE empty_notes;
+TRUNCATE empty_notes, notes CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT (SELECT count(*) FROM notes) AS notes, (SELECT count(*) FROM note_refs) AS refs;
+-- CASCADE takes the referencing table's rows too: both need a guard.
+BEGIN;
+SELECT memory_guard.allow_drop('notes', reason => 'reloading from the warehouse');
+TRUNCATE notes CASCADE;
+ROLLBACK;
+BEGIN;
+SELECT memory_guard.allow_drop('notes', reason => 'reloading from the warehouse');
+SELECT memory_guard.allow_drop('note_refs', reason => 'rebuilt with the notes');
+TRUNCATE notes CASCADE;
+COMMIT;
+SELECT table_name, command_tag, guard, reason FROM memory_guard.drop_log ORDER BY id;
+
+-- Partitions, a backup as the guard, temporary tables.
+CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+INSERT INTO events VALUES (1, '2025-02-01');
+TRUNCATE events;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT r->>'row_count' AS backed_up FROM memory_guard.backup_table('events') r;
+TRUNCATE events;
+SELECT count(*) AS events_left FROM events;
+CREATE TEMP TABLE scratch AS SELECT 1 AS x;
+TRUNCATE scratch;
+SET memory_guard.drop_mode = off;
+INSERT INTO notes VALUES (2, 'again');
+TRUNCATE notes CASCADE;
+RESET memory_guard.drop_mode;
+
+\c memory_guard_regress
+DROP DATABASE trunc_preloaded;
