@@ -4,6 +4,7 @@
 
 use crate::drop_guard::{self, judge};
 use crate::probe;
+use memory_guard_core::drop_policy::{DroppedTable, Guard};
 use pgrx::prelude::*;
 use std::cell::Cell;
 
@@ -49,7 +50,7 @@ fn truncate_guarded() -> bool {
 ///
 /// # Safety
 /// `stmt` must be the TruncateStmt Postgres is about to execute.
-pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(memory_guard_core::drop_policy::DroppedTable, memory_guard_core::drop_policy::Guard)>> {
+pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(DroppedTable, Guard)>> {
     if !preloaded() || !drop_guard::guard_active() {
         return None;
     }
@@ -66,6 +67,7 @@ pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(me
             inherit.push((*rv).inh);
         }
     }
+    // SAFETY: stmt is the TruncateStmt being executed (the caller's contract).
     let cascade = unsafe { (*stmt).behavior } == pg_sys::DropBehavior::DROP_CASCADE;
     let oids: Vec<pg_sys::Oid> = targets.clone();
     let inh: Vec<pg_sys::Oid> = oids.iter().zip(&inherit).filter(|(_, i)| **i).map(|(o, _)| *o).collect();
