@@ -6,6 +6,7 @@
 
 use memory_guard_core::drop_policy::DropMode;
 use memory_guard_core::search_path::LintMode;
+use memory_guard_core::type_change::TypeChangeMode;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
 #[derive(Clone, Copy, PostgresGucEnum)]
@@ -32,6 +33,9 @@ enum LintModeGuc {
 
 static SEARCH_PATH_MODE: GucSetting<LintModeGuc> = GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
 
+// The same three values; a separate static because each setting has its own default and value.
+static TYPE_CHANGE_MODE: GucSetting<LintModeGuc> = GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
+
 pub fn init() {
     GucRegistry::define_enum_guc(
         c"memory_guard.drop_mode",
@@ -46,6 +50,14 @@ pub fn init() {
         c"What memory_guard does when a security-relevant function lacks a safe, pinned search_path.",
         c"warn: a WARNING; error: the CREATE/ALTER FUNCTION fails; off: no check at DDL time. Superuser only.",
         &SEARCH_PATH_MODE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"memory_guard.type_change_mode",
+        c"What memory_guard does when ALTER COLUMN ... TYPE can lose information in a column holding values.",
+        c"warn: a WARNING; error: the ALTER TABLE fails; off: no check. Superuser only.",
+        &TYPE_CHANGE_MODE,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -66,5 +78,13 @@ pub fn search_path_mode() -> LintMode {
         LintModeGuc::Warn => LintMode::Warn,
         LintModeGuc::Error => LintMode::Error,
         LintModeGuc::Off => LintMode::Off,
+    }
+}
+
+pub fn type_change_mode() -> TypeChangeMode {
+    match TYPE_CHANGE_MODE.get() {
+        LintModeGuc::Warn => TypeChangeMode::Warn,
+        LintModeGuc::Error => TypeChangeMode::Error,
+        LintModeGuc::Off => TypeChangeMode::Off,
     }
 }

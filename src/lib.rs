@@ -18,6 +18,7 @@ mod probe;
 mod report;
 mod search_path_lint;
 mod truncate_guard;
+mod type_change;
 
 ::pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 ::pgrx::extension_sql_file!(
@@ -36,6 +37,11 @@ mod truncate_guard;
     ]
 );
 
+::pgrx::extension_sql_file!(
+    "../sql/type_change.sql",
+    name = "type_change",
+    requires = [type_change::on_alter_table_start]
+);
 ::pgrx::extension_sql_file!("../sql/ledger.sql", name = "ledger", requires = ["schema"]);
 ::pgrx::extension_sql_file!(
     "../sql/migrate.sql",

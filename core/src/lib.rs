@@ -10,5 +10,6 @@ pub mod error;
 pub mod migration;
 pub mod search_path;
 pub mod sql_text;
+pub mod type_change;
 
 pub use error::{GuardError, SqlState};

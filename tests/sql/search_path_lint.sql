@@ -88,9 +88,9 @@ RESET ROLE;
 DROP ROLE lint_app;
 
 -- Functions that belong to extensions are skipped; memory_guard's own pass its lint when they
--- are looked at as if they were not. allow_drop, audit and audit_json resolve the caller's names
--- through the caller's search_path on purpose (as DROP and the migration itself do): they are
--- the only findings, at info.
+-- are looked at as if they were not. allow_drop, audit, audit_json and on_alter_table_start
+-- resolve the caller's names through the caller's search_path on purpose (as DROP, the migration
+-- and the ALTER itself do): they are the only findings. on_alter_table_start runs no SQL.
 BEGIN;
 DO $$
 DECLARE f regprocedure;

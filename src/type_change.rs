@@ -1,0 +1,112 @@
+//! `memory_guard.type_change_mode`: reports `ALTER TABLE … ALTER COLUMN … TYPE` on a column
+//! holding values when the conversion can lose information (rules in
+//! `memory_guard_core::type_change`). Runs at ddl_command_start, after taking the lock the ALTER
+//! itself takes, so the probe sees every committed value.
+
+use crate::event_trigger::event_data;
+use crate::{gucs, probe, report};
+use memory_guard_core::type_change::{lossy, report as lossy_report, TypeChangeMode};
+use pgrx::prelude::*;
+use std::ffi::CStr;
+
+// Not pinned to a search_path, unlike the other event-trigger functions: it resolves the ALTER's
+// table name exactly as the ALTER will, through the caller's search_path, and runs no SQL.
+#[pg_extern(sql = "
+CREATE FUNCTION memory_guard.on_alter_table_start() RETURNS event_trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
+    let (_, parsetree) = event_data(fcinfo, "on_alter_table_start");
+    let auditing = crate::audit::active();
+    let mode = if auditing { TypeChangeMode::Warn } else { gucs::type_change_mode() };
+    // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
+    if mode == TypeChangeMode::Off || unsafe { pg_sys::creating_extension } || !crate::drop_guard::guard_active() {
+        return;
+    }
+    for change in type_changes(parsetree) {
+        let Some(why) = lossy(&change.old, &change.new, change.using) else { continue };
+        let Some((facts, _, _)) = probe::probe_locked_column(change.relid, change.attnum) else { continue };
+        if !facts.has_rows {
+            continue; // no value to lose
+        }
+        let column = format!("{}.{}", facts.name, change.column);
+        let err = lossy_report(&column, &change.old, &change.new, &why, mode);
+        if auditing {
+            crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+                seq,
+                severity: memory_guard_core::audit::Severity::High,
+                category: memory_guard_core::audit::Category::DataLoss,
+                object: format!("column {column}"),
+                message: format!("{}: {}", err.message, err.detail.clone().unwrap_or_default()),
+                fix: "Back the table up first, or convert into a new column and compare.".to_string(),
+                statement: stmt.to_string(),
+            });
+        } else if mode == TypeChangeMode::Error {
+            report::raise(&err, "on_alter_table_start");
+        } else {
+            report::warn(&err, "on_alter_table_start");
+        }
+    }
+}
+
+struct TypeChange {
+    relid: pg_sys::Oid,
+    attnum: i32,
+    column: String,
+    old: String,
+    new: String,
+    using: bool,
+}
+
+/// The `ALTER COLUMN … TYPE` subcommands of an ALTER TABLE, resolved. The table is locked as
+/// the ALTER will lock it (AccessExclusiveLock) before anything is read.
+fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
+    let mut out = Vec::new();
+    // SAFETY: parsetree is the statement's raw parse tree; nodes are read as the structs their
+    // tags name; the RangeVar lookup raises (as the ALTER would) for a missing table unless
+    // IF EXISTS, where it returns InvalidOid.
+    unsafe {
+        if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
+            return out;
+        }
+        let stmt = &*(parsetree as *mut pg_sys::AlterTableStmt);
+        if stmt.objtype != pg_sys::ObjectType::OBJECT_TABLE || stmt.cmds.is_null() {
+            return out;
+        }
+        let cmds = stmt.cmds;
+        let mut relid = pg_sys::InvalidOid;
+        for i in 0..(*cmds).length as usize {
+            let cmd = &*((*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd);
+            if cmd.subtype != pg_sys::AlterTableType::AT_AlterColumnType || cmd.def.is_null() || cmd.name.is_null() {
+                continue;
+            }
+            if relid == pg_sys::InvalidOid {
+                let flags = if stmt.missing_ok { pg_sys::RVROption::RVR_MISSING_OK } else { 0 };
+                relid = pg_sys::RangeVarGetRelidExtended(stmt.relation, pg_sys::AccessExclusiveLock as i32, flags, None, std::ptr::null_mut());
+                if relid == pg_sys::InvalidOid {
+                    return out;
+                }
+            }
+            let attnum = pg_sys::get_attnum(relid, cmd.name) as i32;
+            if attnum <= 0 {
+                continue; // Postgres will report the missing column itself
+            }
+            let def = &*(cmd.def as *mut pg_sys::ColumnDef);
+            let mut typid = pg_sys::InvalidOid;
+            let mut typmod = -1;
+            pg_sys::typenameTypeIdAndMod(std::ptr::null_mut(), def.typeName, &mut typid, &mut typmod);
+            let (mut old_type, mut old_typmod, mut collation) = (pg_sys::InvalidOid, -1, pg_sys::InvalidOid);
+            pg_sys::get_atttypetypmodcoll(relid, attnum as i16, &mut old_type, &mut old_typmod, &mut collation);
+            let show = |oid, typmod| CStr::from_ptr(pg_sys::format_type_with_typemod(oid, typmod)).to_string_lossy().into_owned();
+            out.push(TypeChange {
+                relid,
+                attnum,
+                column: CStr::from_ptr(pg_sys::quote_identifier(cmd.name)).to_string_lossy().into_owned(),
+                old: show(old_type, old_typmod),
+                new: show(typid, typmod),
+                using: !def.raw_default.is_null(),
+            });
+        }
+    }
+    out
+}

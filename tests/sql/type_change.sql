@@ -1,0 +1,40 @@
+-- ALTER COLUMN … TYPE on a column holding values: a WARNING (memory_guard.type_change_mode =
+-- warn, the default) when the conversion can lose information; widenings pass silently.
+CREATE SCHEMA tc;
+SET search_path = tc, public;
+CREATE TABLE items (id bigint, name varchar(40), price numeric(10,2), emb vector(3), note text, empty_col varchar(40));
+INSERT INTO items VALUES (1, 'a long enough name', 12.34, '[1,2,3]', 'n', NULL);
+SHOW memory_guard.type_change_mode;
+
+-- Widenings: nothing to say.
+ALTER TABLE items ALTER COLUMN name TYPE varchar(80);
+ALTER TABLE items ALTER COLUMN name TYPE text;
+ALTER TABLE items ALTER COLUMN price TYPE numeric(12,2);
+-- Narrowings and other lossy conversions warn, and proceed.
+ALTER TABLE items ALTER COLUMN id TYPE integer;
+ALTER TABLE items ALTER COLUMN price TYPE numeric(12,0);
+ALTER TABLE items ALTER COLUMN note TYPE varchar(5);
+ALTER TABLE items ALTER COLUMN id TYPE bigint USING id * 2;
+-- A column NULL everywhere has nothing to lose.
+ALTER TABLE items ALTER COLUMN empty_col TYPE varchar(2);
+-- error mode: the ALTER fails, nothing changes.
+SET memory_guard.type_change_mode = error;
+ALTER TABLE items ALTER COLUMN emb TYPE vector(2) USING '[1,2]';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT format_type(atttypid, atttypmod) AS emb_type FROM pg_attribute WHERE attrelid = 'tc.items'::regclass AND attname = 'emb';
+SET memory_guard.type_change_mode = off;
+ALTER TABLE items ALTER COLUMN note TYPE varchar(1);
+RESET memory_guard.type_change_mode;
+-- Only superusers choose the mode.
+CREATE ROLE tc_app;
+SET ROLE tc_app;
+SET memory_guard.type_change_mode = off;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE tc_app;
+-- audit() reports it too.
+SELECT seq, severity, category, object FROM memory_guard.audit('ALTER TABLE tc.items ALTER COLUMN price TYPE integer;');
+
+SET memory_guard.drop_mode = off;
+DROP SCHEMA tc CASCADE;
+RESET memory_guard.drop_mode;
