@@ -51,6 +51,13 @@ mod type_change;
 
 ::pgrx::extension_sql_file!("../sql/shim.sql", name = "shim", requires = ["ledger"]);
 
+::pgrx::extension_sql_file!(
+    "../sql/truncate_notice.sql",
+    name = "truncate_notice",
+    requires = [truncate_guard::truncate_guarded],
+    finalize
+);
+
 #[allow(non_snake_case)]
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {

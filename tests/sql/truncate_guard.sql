@@ -9,6 +9,9 @@ DROP TABLE trunc_unguarded;
 CREATE DATABASE trunc_preloaded;
 ALTER DATABASE trunc_preloaded SET session_preload_libraries = 'memory_guard';
 \c trunc_preloaded
+-- Loaded, but the extension is not installed here yet: the hook stays out of the way.
+CREATE TABLE before_install AS SELECT 1 AS x;
+TRUNCATE before_install;
 CREATE EXTENSION memory_guard;
 SELECT memory_guard.truncate_guarded() AS guarded_here;
 CREATE TABLE notes (id int PRIMARY KEY, body text);
