@@ -35,6 +35,11 @@ pub struct TableFacts {
 /// data of their own to lose: views, partitioned parents (their partitions are probed), indexes,
 /// sequences, foreign tables, and temporary tables.
 pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
+    probe(relid, None)
+}
+
+/// The probe behind both: `column` set, "holds rows" means "holds a value in that column".
+fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
     // SAFETY: the deleting statement holds a lock on relid (Postgres locks every object before
     // its dependency walk deletes it), so opening without a further lock is valid; the relation
     // stays open only inside this block and is closed on every path.
@@ -47,7 +52,7 @@ pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
             pg_sys::relation_close(rel, pg_sys::NoLock as i32);
             return None;
         }
-        let has_rows = first_visible_row_exists(rel);
+        let has_rows = first_visible_row_exists(rel, column);
         let current_pages =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) as u64;
         let relname = CStr::from_ptr(form.relname.data.as_ptr()).to_string_lossy().into_owned();
@@ -71,52 +76,29 @@ pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
 /// as in the catalog), and whether a visible row holds a value in it. The scan stops at the first such row; a column that
 /// is NULL everywhere is read to the end. `None` as for [`probe_locked_table`].
 pub fn probe_locked_column(relid: pg_sys::Oid, attnum: i32) -> Option<(TableFacts, String, String)> {
-    let mut facts = probe_locked_table(relid)?;
-    // SAFETY: as in probe_locked_table: the statement dropping the column holds the table's
-    // lock; the slot and scan are created and released here; attnum is a user column of rel.
-    unsafe {
-        let rel = pg_sys::relation_open(relid, pg_sys::NoLock as i32);
-        let name_ptr = pg_sys::get_attname(relid, attnum as i16, true);
-        let (name, raw) = if name_ptr.is_null() {
-            (String::new(), String::new())
-        } else {
-            let q = pg_sys::quote_identifier(name_ptr);
-            (
-                CStr::from_ptr(q).to_string_lossy().into_owned(),
-                CStr::from_ptr(name_ptr).to_string_lossy().into_owned(),
-            )
-        };
-        let am = &*(*rel).rd_tableam;
-        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
-        let scan = am.scan_begin.expect("table AM without scan_begin")(
-            rel, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags,
-        );
-        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-        let next = am.scan_getnextslot.expect("table AM without scan_getnextslot");
-        let mut has_value = false;
-        while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
-            let mut isnull = true;
-            pg_sys::slot_getattr(slot, attnum, &mut isnull);
-            if !isnull {
-                has_value = true;
-                break;
-            }
+    let facts = probe(relid, Some(attnum))?;
+    // SAFETY: a syscache lookup of a user column of a locked relation; the name is copied (and
+    // quoted) before anything can change it.
+    let (quoted, raw) = unsafe {
+        let name = pg_sys::get_attname(relid, attnum as i16, true);
+        if name.is_null() {
+            return None;
         }
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        am.scan_end.expect("table AM without scan_end")(scan);
-        pg_sys::UnregisterSnapshot(snapshot);
-        pg_sys::relation_close(rel, pg_sys::NoLock as i32);
-        facts.has_rows = has_value;
-        Some((facts, name, raw))
-    }
+        (
+            CStr::from_ptr(pg_sys::quote_identifier(name)).to_string_lossy().into_owned(),
+            CStr::from_ptr(name).to_string_lossy().into_owned(),
+        )
+    };
+    Some((facts, quoted, raw))
 }
 
-/// Reads at most one tuple. Cost depends on where the first live row is, not on table size.
+/// Whether a visible row exists (with `column`: one whose value in it is not NULL). Stops at the
+/// first such row, so for tables the cost does not depend on the table's size; a column NULL in
+/// every row is read to the end.
 ///
 /// # Safety
-/// `rel` must be open and locked by the caller.
-unsafe fn first_visible_row_exists(rel: pg_sys::Relation) -> bool {
+/// `rel` must be open and locked by the caller; `column` a user attribute number of it.
+unsafe fn first_visible_row_exists(rel: pg_sys::Relation, column: Option<i32>) -> bool {
     // SAFETY: rel is open (caller's contract); the table AM routine of an open relation is valid;
     // the snapshot is registered for the scan's lifetime and released after; slot and scan are
     // freed before returning.
@@ -128,7 +110,20 @@ unsafe fn first_visible_row_exists(rel: pg_sys::Relation) -> bool {
         let scan = scan_begin(rel, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
         let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
         let next = am.scan_getnextslot.expect("table AM without scan_getnextslot");
-        let found = next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot);
+        let mut found = false;
+        while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+            found = match column {
+                None => true,
+                Some(attnum) => {
+                    let mut isnull = true;
+                    pg_sys::slot_getattr(slot, attnum, &mut isnull);
+                    !isnull
+                }
+            };
+            if found {
+                break;
+            }
+        }
         pg_sys::ExecDropSingleTupleTableSlot(slot);
         am.scan_end.expect("table AM without scan_end")(scan);
         pg_sys::UnregisterSnapshot(snapshot);
