@@ -2,7 +2,8 @@
 # Runs every memory_guard test on this machine, provisioning what is missing first:
 #   1. pure logic:      cargo test -p memory_guard_core
 #   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
-#   3. in Postgres:     cargo pgrx test pg15 --runas postgres
+#   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
+#   4. in Postgres:     cargo pgrx test pg15 --runas postgres
 # Ends with one summary line: "N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,13 @@ r_total=$(( $(ls tests/sql/*.sql | wc -l) + $(ls tests/isolation/specs/*.spec | 
 # A scenario that never ran (a crash, a missing expected file) counts as failed.
 [ $((r_ok + r_bad)) -eq "$r_total" ] || r_bad=$((r_total - r_ok))
 passed=$((passed + r_ok)); failed=$((failed + r_bad))
+
+step "a real migration client: sqitch (tests/clients/sqitch.sh)"
+if bash tests/clients/sqitch.sh >"$logdir/sqitch.log" 2>&1; then
+  grep '^ok' "$logdir/sqitch.log"; passed=$((passed + 1))
+else
+  cat "$logdir/sqitch.log"; failed=$((failed + 1))
+fi
 
 step "in Postgres: cargo pgrx test pg15 --runas postgres"
 pgdata="$logdir/pgrx-data"
