@@ -195,9 +195,11 @@ pub fn before_column_drop(relid: pg_sys::Oid, attnum: i32) {
     });
 }
 
+// Not pinned to a search_path: it runs for every DDL statement, runs no SQL, and a pinned path
+// costs a GUC save and restore (and a search-path recomputation) on each call.
 #[pg_extern(sql = "
 CREATE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
-LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
   'Loads memory_guard (and its object-access hook) before any DDL deletes anything.';
 ")]

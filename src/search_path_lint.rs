@@ -70,11 +70,22 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
     if oids.is_empty() {
         return;
     }
-    let schemas = schema_facts();
-    for (oid, mut facts) in function_facts(Some(&oids), None) {
+    let mut functions = function_facts(Some(&oids), None);
+    for (oid, facts) in functions.iter_mut() {
         // What the function had before this statement: what ddl_command_start saw (it existed),
         // else nothing (it is new).
-        facts.previous_search_path = before.iter().find(|(o, _)| *o == oid).map(|(_, sp)| sp.clone());
+        facts.previous_search_path = before.iter().find(|(o, _)| o == oid).map(|(_, sp)| sp.clone());
+    }
+    // Who may create in which schema matters only to security-relevant functions (the rest get
+    // info findings, not reported here): skip the catalog work on the common path.
+    let relevant = |f: &FunctionFacts| {
+        f.security_definer || f.is_trigger || f.search_path.is_some() || matches!(f.previous_search_path, Some(Some(_)))
+    };
+    if !functions.iter().any(|(_, f)| relevant(f)) {
+        return;
+    }
+    let schemas = schema_facts();
+    for (oid, facts) in functions {
         for finding in lint_function(&facts, &schemas) {
             if finding.severity < Severity::Warning {
                 continue; // info findings are for lint_functions(), not for every CREATE FUNCTION

@@ -90,7 +90,8 @@ DROP ROLE lint_app;
 -- Functions that belong to extensions are skipped; memory_guard's own pass its lint when they
 -- are looked at as if they were not. allow_drop, audit, audit_json and on_alter_table_start
 -- resolve the caller's names through the caller's search_path on purpose (as DROP, the migration
--- and the ALTER itself do): they are the only findings. on_alter_table_start runs no SQL.
+-- and the ALTER itself do); on_ddl_command_start runs for every DDL and no SQL, so it skips the
+-- cost of a pinned path. They are the only findings; neither event-trigger function runs SQL.
 BEGIN;
 DO $$
 DECLARE f regprocedure;
