@@ -66,3 +66,35 @@ unsafe fn last_string(list: *mut pg_sys::List) -> Option<String> {
         (!sval.is_null()).then(|| CStr::from_ptr(sval).to_string_lossy().into_owned())
     }
 }
+
+/// Whether a CREATE FUNCTION/PROCEDURE can produce a warning by itself: SECURITY DEFINER, a
+/// `SET` clause, or a `trigger`/`event_trigger` result. ALTER FUNCTION always can. (Losing an
+/// earlier setting is the other way, checked against the catalog.)
+pub fn may_be_security_relevant(parsetree: *mut pg_sys::Node) -> bool {
+    if parsetree.is_null() {
+        return false;
+    }
+    // SAFETY: nodes are read as the structs their tags name; option lists hold DefElems and the
+    // result type's name list holds String nodes (gram.y).
+    unsafe {
+        if (*parsetree).type_ != pg_sys::NodeTag::T_CreateFunctionStmt {
+            return true;
+        }
+        let stmt = &*(parsetree as *mut pg_sys::CreateFunctionStmt);
+        let options = stmt.options;
+        for i in 0..(if options.is_null() { 0 } else { (*options).length as usize }) {
+            let def = (*(*options).elements.add(i)).ptr_value as *mut pg_sys::DefElem;
+            if def.is_null() || (*def).defname.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr((*def).defname).to_bytes();
+            if name == b"security" || name == b"set" {
+                return true;
+            }
+        }
+        if stmt.returnType.is_null() {
+            return false;
+        }
+        matches!(last_string((*stmt.returnType).names).as_deref(), Some("trigger" | "event_trigger"))
+    }
+}

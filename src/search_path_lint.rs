@@ -5,17 +5,23 @@
 //! name), so `ddl_command_end` can tell a lost setting (a regression) from one never set. The
 //! analysis itself is `memory_guard_core::search_path`.
 
-use crate::event_trigger::{event_data, target_function_name};
+use crate::event_trigger::{event_data, may_be_security_relevant, target_function_name};
 use crate::owner::as_extension_owner;
 use crate::{gucs, report};
 use memory_guard_core::search_path::{lint_function, Finding, FunctionFacts, LintMode, SchemaFacts, Severity};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use std::cell::RefCell;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::PgOid;
+use std::cell::{Cell, RefCell};
 
 thread_local! {
     /// (function OID, its search_path) for functions the running statement may replace.
     static BEFORE: RefCell<Vec<(pg_sys::Oid, Option<String>)>> = const { RefCell::new(Vec::new()) };
+    /// Set at ddl_command_start when the statement cannot give a warning: ddl_command_end skips.
+    static NOTHING_TO_CHECK: Cell<bool> = const { Cell::new(false) };
+    /// The ddl_command_start query, planned once per backend (it runs for every CREATE FUNCTION).
+    static BEFORE_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
 }
 
 fn creating_extension() -> bool {
@@ -30,19 +36,34 @@ LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 fn on_function_ddl_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (_, parsetree) = event_data(fcinfo, "on_function_ddl_start");
     BEFORE.with(|b| b.borrow_mut().clear());
+    NOTHING_TO_CHECK.with(|n| n.set(false));
     if (gucs::search_path_mode() == LintMode::Off && !crate::audit::active()) || creating_extension() {
         return;
     }
     let Some(name) = target_function_name(parsetree) else { return };
-    let args: [DatumWithOid; 1] = [name.as_str().into()];
-    let before: Vec<(pg_sys::Oid, Option<String>)> = Spi::connect(|c| {
-        c.select(include_str!("../sql/queries/search_path_before.sql"), None, &args).map(|rows| {
-            rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()?)))
-                .collect()
-        })
-    })
-    .unwrap_or_default();
+    let before = settings_before(&name);
+    let lost_one_possible = before.iter().any(|(_, sp)| sp.is_some());
+    NOTHING_TO_CHECK.with(|n| n.set(!lost_one_possible && !may_be_security_relevant(parsetree)));
     BEFORE.with(|b| *b.borrow_mut() = before);
+}
+
+/// The search_path settings of every function named `name`, with a plan kept across calls.
+fn settings_before(name: &str) -> Vec<(pg_sys::Oid, Option<String>)> {
+    BEFORE_PLAN.with(|cell| {
+        Spi::connect(|c| {
+            let mut plan = cell.borrow_mut();
+            if plan.is_none() {
+                let types = [PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID)];
+                *plan = Some(c.prepare(include_str!("../sql/queries/search_path_before.sql"), &types)?.keep());
+            }
+            let args: [DatumWithOid; 1] = [name.into()];
+            c.select(plan.as_ref().expect("prepared above"), None, &args).map(|rows| {
+                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()?)))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+    })
 }
 
 #[pg_extern(sql = "
@@ -52,6 +73,9 @@ LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
     event_data(fcinfo, "on_function_ddl_end");
     let before = BEFORE.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if NOTHING_TO_CHECK.with(|n| n.replace(false)) {
+        return; // a plain function that pinned nothing before and pins nothing now
+    }
     let auditing = crate::audit::active();
     let mode = if auditing { LintMode::Warn } else { gucs::search_path_mode() };
     if mode == LintMode::Off || creating_extension() {
