@@ -21,7 +21,7 @@ use memory_guard_core::{GuardError, SqlState};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// Facts and permits live until their (sub)transaction ends; `subid` is where they were made.
 struct Pending {
@@ -40,6 +40,8 @@ struct StoredPermit {
 
 thread_local! {
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// The extension's OID for the running statement (CREATE/DROP EXTENSION change it).
+    static EXTENSION_OID: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
     /// Ledger copies verified at the statement's first deletion; `None` until then.
     static VERIFIED: RefCell<Option<Vec<(u32, VerifiedCopy)>>> = const { RefCell::new(None) };
     static PERMITS: RefCell<Vec<StoredPermit>> = const { RefCell::new(Vec::new()) };
@@ -64,6 +66,7 @@ unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: 
         PENDING.with(|p| p.borrow_mut().clear());
         PERMITS.with(|p| p.borrow_mut().clear());
         VERIFIED.with(|v| *v.borrow_mut() = None);
+        EXTENSION_OID.with(|e| e.set(None));
     }
 }
 
@@ -117,9 +120,16 @@ pub fn before_any_drop() {
     VERIFIED.with(|v| *v.borrow_mut() = Some(verified));
 }
 
+/// memory_guard's extension OID in this database (InvalidOid if not installed), looked up once
+/// per statement: the hook asks for every object a statement deletes.
 fn memory_guard_extension() -> pg_sys::Oid {
+    if let Some(oid) = EXTENSION_OID.with(|e| e.get()) {
+        return oid;
+    }
     // SAFETY: a catalog lookup by a static name, missing_ok so it never raises.
-    unsafe { pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true) }
+    let oid = unsafe { pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true) };
+    EXTENSION_OID.with(|e| e.set(Some(oid)));
+    oid
 }
 
 /// Called by the object-access hook for every relation about to be deleted, under its lock.
@@ -207,6 +217,7 @@ fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     event_data(fcinfo, "on_ddl_command_start");
     PENDING.with(|p| p.borrow_mut().clear());
     VERIFIED.with(|v| *v.borrow_mut() = None);
+    EXTENSION_OID.with(|e| e.set(None));
 }
 
 #[pg_extern(sql = "
