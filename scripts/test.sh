@@ -3,7 +3,8 @@
 #   1. pure logic:      cargo test -p memory_guard_core
 #   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
 #   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
-#   4. in Postgres:     cargo pgrx test pg15 --runas postgres
+#   4. crash safety:    tests/crash/kill_backend.sh (kill -9 midway, all or nothing after recovery)
+#   5. in Postgres:     cargo pgrx test pg15 --runas postgres
 # Ends with one summary line: "N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +48,13 @@ if bash tests/clients/sqitch.sh >"$logdir/sqitch.log" 2>&1; then
   grep '^ok' "$logdir/sqitch.log"; passed=$((passed + 1))
 else
   cat "$logdir/sqitch.log"; failed=$((failed + 1))
+fi
+
+step "crash safety: kill -9 midway (tests/crash/kill_backend.sh)"
+if bash tests/crash/kill_backend.sh >"$logdir/crash.log" 2>&1; then
+  cat "$logdir/crash.log"; passed=$((passed + 1))
+else
+  cat "$logdir/crash.log"; failed=$((failed + 1))
 fi
 
 step "in Postgres: cargo pgrx test pg15 --runas postgres"
