@@ -4,7 +4,8 @@
 #   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
 #   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
 #   4. crash safety:    tests/crash/kill_backend.sh (kill -9 midway, all or nothing after recovery)
-#   5. in Postgres:     cargo pgrx test pg15 --runas postgres
+#   5. concurrency:     tests/concurrency/soak.sh 30 (8 pgbench clients)
+#   6. in Postgres:     cargo pgrx test pg15 --runas postgres
 # Ends with one summary line: "N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +56,13 @@ if bash tests/crash/kill_backend.sh >"$logdir/crash.log" 2>&1; then
   cat "$logdir/crash.log"; passed=$((passed + 1))
 else
   cat "$logdir/crash.log"; failed=$((failed + 1))
+fi
+
+step "concurrency: 8 clients for 30 s (tests/concurrency/soak.sh; 60 s on demand)"
+if bash tests/concurrency/soak.sh 30 >"$logdir/soak.log" 2>&1; then
+  tail -n 1 "$logdir/soak.log"; passed=$((passed + 1))
+else
+  cat "$logdir/soak.log"; failed=$((failed + 1))
 fi
 
 step "in Postgres: cargo pgrx test pg15 --runas postgres"
