@@ -340,11 +340,12 @@ fn legacy_checksum_sql(from: &str, columns: &[String]) -> String {
 /// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
 #[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
 #[search_path(pg_catalog)]
-fn migrate_memory_notes(source: Option<pg_sys::Oid>, target: Option<pg_sys::Oid>, dry_run: bool) -> JsonB {
+fn migrate_memory_notes(source: Option<pg_sys::Oid>, target: Option<pg_sys::Oid>, dry_run: Option<bool>) -> JsonB {
     const F: &str = "migrate_memory_notes";
     let (Some(source), Some(target)) = (source, target) else {
         report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "migrate_memory_notes: source and target must not be NULL"), F)
     };
+    let dry_run = dry_run.unwrap_or(false);
     let started = Instant::now();
     let src = rel_name(source);
     let tgt = rel_name(target);
