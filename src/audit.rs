@@ -63,13 +63,17 @@ pub fn record_dropped_tables() {
             None,
             &[],
         )
-        .map(|rows| rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??))).collect())
+        .map(|rows| {
+            rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
+                .collect()
+        })
     })
     .unwrap_or_default();
     AUDIT.with(|a| {
         if let Some(c) = a.borrow_mut().as_mut() {
             let (seq, stmt) = (c.seq, c.statement.clone());
-            c.dropped_tables.extend(tables.into_iter().map(|(s, t)| (seq, stmt.clone(), s, t)));
+            c.dropped_tables
+                .extend(tables.into_iter().map(|(s, t)| (seq, stmt.clone(), s, t)));
         }
     });
 }
@@ -92,7 +96,9 @@ pub fn notice(sqlstate: &str, message: &str) -> bool {
 
 /// Postgres' packed SQLSTATE (MAKE_SQLSTATE) as its five characters.
 pub fn unpack_sqlstate(code: i32) -> String {
-    (0..5).map(|i| char::from(b'0' + ((code >> (6 * i)) & 0x3F) as u8)).collect()
+    (0..5)
+        .map(|i| char::from(b'0' + ((code >> (6 * i)) & 0x3F) as u8))
+        .collect()
 }
 
 fn error_parts(e: &CaughtError) -> (String, String) {
@@ -100,7 +106,10 @@ fn error_parts(e: &CaughtError) -> (String, String) {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
         CaughtError::RustPanic { ereport, .. } => ereport,
     };
-    (unpack_sqlstate(r.sql_error_code() as i32), r.message().to_string())
+    (
+        unpack_sqlstate(r.sql_error_code() as i32),
+        r.message().to_string(),
+    )
 }
 
 struct Statement {
@@ -119,7 +128,8 @@ unsafe extern "C-unwind" fn remember_position(_arg: *mut std::ffi::c_void) {
 
 /// Splits the migration with Postgres' own parser. A syntax error comes back with its position.
 fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
-    let c = CString::new(sql).map_err(|_| ("the migration contains a NUL character".to_string(), 0))?;
+    let c =
+        CString::new(sql).map_err(|_| ("the migration contains a NUL character".to_string(), 0))?;
     ERROR_POSITION.with(|p| p.set(0));
     let mut callback = pg_sys::ErrorContextCallback {
         previous: std::ptr::null_mut(),
@@ -131,9 +141,14 @@ fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
     let parsed = unsafe {
         callback.previous = pg_sys::error_context_stack;
         pg_sys::error_context_stack = &mut callback;
-        let r = PgTryBuilder::new(|| Ok(pg_sys::raw_parser(c.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT)))
-            .catch_others(|e| Err(error_parts(&e).1))
-            .execute();
+        let r = PgTryBuilder::new(|| {
+            Ok(pg_sys::raw_parser(
+                c.as_ptr(),
+                pg_sys::RawParseMode::RAW_PARSE_DEFAULT,
+            ))
+        })
+        .catch_others(|e| Err(error_parts(&e).1))
+        .execute();
         pg_sys::error_context_stack = callback.previous;
         r
     };
@@ -149,10 +164,18 @@ fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
         for i in 0..(*list).length as usize {
             let raw = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RawStmt;
             let start = (*raw).stmt_location.max(0) as usize;
-            let end = if (*raw).stmt_len > 0 { start + (*raw).stmt_len as usize } else { bytes.len() };
+            let end = if (*raw).stmt_len > 0 {
+                start + (*raw).stmt_len as usize
+            } else {
+                bytes.len()
+            };
             let text = String::from_utf8_lossy(&bytes[start..end.min(bytes.len())]);
             let text = rules::skip_leading_comments(&text).trim_end().to_string();
-            out.push(Statement { text, kind: classify((*raw).stmt), renames: renamed_table((*raw).stmt) });
+            out.push(Statement {
+                text,
+                kind: classify((*raw).stmt),
+                renames: renamed_table((*raw).stmt),
+            });
         }
     }
     Ok(out)
@@ -171,7 +194,9 @@ unsafe fn renamed_table(node: *mut pg_sys::Node) -> Option<String> {
             return None;
         }
         let rv = &*r.relation;
-        let part = |p: *mut std::ffi::c_char| (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned());
+        let part = |p: *mut std::ffi::c_char| {
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        };
         let relname = part(rv.relname)?;
         Some(match part(rv.schemaname) {
             Some(schema) => format!("{}.{}", quote(&schema), quote(&relname)),
@@ -207,11 +232,19 @@ unsafe fn classify(node: *mut pg_sys::Node) -> StatementKind {
                     StatementKind::CreateRelation
                 }
             }
-            T_DropStmt if (*(node as *mut pg_sys::DropStmt)).concurrent => StatementKind::DropConcurrently,
-            T_CreateTrigStmt if !(*(node as *mut pg_sys::CreateTrigStmt)).replace => StatementKind::CreateTrigger,
-            T_CreateFunctionStmt if !(*(node as *mut pg_sys::CreateFunctionStmt)).replace => StatementKind::CreateFunction,
+            T_DropStmt if (*(node as *mut pg_sys::DropStmt)).concurrent => {
+                StatementKind::DropConcurrently
+            }
+            T_CreateTrigStmt if !(*(node as *mut pg_sys::CreateTrigStmt)).replace => {
+                StatementKind::CreateTrigger
+            }
+            T_CreateFunctionStmt if !(*(node as *mut pg_sys::CreateFunctionStmt)).replace => {
+                StatementKind::CreateFunction
+            }
             T_CreatePolicyStmt => StatementKind::CreatePolicy,
-            T_CreateStmt if !(*(node as *mut pg_sys::CreateStmt)).if_not_exists => StatementKind::CreateRelation,
+            T_CreateStmt if !(*(node as *mut pg_sys::CreateStmt)).if_not_exists => {
+                StatementKind::CreateRelation
+            }
             _ => StatementKind::Other,
         }
     }
@@ -280,17 +313,35 @@ fn set_current(seq: i32, statement: &str, pass: u8) {
 fn run_audit(sql: Option<&str>) -> Vec<Finding> {
     const F: &str = "audit";
     let Some(sql) = sql else {
-        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "audit: migration_sql must not be NULL"), F)
+        report::raise(
+            &GuardError::new(
+                SqlState::NullValueNotAllowed,
+                "audit: migration_sql must not be NULL",
+            ),
+            F,
+        )
     };
     if active() {
-        report::raise(&GuardError::new(SqlState::InvalidParameterValue, "audit: an audit cannot run inside another"), F);
+        report::raise(
+            &GuardError::new(
+                SqlState::InvalidParameterValue,
+                "audit: an audit cannot run inside another",
+            ),
+            F,
+        );
     }
     let statements = match parse(sql) {
         Ok(s) => s,
         Err((message, position)) => return vec![rules::syntax(&message, position, sql)],
     };
     AUDIT.with(|a| {
-        *a.borrow_mut() = Some(Collector { pass: 1, seq: 0, statement: String::new(), findings: vec![], dropped_tables: vec![] })
+        *a.borrow_mut() = Some(Collector {
+            pass: 1,
+            seq: 0,
+            statement: String::new(),
+            findings: vec![],
+            dropped_tables: vec![],
+        })
     });
     let statements = &statements;
     // The whole audit is one subtransaction that is always rolled back.
@@ -319,12 +370,16 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
                     ran.push(i);
                     if let Some((schema, table)) = renamed {
                         AUDIT.with(|a| {
-                            a.borrow_mut().as_mut().map(|c| c.dropped_tables.push((seq, s.text.clone(), schema, table)))
+                            a.borrow_mut().as_mut().map(|c| {
+                                c.dropped_tables.push((seq, s.text.clone(), schema, table))
+                            })
                         });
                     }
                 }
                 Ok(Err(e)) => record(|seq, stmt| rules::failed(seq, "XX000", &e.to_string(), stmt)),
-                Err((code, message)) => record(|seq, stmt| rules::failed(seq, &code, &message, stmt)),
+                Err((code, message)) => {
+                    record(|seq, stmt| rules::failed(seq, &code, &message, stmt))
+                }
             }
         }
         set_current(0, "", 1);
@@ -335,17 +390,29 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             for &i in &ran {
                 let s = &statements[i];
                 set_current(i as i32 + 1, &s.text, 2);
-                if let Err((code, message)) = in_subtransaction(true, || Spi::run(&s.text).map_err(|e| e.to_string())) {
-                    rerun.push(rules::not_idempotent(i as i32 + 1, s.kind, &code, &message, &s.text));
+                if let Err((code, message)) =
+                    in_subtransaction(true, || Spi::run(&s.text).map_err(|e| e.to_string()))
+                {
+                    rerun.push(rules::not_idempotent(
+                        i as i32 + 1,
+                        s.kind,
+                        &code,
+                        &message,
+                        &s.text,
+                    ));
                 }
             }
         });
         rerun
     });
-    let mut collector = AUDIT.with(|a| a.borrow_mut().take()).expect("the collector was set above");
+    let mut collector = AUDIT
+        .with(|a| a.borrow_mut().take())
+        .expect("the collector was set above");
     match outcome {
         Ok(rerun) => collector.findings.extend(rerun),
-        Err((code, message)) => collector.findings.push(rules::failed(0, &code, &message, "")),
+        Err((code, message)) => collector
+            .findings
+            .push(rules::failed(0, &code, &message, "")),
     }
     rules::sort(&mut collector.findings);
     collector.findings
@@ -353,27 +420,59 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
 
 /// Functions whose bodies still name a table pass 1 dropped or renamed.
 fn api_breaks() {
-    let dropped = AUDIT.with(|a| a.borrow().as_ref().map(|c| c.dropped_tables.clone()).unwrap_or_default());
+    let dropped = AUDIT.with(|a| {
+        a.borrow()
+            .as_ref()
+            .map(|c| c.dropped_tables.clone())
+            .unwrap_or_default()
+    });
     for (seq, statement, schema, table) in dropped {
         let args: [DatumWithOid; 1] = [table.as_str().into()];
         let candidates: Vec<(String, String)> = Spi::connect(|c| {
-            c.select(include_str!("../sql/queries/functions_naming.sql"), None, &args).map(|rows| {
-                rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??))).collect()
+            c.select(
+                include_str!("../sql/queries/functions_naming.sql"),
+                None,
+                &args,
+            )
+            .map(|rows| {
+                rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
+                    .collect()
             })
         })
         .unwrap_or_default();
         let qualified = crate::probe::qualified_name(&schema, &table);
-        for (function, _) in candidates.into_iter().filter(|(_, b)| body_references(b, &schema, &table)) {
-            let f = rules::api_break(seq, &function, &qualified, table == "memory_notes", &statement);
+        for (function, _) in candidates
+            .into_iter()
+            .filter(|(_, b)| body_references(b, &schema, &table))
+        {
+            let f = rules::api_break(
+                seq,
+                &function,
+                &qualified,
+                table == "memory_notes",
+                &statement,
+            );
             AUDIT.with(|a| a.borrow_mut().as_mut().map(|c| c.findings.push(f)));
         }
     }
 }
 
-fn finding_rows(findings: Vec<Finding>) -> Vec<(i32, String, String, String, String, String, String)> {
+fn finding_rows(
+    findings: Vec<Finding>,
+) -> Vec<(i32, String, String, String, String, String, String)> {
     findings
         .into_iter()
-        .map(|f| (f.seq, f.severity.as_str().into(), f.category.as_str().into(), f.object, f.message, f.fix, f.statement))
+        .map(|f| {
+            (
+                f.seq,
+                f.severity.as_str().into(),
+                f.category.as_str().into(),
+                f.object,
+                f.message,
+                f.fix,
+                f.statement,
+            )
+        })
         .collect()
 }
 
@@ -415,7 +514,9 @@ pub unsafe fn notice_from_hook(edata: *mut pg_sys::ErrorData) {
         let message = if (*edata).message.is_null() {
             String::new()
         } else {
-            CStr::from_ptr((*edata).message).to_string_lossy().into_owned()
+            CStr::from_ptr((*edata).message)
+                .to_string_lossy()
+                .into_owned()
         };
         if notice(&unpack_sqlstate((*edata).sqlerrcode), &message) {
             (*edata).output_to_client = false;

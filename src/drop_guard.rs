@@ -13,8 +13,8 @@ use crate::event_trigger::event_data;
 use crate::owner::as_extension_owner;
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
-    blocked_error, decide, log_line, Ancestor, DropContext, DropMode, DroppedTable, Guard,
-    Permit, VerifiedCopy,
+    blocked_error, decide, log_line, Ancestor, DropContext, DropMode, DroppedTable, Guard, Permit,
+    VerifiedCopy,
 };
 use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, SqlState};
@@ -57,12 +57,20 @@ pub fn init() {
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+unsafe extern "C-unwind" fn xact_callback(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
     use pg_sys::XactEvent::*;
     // Permits are for the current transaction only; so are facts.
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE
-        | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PARALLEL_ABORT)
-    {
+    if matches!(
+        event,
+        XACT_EVENT_COMMIT
+            | XACT_EVENT_ABORT
+            | XACT_EVENT_PREPARE
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_PARALLEL_ABORT
+    ) {
         PENDING.with(|p| p.borrow_mut().clear());
         PERMITS.with(|p| p.borrow_mut().clear());
         VERIFIED.with(|v| *v.borrow_mut() = None);
@@ -86,10 +94,16 @@ unsafe extern "C-unwind" fn subxact_callback(
         }
         SUBXACT_EVENT_COMMIT_SUB => {
             PERMITS.with(|p| {
-                p.borrow_mut().iter_mut().filter(|s| s.subid == my_subid).for_each(|s| s.subid = parent_subid)
+                p.borrow_mut()
+                    .iter_mut()
+                    .filter(|s| s.subid == my_subid)
+                    .for_each(|s| s.subid = parent_subid)
             });
             PENDING.with(|p| {
-                p.borrow_mut().iter_mut().filter(|s| s.subid == my_subid).for_each(|s| s.subid = parent_subid)
+                p.borrow_mut()
+                    .iter_mut()
+                    .filter(|s| s.subid == my_subid)
+                    .for_each(|s| s.subid = parent_subid)
             });
         }
         _ => {}
@@ -140,7 +154,9 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
         return;
     }
     let ext = memory_guard_extension();
-    let Some(facts) = probe::probe_locked_table(relid) else { return };
+    let Some(facts) = probe::probe_locked_table(relid) else {
+        return;
+    };
     if !facts.has_rows {
         return;
     }
@@ -149,11 +165,21 @@ pub fn before_table_drop(relid: pg_sys::Oid) {
         return; // memory_guard's own tables go with DROP EXTENSION memory_guard
     }
     let (table, ancestor_names) = dropped_table(relid, facts);
-    PENDING.with(|p| p.borrow_mut().push(Pending { subid: current_subid(), table, attnum: None, ancestor_names }));
+    PENDING.with(|p| {
+        p.borrow_mut().push(Pending {
+            subid: current_subid(),
+            table,
+            attnum: None,
+            ancestor_names,
+        })
+    });
 }
 
 /// The facts of a table (or of the table of a column) about to lose data, with its ancestors.
-pub fn dropped_table(relid: pg_sys::Oid, facts: probe::TableFacts) -> (DroppedTable, Vec<(u32, String, String)>) {
+pub fn dropped_table(
+    relid: pg_sys::Oid,
+    facts: probe::TableFacts,
+) -> (DroppedTable, Vec<(u32, String, String)>) {
     let mut ancestors = Vec::new();
     let mut ancestor_names = Vec::new();
     for a in probe::ancestors(relid) {
@@ -176,7 +202,11 @@ pub fn dropped_table(relid: pg_sys::Oid, facts: probe::TableFacts) -> (DroppedTa
         estimate: facts.estimate,
         created_in_transaction: facts.created_in_transaction,
         verified_copy: VERIFIED.with(|v| {
-            v.borrow().as_ref().and_then(|l| l.iter().find(|(r, _)| *r == relid.to_u32()).map(|(_, c)| *c))
+            v.borrow().as_ref().and_then(|l| {
+                l.iter()
+                    .find(|(r, _)| *r == relid.to_u32())
+                    .map(|(_, c)| *c)
+            })
         }),
         column: None,
     };
@@ -190,7 +220,9 @@ pub fn before_column_drop(relid: pg_sys::Oid, attnum: i32) {
         return;
     }
     let ext = memory_guard_extension();
-    let Some((facts, column, raw_name)) = probe::probe_locked_column(relid, attnum) else { return };
+    let Some((facts, column, raw_name)) = probe::probe_locked_column(relid, attnum) else {
+        return;
+    };
     if !facts.has_rows {
         return; // NULL in every visible row, or no rows
     }
@@ -201,7 +233,12 @@ pub fn before_column_drop(relid: pg_sys::Oid, attnum: i32) {
     let (mut table, ancestor_names) = dropped_table(relid, facts);
     table.column = Some(column);
     PENDING.with(|p| {
-        p.borrow_mut().push(Pending { subid: current_subid(), table, attnum: Some((attnum, raw_name)), ancestor_names })
+        p.borrow_mut().push(Pending {
+            subid: current_subid(),
+            table,
+            attnum: Some((attnum, raw_name)),
+            ancestor_names,
+        })
     });
 }
 
@@ -257,7 +294,12 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
             catalog_names.extend(
                 p.ancestor_names
                     .iter()
-                    .filter(|(relid, _, _)| p.table.ancestors.iter().any(|a| a.relid == *relid && a.dropped))
+                    .filter(|(relid, _, _)| {
+                        p.table
+                            .ancestors
+                            .iter()
+                            .any(|a| a.relid == *relid && a.dropped)
+                    })
                     .map(|(_, s, r)| (s.clone(), r.clone())),
             );
             // A column drop leaves the table in place: its callers need not break.
@@ -283,27 +325,40 @@ pub fn judge(
     function: &'static str,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
     let auditing = crate::audit::active();
-    let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().map(|s| s.permit.clone()).collect());
+    let permits: Vec<Permit> =
+        PERMITS.with(|p| p.borrow().iter().map(|s| s.permit.clone()).collect());
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
         let ctx = gather_context(tag, &decision.unguarded, catalog_names);
         let err = blocked_error(&decision.unguarded, &ctx);
         if auditing {
-            let mut object: Vec<String> = decision.unguarded.iter().map(|t| format!("table {}", t.root().1)).collect();
+            let mut object: Vec<String> = decision
+                .unguarded
+                .iter()
+                .map(|t| format!("table {}", t.root().1))
+                .collect();
             object.dedup();
             crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
                 seq,
                 severity: memory_guard_core::audit::Severity::Critical,
                 category: memory_guard_core::audit::Category::DataLoss,
                 object: object.join(", "),
-                message: format!("{}. {}", err.message, err.detail.clone().unwrap_or_default().replace('\n', " ")),
+                message: format!(
+                    "{}. {}",
+                    err.message,
+                    err.detail.clone().unwrap_or_default().replace('\n', " ")
+                ),
                 fix: err.hint.clone().unwrap_or_default(),
                 statement: stmt.to_string(),
             });
             return None;
         }
         let role = current_role();
-        let verdict = if decision.blocks(mode) { "blocked" } else { "warned about" };
+        let verdict = if decision.blocks(mode) {
+            "blocked"
+        } else {
+            "warned about"
+        };
         for t in &decision.unguarded {
             pgrx::log!("{}", log_line(verdict, t, tag, &role));
         }
@@ -346,17 +401,30 @@ fn column_named_gone(relid: u32, name: &str) -> bool {
 }
 
 fn current_role() -> String {
-    Spi::get_one::<String>("SELECT current_user::text").ok().flatten().unwrap_or_default()
+    Spi::get_one::<String>("SELECT current_user::text")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 const USER_OBJECT_PREFIXES: &[&str] = &[
-    "table ", "table column ", "view ", "materialized view ", "index ", "table constraint ",
-    "trigger ", "policy ",
+    "table ",
+    "table column ",
+    "view ",
+    "materialized view ",
+    "index ",
+    "table constraint ",
+    "trigger ",
+    "policy ",
 ];
 
 /// What the refusal's DETAIL needs: what CASCADE took along, and which functions still name
 /// the tables. Only run when about to refuse or warn.
-fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(String, String)]) -> DropContext {
+fn gather_context(
+    tag: &str,
+    unguarded: &[DroppedTable],
+    catalog_names: &[(String, String)],
+) -> DropContext {
     let at_stake: Vec<String> = unguarded
         .iter()
         .flat_map(|t| {
@@ -373,8 +441,15 @@ fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(Strin
         if !in_sql_drop {
             return Ok(Vec::new());
         }
-        c.select(include_str!("../sql/queries/cascaded_objects.sql"), None, &[])
-            .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect::<Vec<_>>())
+        c.select(
+            include_str!("../sql/queries/cascaded_objects.sql"),
+            None,
+            &[],
+        )
+        .map(|rows| {
+            rows.filter_map(|r| r.get::<String>(1).ok().flatten())
+                .collect::<Vec<_>>()
+        })
     })
     .unwrap_or_default()
     .into_iter()
@@ -393,7 +468,12 @@ fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(Strin
         seen.push(name);
         let args: [DatumWithOid; 1] = [relname.as_str().into()];
         let candidates: Vec<(String, String)> = Spi::connect(|c| {
-            c.select(include_str!("../sql/queries/functions_naming.sql"), None, &args).map(|rows| {
+            c.select(
+                include_str!("../sql/queries/functions_naming.sql"),
+                None,
+                &args,
+            )
+            .map(|rows| {
                 rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
                     .collect::<Vec<_>>()
             })
@@ -408,7 +488,11 @@ fn gather_context(tag: &str, unguarded: &[DroppedTable], catalog_names: &[(Strin
             referencing_functions.push((probe::qualified_name(schema, relname), fns));
         }
     }
-    DropContext { command_tag: tag.to_string(), cascaded, referencing_functions }
+    DropContext {
+        command_tag: tag.to_string(),
+        cascaded,
+        referencing_functions,
+    }
 }
 
 /// Records each guarded drop. drop_log is writable only by the extension's owner, so that no
@@ -453,15 +537,23 @@ fn allow_drop(target: Option<&str>, reason: Option<&str>) -> String {
         Some(c) => format!("column {table}.{c}"),
         None => table,
     };
-    PERMITS.with(|p| p.borrow_mut().push(StoredPermit { subid: current_subid(), permit }));
+    PERMITS.with(|p| {
+        p.borrow_mut().push(StoredPermit {
+            subid: current_subid(),
+            permit,
+        })
+    });
     format!("drop of {name} allowed until the end of this transaction")
 }
 
 fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, GuardError> {
     let usage = "SELECT memory_guard.allow_drop('schema.table', reason => 'why the rows may go');";
     let target = target.ok_or_else(|| {
-        GuardError::new(SqlState::NullValueNotAllowed, "allow_drop: target must not be NULL")
-            .hint(format!("Name the table to drop, as in {usage}"))
+        GuardError::new(
+            SqlState::NullValueNotAllowed,
+            "allow_drop: target must not be NULL",
+        )
+        .hint(format!("Name the table to drop, as in {usage}"))
     })?;
     let reason = reason.map(str::trim).unwrap_or_default();
     if reason.is_empty() {
@@ -473,14 +565,24 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
         .hint(format!("Say why the rows may go, as in {usage}")));
     }
     let args: [DatumWithOid; 1] = [target.into()];
-    let found = Spi::get_two_with_args::<pg_sys::Oid, String>(include_str!("../sql/queries/resolve_table.sql"), &args)
-        .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
+    let found = Spi::get_two_with_args::<pg_sys::Oid, String>(
+        include_str!("../sql/queries/resolve_table.sql"),
+        &args,
+    )
+    .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
     if found.0.is_none() {
         // Not a table: maybe `[schema.]table.column`.
-        let column = Spi::get_two_with_args::<pg_sys::Oid, String>(include_str!("../sql/queries/resolve_column.sql"), &args)
-            .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
+        let column = Spi::get_two_with_args::<pg_sys::Oid, String>(
+            include_str!("../sql/queries/resolve_column.sql"),
+            &args,
+        )
+        .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
         if let (Some(relid), Some(column)) = column {
-            return Ok(Permit { relid: relid.to_u32(), column: Some(column), reason: reason.to_string() });
+            return Ok(Permit {
+                relid: relid.to_u32(),
+                column: Some(column),
+                reason: reason.to_string(),
+            });
         }
     }
     match found {
@@ -508,8 +610,13 @@ mod tests {
     #[pg_test]
     fn allow_drop_names_the_resolved_table() {
         Spi::run("CREATE TABLE t_allow (x int)").unwrap();
-        let msg = Spi::get_one::<String>("SELECT memory_guard.allow_drop('t_allow', 'test')").unwrap().unwrap();
-        assert_eq!(msg, "drop of public.t_allow allowed until the end of this transaction");
+        let msg = Spi::get_one::<String>("SELECT memory_guard.allow_drop('t_allow', 'test')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            msg,
+            "drop of public.t_allow allowed until the end of this transaction"
+        );
     }
 
     #[pg_test(error = "memory_guard: allow_drop: a reason is required to drop t_allow2")]

@@ -7,7 +7,10 @@ use std::ffi::CStr;
 
 /// The event's command tag and raw parse tree. Raises 39P01 when `fcinfo` is not an event
 /// trigger call (someone ran the function by hand).
-pub fn event_data(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> (String, *mut pg_sys::Node) {
+pub fn event_data(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &'static str,
+) -> (String, *mut pg_sys::Node) {
     // SAFETY: fcinfo comes from the function manager; its context is either NULL or a Node, and
     // is an EventTriggerData exactly when the node tag says so.
     unsafe {
@@ -21,7 +24,9 @@ pub fn event_data(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> (
             report::raise(&e, function);
         }
         let data = &*(ctx as *const pg_sys::EventTriggerData);
-        let tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)).to_string_lossy().into_owned();
+        let tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag))
+            .to_string_lossy()
+            .into_owned();
         (tag, data.parsetree)
     }
 }
@@ -35,7 +40,9 @@ pub fn target_function_name(parsetree: *mut pg_sys::Node) -> Option<String> {
     // read as the struct its tag names, and the name lists hold String nodes (gram.y: any_name).
     unsafe {
         let names = match (*parsetree).type_ {
-            pg_sys::NodeTag::T_CreateFunctionStmt => (*(parsetree as *mut pg_sys::CreateFunctionStmt)).funcname,
+            pg_sys::NodeTag::T_CreateFunctionStmt => {
+                (*(parsetree as *mut pg_sys::CreateFunctionStmt)).funcname
+            }
             pg_sys::NodeTag::T_AlterFunctionStmt => {
                 let func = (*(parsetree as *mut pg_sys::AlterFunctionStmt)).func;
                 if func.is_null() {
@@ -82,7 +89,11 @@ pub fn may_be_security_relevant(parsetree: *mut pg_sys::Node) -> bool {
         }
         let stmt = &*(parsetree as *mut pg_sys::CreateFunctionStmt);
         let options = stmt.options;
-        for i in 0..(if options.is_null() { 0 } else { (*options).length as usize }) {
+        for i in 0..(if options.is_null() {
+            0
+        } else {
+            (*options).length as usize
+        }) {
             let def = (*(*options).elements.add(i)).ptr_value as *mut pg_sys::DefElem;
             if def.is_null() || (*def).defname.is_null() {
                 continue;
@@ -95,6 +106,9 @@ pub fn may_be_security_relevant(parsetree: *mut pg_sys::Node) -> bool {
         if stmt.returnType.is_null() {
             return false;
         }
-        matches!(last_string((*stmt.returnType).names).as_deref(), Some("trigger" | "event_trigger"))
+        matches!(
+            last_string((*stmt.returnType).names).as_deref(),
+            Some("trigger" | "event_trigger")
+        )
     }
 }

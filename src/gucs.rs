@@ -31,10 +31,12 @@ enum LintModeGuc {
     Off,
 }
 
-static SEARCH_PATH_MODE: GucSetting<LintModeGuc> = GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
+static SEARCH_PATH_MODE: GucSetting<LintModeGuc> =
+    GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
 
 // The same three values; a separate static because each setting has its own default and value.
-static TYPE_CHANGE_MODE: GucSetting<LintModeGuc> = GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
+static TYPE_CHANGE_MODE: GucSetting<LintModeGuc> =
+    GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
 
 pub fn init() {
     GucRegistry::define_enum_guc(

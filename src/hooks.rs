@@ -52,9 +52,25 @@ unsafe extern "C-unwind" fn process_utility(
     // implementation) gets exactly the arguments Postgres gave us.
     unsafe {
         match PREV_PROCESS_UTILITY_HOOK {
-            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            Some(prev) => prev(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
             None => pg_sys::standard_ProcessUtility(
-                pstmt, query_string, read_only_tree, context, params, query_env, dest, qc,
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
             ),
         }
     }
@@ -95,7 +111,8 @@ unsafe extern "C-unwind" fn object_access(
     }
     // SAFETY: for OAT_DROP, Postgres passes a pointer to an ObjectAccessDrop (objectaccess.h),
     // valid for the duration of the call.
-    let flags = unsafe { arg.cast::<pg_sys::ObjectAccessDrop>().as_ref() }.map_or(0, |d| d.dropflags);
+    let flags =
+        unsafe { arg.cast::<pg_sys::ObjectAccessDrop>().as_ref() }.map_or(0, |d| d.dropflags);
     // Internal deletions (the transient heap of a table rewrite, a toast table) are not a drop
     // anyone asked for and lose nothing.
     if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {

@@ -46,7 +46,11 @@ mod type_change;
 ::pgrx::extension_sql_file!(
     "../sql/migrate.sql",
     name = "migrate",
-    requires = ["ledger", migrate::migrate_memory_notes, migrate::backup_table]
+    requires = [
+        "ledger",
+        migrate::migrate_memory_notes,
+        migrate::backup_table
+    ]
 );
 
 ::pgrx::extension_sql_file!("../sql/shim.sql", name = "shim", requires = ["ledger"]);

@@ -71,7 +71,13 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
             )
             .map(|rows| {
                 rows.filter_map(|r| {
-                    Some((r.get(1).ok()??, r.get(2).ok()??, r.get(3).ok()??, r.get(4).ok()??, r.get(5).ok()??))
+                    Some((
+                        r.get(1).ok()??,
+                        r.get(2).ok()??,
+                        r.get(3).ok()??,
+                        r.get(4).ok()??,
+                        r.get(5).ok()??,
+                    ))
                 })
                 .collect()
             })
@@ -81,12 +87,24 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
             .into_iter()
             .filter(|(oid, ..)| {
                 // SAFETY: a lookup in this backend's local lock table; no preconditions.
-                unsafe { pg_sys::CheckRelationOidLockedByMe(*oid, pg_sys::AccessExclusiveLock as i32, false) }
+                unsafe {
+                    pg_sys::CheckRelationOidLockedByMe(
+                        *oid,
+                        pg_sys::AccessExclusiveLock as i32,
+                        false,
+                    )
+                }
             })
             .filter_map(|(oid, id, kind, count, checksum)| {
                 let kind = CopyKind::from_ledger(&kind)?;
                 let now = checksum_of(&rel_name(oid), true);
-                (now.0 == count && now.1 == checksum).then_some((oid.to_u32(), VerifiedCopy { kind, ledger_id: id }))
+                (now.0 == count && now.1 == checksum).then_some((
+                    oid.to_u32(),
+                    VerifiedCopy {
+                        kind,
+                        ledger_id: id,
+                    },
+                ))
             })
             .collect()
     })
@@ -119,8 +137,11 @@ fn require_owner(relid: pg_sys::Oid, to_do: &str, function: &'static str) {
     if !owns {
         let name = rel_name(relid);
         report::raise(
-            &GuardError::new(SqlState::InsufficientPrivilege, format!("{function}: must own {name} to {to_do}"))
-                .hint(format!("Run it as the owner of {name}, or as a superuser.")),
+            &GuardError::new(
+                SqlState::InsufficientPrivilege,
+                format!("{function}: must own {name} to {to_do}"),
+            )
+            .hint(format!("Run it as the owner of {name}, or as a superuser.")),
             function,
         );
     }
@@ -135,7 +156,14 @@ fn relkind(relid: pg_sys::Oid) -> (String, bool) {
     .unwrap_or_default()
 }
 
-fn ledger_insert(kind: &str, relid: pg_sys::Oid, copy: &str, count: i64, checksum: &str, details: serde_json::Value) -> i64 {
+fn ledger_insert(
+    kind: &str,
+    relid: pg_sys::Oid,
+    copy: &str,
+    count: i64,
+    checksum: &str,
+    details: serde_json::Value,
+) -> i64 {
     let args: Vec<DatumWithOid> = vec![
         kind.into(),
         relid.into(),
@@ -160,11 +188,26 @@ fn ledger_insert(kind: &str, relid: pg_sys::Oid, copy: &str, count: i64, checksu
 fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB {
     const F: &str = "backup_table";
     let Some(tbl) = tbl else {
-        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "backup_table: tbl must not be NULL"), F)
+        report::raise(
+            &GuardError::new(
+                SqlState::NullValueNotAllowed,
+                "backup_table: tbl must not be NULL",
+            ),
+            F,
+        )
     };
-    let schema = backup_schema.map(str::trim).filter(|s| !s.is_empty()).unwrap_or_else(|| {
-        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "backup_table: backup_schema must not be NULL or empty"), F)
-    });
+    let schema = backup_schema
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| {
+            report::raise(
+                &GuardError::new(
+                    SqlState::NullValueNotAllowed,
+                    "backup_table: backup_schema must not be NULL or empty",
+                ),
+                F,
+            )
+        });
     let (kind, temp) = relkind(tbl);
     if !(kind == "r" || kind == "p") || temp {
         report::raise(
@@ -229,7 +272,13 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
 fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -> JsonB {
     const F: &str = "restore_table";
     let Some(source) = source else {
-        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "restore_table: source must not be NULL"), F)
+        report::raise(
+            &GuardError::new(
+                SqlState::NullValueNotAllowed,
+                "restore_table: source must not be NULL",
+            ),
+            F,
+        )
     };
     let found = Spi::connect(|c| {
         let rows = c
@@ -258,7 +307,16 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
         ))
     })
     .unwrap_or_else(|e| report::raise(&GuardError::new(SqlState::UndefinedTable, format!("restore_table: {e}")), F));
-    let (Some(ledger_id), Some(source_name), Some(copy), Some(count), Some(checksum), Some(owner), Some(may)) = found else {
+    let (
+        Some(ledger_id),
+        Some(source_name),
+        Some(copy),
+        Some(count),
+        Some(checksum),
+        Some(owner),
+        Some(may),
+    ) = found
+    else {
         report::raise(
             &GuardError::new(SqlState::UndefinedTable, format!("restore_table: no backup of {source}"))
                 .hint("memory_guard.ledger lists the backups (kind = 'backup'); name the table as its source_name says."),
@@ -288,7 +346,11 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
             )
         }),
     };
-    let exists = one::<bool>("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[target.as_str().into()]).unwrap_or(false);
+    let exists = one::<bool>(
+        "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+        &[target.as_str().into()],
+    )
+    .unwrap_or(false);
     if exists {
         report::raise(
             &GuardError::new(SqlState::DuplicateTable, format!("restore_table: {target} exists"))
@@ -340,10 +402,20 @@ fn legacy_checksum_sql(from: &str, columns: &[String]) -> String {
 /// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
 #[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
 #[search_path(pg_catalog)]
-fn migrate_memory_notes(source: Option<pg_sys::Oid>, target: Option<pg_sys::Oid>, dry_run: Option<bool>) -> JsonB {
+fn migrate_memory_notes(
+    source: Option<pg_sys::Oid>,
+    target: Option<pg_sys::Oid>,
+    dry_run: Option<bool>,
+) -> JsonB {
     const F: &str = "migrate_memory_notes";
     let (Some(source), Some(target)) = (source, target) else {
-        report::raise(&GuardError::new(SqlState::NullValueNotAllowed, "migrate_memory_notes: source and target must not be NULL"), F)
+        report::raise(
+            &GuardError::new(
+                SqlState::NullValueNotAllowed,
+                "migrate_memory_notes: source and target must not be NULL",
+            ),
+            F,
+        )
     };
     let dry_run = dry_run.unwrap_or(false);
     let started = Instant::now();
@@ -353,7 +425,12 @@ fn migrate_memory_notes(source: Option<pg_sys::Oid>, target: Option<pg_sys::Oid>
     let tgt_cols = columns(target);
     report::ok_or_raise(check_columns(&src, &src_cols, SOURCE_COLUMNS), F);
     report::ok_or_raise(check_columns(&tgt, &tgt_cols, TARGET_COLUMNS), F);
-    let emb = |cols: &[Column]| cols.iter().find(|c| c.name == "embedding").cloned().expect("checked above");
+    let emb = |cols: &[Column]| {
+        cols.iter()
+            .find(|c| c.name == "embedding")
+            .cloned()
+            .expect("checked above")
+    };
     report::ok_or_raise(check_embedding_dims(&emb(&src_cols), &emb(&tgt_cols)), F);
     require_owner(source, "migrate from it", F);
     require_owner(target, "migrate into it", F);

@@ -17,7 +17,10 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> Option<R> {
     // restored below, or by transaction abort if `f` raises.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(owner, saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
     }
     let r = f();
     // SAFETY: as above.

@@ -55,7 +55,9 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
         let has_rows = first_visible_row_exists(rel, column);
         let current_pages =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) as u64;
-        let relname = CStr::from_ptr(form.relname.data.as_ptr()).to_string_lossy().into_owned();
+        let relname = CStr::from_ptr(form.relname.data.as_ptr())
+            .to_string_lossy()
+            .into_owned();
         let nsp = pg_sys::get_namespace_name(form.relnamespace);
         let schema = CStr::from_ptr(nsp).to_string_lossy().into_owned();
         let facts = TableFacts {
@@ -64,7 +66,11 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
             relname,
             is_partition: form.relispartition,
             has_rows,
-            estimate: RowEstimate::from_stats(form.reltuples as f64, form.relpages as i64, current_pages),
+            estimate: RowEstimate::from_stats(
+                form.reltuples as f64,
+                form.relpages as i64,
+                current_pages,
+            ),
             created_in_transaction: (*rel).rd_createSubid != INVALID_SUB_TRANSACTION_ID,
         };
         pg_sys::relation_close(rel, pg_sys::NoLock as i32);
@@ -75,7 +81,10 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
 /// Probes column `attnum` of `relid` (locked by the caller's statement): its name (quoted, and
 /// as in the catalog), and whether a visible row holds a value in it. The scan stops at the first such row; a column that
 /// is NULL everywhere is read to the end. `None` as for [`probe_locked_table`].
-pub fn probe_locked_column(relid: pg_sys::Oid, attnum: i32) -> Option<(TableFacts, String, String)> {
+pub fn probe_locked_column(
+    relid: pg_sys::Oid,
+    attnum: i32,
+) -> Option<(TableFacts, String, String)> {
     let facts = probe(relid, Some(attnum))?;
     // SAFETY: a syscache lookup of a user column of a locked relation; the name is copied (and
     // quoted) before anything can change it.
@@ -85,7 +94,9 @@ pub fn probe_locked_column(relid: pg_sys::Oid, attnum: i32) -> Option<(TableFact
             return None;
         }
         (
-            CStr::from_ptr(pg_sys::quote_identifier(name)).to_string_lossy().into_owned(),
+            CStr::from_ptr(pg_sys::quote_identifier(name))
+                .to_string_lossy()
+                .into_owned(),
             CStr::from_ptr(name).to_string_lossy().into_owned(),
         )
     };
@@ -107,9 +118,18 @@ unsafe fn first_visible_row_exists(rel: pg_sys::Relation, column: Option<i32>) -
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
         let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
         let scan_begin = am.scan_begin.expect("table AM without scan_begin");
-        let scan = scan_begin(rel, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
+        let scan = scan_begin(
+            rel,
+            snapshot,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            flags,
+        );
         let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-        let next = am.scan_getnextslot.expect("table AM without scan_getnextslot");
+        let next = am
+            .scan_getnextslot
+            .expect("table AM without scan_getnextslot");
         let mut found = false;
         while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
             found = match column {

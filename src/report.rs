@@ -11,7 +11,9 @@ fn code(s: SqlState) -> PgSqlErrorCode {
         SqlState::InvalidParameterValue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         SqlState::UndefinedTable => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
         SqlState::WrongObjectType => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-        SqlState::TriggerProtocolViolated => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+        SqlState::TriggerProtocolViolated => {
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED
+        }
         SqlState::InvalidObjectDefinition => PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
         SqlState::Warning => PgSqlErrorCode::ERRCODE_WARNING,
         SqlState::UndefinedColumn => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
@@ -24,7 +26,11 @@ fn code(s: SqlState) -> PgSqlErrorCode {
 }
 
 fn build(e: &GuardError, function: &'static str) -> ErrorReport {
-    let mut report = ErrorReport::new(code(e.sqlstate), format!("memory_guard: {}", e.message), function);
+    let mut report = ErrorReport::new(
+        code(e.sqlstate),
+        format!("memory_guard: {}", e.message),
+        function,
+    );
     if let Some(d) = &e.detail {
         report = report.set_detail(d.clone());
     }

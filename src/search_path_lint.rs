@@ -8,7 +8,9 @@
 use crate::event_trigger::{event_data, may_be_security_relevant, target_function_name};
 use crate::owner::as_extension_owner;
 use crate::{gucs, report};
-use memory_guard_core::search_path::{lint_function, Finding, FunctionFacts, LintMode, SchemaFacts, Severity};
+use memory_guard_core::search_path::{
+    lint_function, Finding, FunctionFacts, LintMode, SchemaFacts, Severity,
+};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
@@ -37,10 +39,14 @@ fn on_function_ddl_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (_, parsetree) = event_data(fcinfo, "on_function_ddl_start");
     BEFORE.with(|b| b.borrow_mut().clear());
     NOTHING_TO_CHECK.with(|n| n.set(false));
-    if (gucs::search_path_mode() == LintMode::Off && !crate::audit::active()) || creating_extension() {
+    if (gucs::search_path_mode() == LintMode::Off && !crate::audit::active())
+        || creating_extension()
+    {
         return;
     }
-    let Some(name) = target_function_name(parsetree) else { return };
+    let Some(name) = target_function_name(parsetree) else {
+        return;
+    };
     let before = settings_before(&name);
     let lost_one_possible = before.iter().any(|(_, sp)| sp.is_some());
     NOTHING_TO_CHECK.with(|n| n.set(!lost_one_possible && !may_be_security_relevant(parsetree)));
@@ -54,13 +60,22 @@ fn settings_before(name: &str) -> Vec<(pg_sys::Oid, Option<String>)> {
             let mut plan = cell.borrow_mut();
             if plan.is_none() {
                 let types = [PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID)];
-                *plan = Some(c.prepare(include_str!("../sql/queries/search_path_before.sql"), &types)?.keep());
+                *plan = Some(
+                    c.prepare(
+                        include_str!("../sql/queries/search_path_before.sql"),
+                        &types,
+                    )?
+                    .keep(),
+                );
             }
             let args: [DatumWithOid; 1] = [name.into()];
-            c.select(plan.as_ref().expect("prepared above"), None, &args).map(|rows| {
-                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()?)))
+            c.select(plan.as_ref().expect("prepared above"), None, &args)
+                .map(|rows| {
+                    rows.filter_map(|r| {
+                        Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()?))
+                    })
                     .collect()
-            })
+                })
         })
         .unwrap_or_default()
     })
@@ -77,7 +92,11 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
         return; // a plain function that pinned nothing before and pins nothing now
     }
     let auditing = crate::audit::active();
-    let mode = if auditing { LintMode::Warn } else { gucs::search_path_mode() };
+    let mode = if auditing {
+        LintMode::Warn
+    } else {
+        gucs::search_path_mode()
+    };
     if mode == LintMode::Off || creating_extension() {
         return;
     }
@@ -88,7 +107,10 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
             None,
             &[],
         )
-        .map(|rows| rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+        .map(|rows| {
+            rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
+                .collect()
+        })
     })
     .unwrap_or_default();
     if oids.is_empty() {
@@ -98,12 +120,18 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
     for (oid, facts) in functions.iter_mut() {
         // What the function had before this statement: what ddl_command_start saw (it existed),
         // else nothing (it is new).
-        facts.previous_search_path = before.iter().find(|(o, _)| o == oid).map(|(_, sp)| sp.clone());
+        facts.previous_search_path = before
+            .iter()
+            .find(|(o, _)| o == oid)
+            .map(|(_, sp)| sp.clone());
     }
     // Who may create in which schema matters only to security-relevant functions (the rest get
     // info findings, not reported here): skip the catalog work on the common path.
     let relevant = |f: &FunctionFacts| {
-        f.security_definer || f.is_trigger || f.search_path.is_some() || matches!(f.previous_search_path, Some(Some(_)))
+        f.security_definer
+            || f.is_trigger
+            || f.search_path.is_some()
+            || matches!(f.previous_search_path, Some(Some(_)))
     };
     if !functions.iter().any(|(_, f)| relevant(f)) {
         return;
@@ -139,7 +167,11 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
 /// Keeps the latest pinned setting of a function, so that losing it later is still reported.
 fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
     let Some(sp) = &facts.search_path else { return };
-    let args: Vec<DatumWithOid> = vec![oid.into(), facts.signature.as_str().into(), sp.as_str().into()];
+    let args: Vec<DatumWithOid> = vec![
+        oid.into(),
+        facts.signature.as_str().into(),
+        sp.as_str().into(),
+    ];
     as_extension_owner(|| {
         Spi::run_with_args(
             "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path) \
@@ -152,25 +184,39 @@ fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
 
 fn schema_facts() -> Vec<SchemaFacts> {
     Spi::connect(|c| {
-        c.select(include_str!("../sql/queries/schema_facts.sql"), None, &[]).map(|rows| {
-            rows.filter_map(|r| {
-                Some(SchemaFacts {
-                    name: r.get::<String>(1).ok()??,
-                    creators: r.get::<Vec<pg_sys::Oid>>(2).ok()??.into_iter().map(|o| o.to_u32()).collect(),
+        c.select(include_str!("../sql/queries/schema_facts.sql"), None, &[])
+            .map(|rows| {
+                rows.filter_map(|r| {
+                    Some(SchemaFacts {
+                        name: r.get::<String>(1).ok()??,
+                        creators: r
+                            .get::<Vec<pg_sys::Oid>>(2)
+                            .ok()??
+                            .into_iter()
+                            .map(|o| o.to_u32())
+                            .collect(),
+                    })
                 })
+                .collect()
             })
-            .collect()
-        })
     })
     .unwrap_or_default()
 }
 
 /// Facts for the functions with these OIDs and/or in these schemas. `previous_search_path` is
 /// what search_path_history remembers (a regression if the function has lost it since).
-fn function_facts(oids: Option<&[pg_sys::Oid]>, schemas: Option<Vec<String>>) -> Vec<(pg_sys::Oid, FunctionFacts)> {
+fn function_facts(
+    oids: Option<&[pg_sys::Oid]>,
+    schemas: Option<Vec<String>>,
+) -> Vec<(pg_sys::Oid, FunctionFacts)> {
     let args: Vec<DatumWithOid> = vec![oids.map(|o| o.to_vec()).into(), schemas.into()];
     Spi::connect(|c| {
-        c.select(include_str!("../sql/queries/function_facts.sql"), None, &args).map(|rows| {
+        c.select(
+            include_str!("../sql/queries/function_facts.sql"),
+            None,
+            &args,
+        )
+        .map(|rows| {
             rows.filter_map(|r| {
                 let oid = r.get::<pg_sys::Oid>(1).ok()??;
                 let search_path = r.get::<String>(7).ok()?;
@@ -214,9 +260,17 @@ fn lint_functions_rows(
     let rows: Vec<_> = function_facts(None, schemas)
         .into_iter()
         .flat_map(|(oid, facts)| {
-            lint_function(&facts, &schema_list).into_iter().map(move |f: Finding| {
-                (oid, f.rule.to_string(), f.severity.as_str().to_string(), f.message, f.fix)
-            })
+            lint_function(&facts, &schema_list)
+                .into_iter()
+                .map(move |f: Finding| {
+                    (
+                        oid,
+                        f.rule.to_string(),
+                        f.severity.as_str().to_string(),
+                        f.message,
+                        f.fix,
+                    )
+                })
         })
         .collect();
     TableIterator::new(rows)

@@ -16,20 +16,26 @@ thread_local! {
 /// Called from `_PG_init`: preloaded when a preload setting of this session names the library
 /// (then it was loaded at session start, before any statement).
 pub fn init() {
-    let named = ["shared_preload_libraries", "session_preload_libraries", "local_preload_libraries"]
-        .iter()
-        .any(|setting| {
-            let name = std::ffi::CString::new(*setting).expect("static name");
-            // SAFETY: GetConfigOption returns NULL or a C string owned by the GUC machinery,
-            // copied before anything can change it.
-            let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-            if value.is_null() {
-                return false;
-            }
-            // SAFETY: as above.
-            let value = unsafe { std::ffi::CStr::from_ptr(value) }.to_string_lossy().into_owned();
-            memory_guard_core::sql_text::library_list_names(&value, "memory_guard")
-        });
+    let named = [
+        "shared_preload_libraries",
+        "session_preload_libraries",
+        "local_preload_libraries",
+    ]
+    .iter()
+    .any(|setting| {
+        let name = std::ffi::CString::new(*setting).expect("static name");
+        // SAFETY: GetConfigOption returns NULL or a C string owned by the GUC machinery,
+        // copied before anything can change it.
+        let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+        if value.is_null() {
+            return false;
+        }
+        // SAFETY: as above.
+        let value = unsafe { std::ffi::CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned();
+        memory_guard_core::sql_text::library_list_names(&value, "memory_guard")
+    });
     PRELOADED.with(|p| p.set(named));
 }
 
@@ -50,7 +56,9 @@ fn truncate_guarded() -> bool {
 ///
 /// # Safety
 /// `stmt` must be the TruncateStmt Postgres is about to execute.
-pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(DroppedTable, Guard)>> {
+pub unsafe fn before_truncate(
+    stmt: *mut pg_sys::TruncateStmt,
+) -> Option<Vec<(DroppedTable, Guard)>> {
     if !preloaded() || !drop_guard::guard_active() {
         return None;
     }
@@ -60,9 +68,19 @@ pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(Dr
     // raises for a missing table exactly as TRUNCATE would, and takes TRUNCATE's lock.
     unsafe {
         let list = (*stmt).relations;
-        for i in 0..(if list.is_null() { 0 } else { (*list).length as usize }) {
+        for i in 0..(if list.is_null() {
+            0
+        } else {
+            (*list).length as usize
+        }) {
             let rv = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RangeVar;
-            let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::AccessExclusiveLock as i32, 0, None, std::ptr::null_mut());
+            let relid = pg_sys::RangeVarGetRelidExtended(
+                rv,
+                pg_sys::AccessExclusiveLock as i32,
+                0,
+                None,
+                std::ptr::null_mut(),
+            );
             targets.push(relid);
             inherit.push((*rv).inh);
         }
@@ -70,14 +88,22 @@ pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(Dr
     // SAFETY: stmt is the TruncateStmt being executed (the caller's contract).
     let cascade = unsafe { (*stmt).behavior } == pg_sys::DropBehavior::DROP_CASCADE;
     let oids: Vec<pg_sys::Oid> = targets.clone();
-    let inh: Vec<pg_sys::Oid> = oids.iter().zip(&inherit).filter(|(_, i)| **i).map(|(o, _)| *o).collect();
+    let inh: Vec<pg_sys::Oid> = oids
+        .iter()
+        .zip(&inherit)
+        .filter(|(_, i)| **i)
+        .map(|(o, _)| *o)
+        .collect();
     let all: Vec<pg_sys::Oid> = Spi::connect(|c| {
         c.select(
             include_str!("../sql/queries/truncate_targets.sql"),
             None,
             &[oids.into(), inh.into(), cascade.into()],
         )
-        .map(|rows| rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+        .map(|rows| {
+            rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
+                .collect()
+        })
     })
     .unwrap_or_default();
     for relid in &all {
@@ -93,7 +119,10 @@ pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(Dr
                 return None;
             }
             let (mut t, _) = drop_guard::dropped_table(*relid, facts);
-            t.verified_copy = verified.iter().find(|(r, _)| *r == relid.to_u32()).map(|(_, c)| *c);
+            t.verified_copy = verified
+                .iter()
+                .find(|(r, _)| *r == relid.to_u32())
+                .map(|(_, c)| *c);
             for a in t.ancestors.iter_mut() {
                 a.dropped = all.iter().any(|o| o.to_u32() == a.relid);
             }
@@ -103,5 +132,11 @@ pub unsafe fn before_truncate(stmt: *mut pg_sys::TruncateStmt) -> Option<Vec<(Dr
     if tables.is_empty() {
         return None;
     }
-    judge("TRUNCATE TABLE", drop_guard::effective_mode(), tables, &[], "truncate_guard")
+    judge(
+        "TRUNCATE TABLE",
+        drop_guard::effective_mode(),
+        tables,
+        &[],
+        "truncate_guard",
+    )
 }

@@ -18,14 +18,23 @@ LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (_, parsetree) = event_data(fcinfo, "on_alter_table_start");
     let auditing = crate::audit::active();
-    let mode = if auditing { TypeChangeMode::Warn } else { gucs::type_change_mode() };
+    let mode = if auditing {
+        TypeChangeMode::Warn
+    } else {
+        gucs::type_change_mode()
+    };
     // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
-    if mode == TypeChangeMode::Off || unsafe { pg_sys::creating_extension } || !crate::drop_guard::guard_active() {
+    let in_extension_script = unsafe { pg_sys::creating_extension };
+    if mode == TypeChangeMode::Off || in_extension_script || !crate::drop_guard::guard_active() {
         return;
     }
     for change in type_changes(parsetree) {
-        let Some(why) = lossy(&change.old, &change.new, change.using) else { continue };
-        let Some((facts, _, _)) = probe::probe_locked_column(change.relid, change.attnum) else { continue };
+        let Some(why) = lossy(&change.old, &change.new, change.using) else {
+            continue;
+        };
+        let Some((facts, _, _)) = probe::probe_locked_column(change.relid, change.attnum) else {
+            continue;
+        };
         if !facts.has_rows {
             continue; // no value to lose
         }
@@ -37,8 +46,13 @@ fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
                 severity: memory_guard_core::audit::Severity::High,
                 category: memory_guard_core::audit::Category::DataLoss,
                 object: format!("column {column}"),
-                message: format!("{}: {}", err.message, err.detail.clone().unwrap_or_default()),
-                fix: "Back the table up first, or convert into a new column and compare.".to_string(),
+                message: format!(
+                    "{}: {}",
+                    err.message,
+                    err.detail.clone().unwrap_or_default()
+                ),
+                fix: "Back the table up first, or convert into a new column and compare."
+                    .to_string(),
                 statement: stmt.to_string(),
             });
         } else if mode == TypeChangeMode::Error {
@@ -77,12 +91,25 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
         let mut relid = pg_sys::InvalidOid;
         for i in 0..(*cmds).length as usize {
             let cmd = &*((*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd);
-            if cmd.subtype != pg_sys::AlterTableType::AT_AlterColumnType || cmd.def.is_null() || cmd.name.is_null() {
+            if cmd.subtype != pg_sys::AlterTableType::AT_AlterColumnType
+                || cmd.def.is_null()
+                || cmd.name.is_null()
+            {
                 continue;
             }
             if relid == pg_sys::InvalidOid {
-                let flags = if stmt.missing_ok { pg_sys::RVROption::RVR_MISSING_OK } else { 0 };
-                relid = pg_sys::RangeVarGetRelidExtended(stmt.relation, pg_sys::AccessExclusiveLock as i32, flags, None, std::ptr::null_mut());
+                let flags = if stmt.missing_ok {
+                    pg_sys::RVROption::RVR_MISSING_OK
+                } else {
+                    0
+                };
+                relid = pg_sys::RangeVarGetRelidExtended(
+                    stmt.relation,
+                    pg_sys::AccessExclusiveLock as i32,
+                    flags,
+                    None,
+                    std::ptr::null_mut(),
+                );
                 if relid == pg_sys::InvalidOid {
                     return out;
                 }
@@ -94,14 +121,32 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
             let def = &*(cmd.def as *mut pg_sys::ColumnDef);
             let mut typid = pg_sys::InvalidOid;
             let mut typmod = -1;
-            pg_sys::typenameTypeIdAndMod(std::ptr::null_mut(), def.typeName, &mut typid, &mut typmod);
-            let (mut old_type, mut old_typmod, mut collation) = (pg_sys::InvalidOid, -1, pg_sys::InvalidOid);
-            pg_sys::get_atttypetypmodcoll(relid, attnum as i16, &mut old_type, &mut old_typmod, &mut collation);
-            let show = |oid, typmod| CStr::from_ptr(pg_sys::format_type_with_typemod(oid, typmod)).to_string_lossy().into_owned();
+            pg_sys::typenameTypeIdAndMod(
+                std::ptr::null_mut(),
+                def.typeName,
+                &mut typid,
+                &mut typmod,
+            );
+            let (mut old_type, mut old_typmod, mut collation) =
+                (pg_sys::InvalidOid, -1, pg_sys::InvalidOid);
+            pg_sys::get_atttypetypmodcoll(
+                relid,
+                attnum as i16,
+                &mut old_type,
+                &mut old_typmod,
+                &mut collation,
+            );
+            let show = |oid, typmod| {
+                CStr::from_ptr(pg_sys::format_type_with_typemod(oid, typmod))
+                    .to_string_lossy()
+                    .into_owned()
+            };
             out.push(TypeChange {
                 relid,
                 attnum,
-                column: CStr::from_ptr(pg_sys::quote_identifier(cmd.name)).to_string_lossy().into_owned(),
+                column: CStr::from_ptr(pg_sys::quote_identifier(cmd.name))
+                    .to_string_lossy()
+                    .into_owned(),
                 old: show(old_type, old_typmod),
                 new: show(typid, typmod),
                 using: !def.raw_default.is_null(),

@@ -101,15 +101,23 @@ impl StatementKind {
     /// Why the audit does not run it, for statements that cannot run in a transaction.
     pub fn not_transactional(self) -> Option<&'static str> {
         Some(match self {
-            StatementKind::TransactionControl => "transaction control: the audit runs the migration in one transaction of its own",
+            StatementKind::TransactionControl => {
+                "transaction control: the audit runs the migration in one transaction of its own"
+            }
             StatementKind::Vacuum => "VACUUM cannot run inside a transaction block",
-            StatementKind::CreateIndexConcurrently => "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
-            StatementKind::DropConcurrently => "DROP INDEX CONCURRENTLY cannot run inside a transaction block",
+            StatementKind::CreateIndexConcurrently => {
+                "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
+            }
+            StatementKind::DropConcurrently => {
+                "DROP INDEX CONCURRENTLY cannot run inside a transaction block"
+            }
             StatementKind::CreateDatabase | StatementKind::DropDatabase => {
                 "CREATE/DROP DATABASE cannot run inside a transaction block"
             }
             StatementKind::AlterSystem => "ALTER SYSTEM cannot run inside a transaction block",
-            StatementKind::Tablespace => "CREATE/DROP TABLESPACE cannot run inside a transaction block",
+            StatementKind::Tablespace => {
+                "CREATE/DROP TABLESPACE cannot run inside a transaction block"
+            }
             _ => return None,
         })
     }
@@ -121,11 +129,13 @@ pub fn not_transactional(seq: i32, kind: StatementKind, statement: &str) -> Opti
     let (severity, fix) = match kind {
         StatementKind::TransactionControl => (
             Severity::Info,
-            "Leave transaction control to the migration tool (psql --single-transaction, sqitch).".to_string(),
+            "Leave transaction control to the migration tool (psql --single-transaction, sqitch)."
+                .to_string(),
         ),
         _ => (
             Severity::Medium,
-            "Run it in a migration of its own, outside a transaction (and outside this audit).".to_string(),
+            "Run it in a migration of its own, outside a transaction (and outside this audit)."
+                .to_string(),
         ),
     };
     Some(Finding {
@@ -145,9 +155,17 @@ pub fn failed(seq: i32, sqlstate: &str, message: &str, statement: &str) -> Findi
     let dependency = matches!(sqlstate, "42704" | "42883" | "58P01" | "0A000");
     let fix = if dependency {
         match missing_type(message) {
-            Some("vector") => "CREATE EXTENSION IF NOT EXISTS vector; (pgvector) before this statement".to_string(),
-            Some(t) => format!("Create type {t} (or the extension that provides it) before this statement."),
-            None => "Create what it needs before this statement (an earlier migration may be missing).".to_string(),
+            Some("vector") => {
+                "CREATE EXTENSION IF NOT EXISTS vector; (pgvector) before this statement"
+                    .to_string()
+            }
+            Some(t) => format!(
+                "Create type {t} (or the extension that provides it) before this statement."
+            ),
+            None => {
+                "Create what it needs before this statement (an earlier migration may be missing)."
+                    .to_string()
+            }
         }
     } else {
         "Fix the statement; the audit rolled it back and went on.".to_string()
@@ -156,8 +174,14 @@ pub fn failed(seq: i32, sqlstate: &str, message: &str, statement: &str) -> Findi
         seq,
         // Either way the migration as written would stop here.
         severity: Severity::High,
-        category: if dependency { Category::Dependency } else { Category::Error },
-        object: missing_type(message).map(|t| format!("type {t}")).unwrap_or_default(),
+        category: if dependency {
+            Category::Dependency
+        } else {
+            Category::Error
+        },
+        object: missing_type(message)
+            .map(|t| format!("type {t}"))
+            .unwrap_or_default(),
         message: format!("{message} (SQLSTATE {sqlstate})"),
         fix,
         statement: statement.to_string(),
@@ -168,11 +192,19 @@ pub fn failed(seq: i32, sqlstate: &str, message: &str, statement: &str) -> Findi
 fn missing_type(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("type \"")?;
     let end = rest.find('"')?;
-    rest[end..].starts_with("\" does not exist").then(|| &rest[..end])
+    rest[end..]
+        .starts_with("\" does not exist")
+        .then(|| &rest[..end])
 }
 
 /// The statement failed when the migration was applied a second time.
-pub fn not_idempotent(seq: i32, kind: StatementKind, sqlstate: &str, message: &str, statement: &str) -> Finding {
+pub fn not_idempotent(
+    seq: i32,
+    kind: StatementKind,
+    sqlstate: &str,
+    message: &str,
+    statement: &str,
+) -> Finding {
     let fix = match kind {
         // Postgres has no CREATE TRIGGER IF NOT EXISTS; OR REPLACE exists since 14.
         StatementKind::CreateTrigger => format!(
@@ -183,16 +215,22 @@ pub fn not_idempotent(seq: i32, kind: StatementKind, sqlstate: &str, message: &s
             let s = replace_leading(statement, "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION");
             replace_leading(&s, "CREATE PROCEDURE", "CREATE OR REPLACE PROCEDURE")
         }
-        StatementKind::CreatePolicy => "DROP POLICY IF EXISTS … ON … before it (CREATE POLICY has no IF NOT EXISTS)".to_string(),
+        StatementKind::CreatePolicy => {
+            "DROP POLICY IF EXISTS … ON … before it (CREATE POLICY has no IF NOT EXISTS)"
+                .to_string()
+        }
         StatementKind::CreateRelation => "Add IF NOT EXISTS.".to_string(),
-        _ => "Make it safe to repeat (IF NOT EXISTS, OR REPLACE, or a DROP … IF EXISTS before it).".to_string(),
+        _ => "Make it safe to repeat (IF NOT EXISTS, OR REPLACE, or a DROP … IF EXISTS before it)."
+            .to_string(),
     };
     Finding {
         seq,
         severity: Severity::Medium,
         category: Category::Idempotency,
         object: String::new(),
-        message: format!("fails when the migration is applied again: {message} (SQLSTATE {sqlstate})"),
+        message: format!(
+            "fails when the migration is applied again: {message} (SQLSTATE {sqlstate})"
+        ),
         fix,
         statement: statement.to_string(),
     }
@@ -205,7 +243,9 @@ fn replace_leading(statement: &str, from: &str, to: &str) -> String {
     let statement = skip_leading_comments(statement);
     let mut rest = statement;
     for w in &words {
-        let Some(head) = rest.get(..w.len()) else { return statement.to_string() };
+        let Some(head) = rest.get(..w.len()) else {
+            return statement.to_string();
+        };
         if !head.eq_ignore_ascii_case(w) {
             return statement.to_string();
         }
@@ -243,7 +283,13 @@ pub fn no_op(seq: i32, sqlstate: &str, message: &str, statement: &str) -> Option
 }
 
 /// A function whose body names a table the migration dropped: callers break at run time.
-pub fn api_break(seq: i32, function: &str, table: &str, has_shim: bool, statement: &str) -> Finding {
+pub fn api_break(
+    seq: i32,
+    function: &str,
+    table: &str,
+    has_shim: bool,
+    statement: &str,
+) -> Finding {
     let fix = if has_shim {
         "SELECT memory_guard.install_search_memory_notes_shim(); -- after migrate_memory_notes(), answers from memories".to_string()
     } else {
@@ -278,7 +324,12 @@ pub fn syntax(message: &str, position: i32, sql: &str) -> Finding {
 pub fn line_column(sql: &str, position: i32) -> (usize, usize) {
     let before: String = sql.chars().take((position.max(1) - 1) as usize).collect();
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
@@ -294,8 +345,20 @@ mod tests {
     #[test]
     fn the_trigger_fix_is_valid_postgres() {
         let stmt = "CREATE TRIGGER update_memories_updated_at\n  BEFORE UPDATE ON memories\n  FOR EACH ROW\n  EXECUTE FUNCTION update_updated_at_column()";
-        let f = not_idempotent(7, StatementKind::CreateTrigger, "42710", "trigger \"x\" already exists", stmt);
-        assert!(f.fix.starts_with("CREATE OR REPLACE TRIGGER update_memories_updated_at\n  BEFORE UPDATE"), "{}", f.fix);
+        let f = not_idempotent(
+            7,
+            StatementKind::CreateTrigger,
+            "42710",
+            "trigger \"x\" already exists",
+            stmt,
+        );
+        assert!(
+            f.fix.starts_with(
+                "CREATE OR REPLACE TRIGGER update_memories_updated_at\n  BEFORE UPDATE"
+            ),
+            "{}",
+            f.fix
+        );
         assert!(!f.fix.contains("IF NOT EXISTS"));
         assert_eq!(f.category.as_str(), "idempotency");
         assert_eq!(f.severity, Severity::Medium);
@@ -303,20 +366,45 @@ mod tests {
 
     #[test]
     fn leading_comments_are_skipped() {
-        assert_eq!(skip_leading_comments("  -- a; b\n /* c */ CREATE TRIGGER t"), "CREATE TRIGGER t");
-        assert_eq!(replace_leading("-- x\nCREATE FUNCTION f()", "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"), "CREATE OR REPLACE FUNCTION f()");
+        assert_eq!(
+            skip_leading_comments("  -- a; b\n /* c */ CREATE TRIGGER t"),
+            "CREATE TRIGGER t"
+        );
+        assert_eq!(
+            replace_leading(
+                "-- x\nCREATE FUNCTION f()",
+                "CREATE FUNCTION",
+                "CREATE OR REPLACE FUNCTION"
+            ),
+            "CREATE OR REPLACE FUNCTION f()"
+        );
     }
 
     #[test]
     fn leading_keywords_are_matched_case_insensitively() {
-        assert_eq!(replace_leading("create   trigger t", "CREATE TRIGGER", "CREATE OR REPLACE TRIGGER"), "CREATE OR REPLACE TRIGGER t");
-        assert_eq!(replace_leading("CREATE TABLE t", "CREATE TRIGGER", "X"), "CREATE TABLE t");
+        assert_eq!(
+            replace_leading(
+                "create   trigger t",
+                "CREATE TRIGGER",
+                "CREATE OR REPLACE TRIGGER"
+            ),
+            "CREATE OR REPLACE TRIGGER t"
+        );
+        assert_eq!(
+            replace_leading("CREATE TABLE t", "CREATE TRIGGER", "X"),
+            "CREATE TABLE t"
+        );
         assert_eq!(replace_leading("CR", "CREATE TRIGGER", "X"), "CR");
     }
 
     #[test]
     fn a_missing_vector_type_is_a_dependency() {
-        let f = failed(3, "42704", "type \"vector\" does not exist", "CREATE TABLE m (e vector(3))");
+        let f = failed(
+            3,
+            "42704",
+            "type \"vector\" does not exist",
+            "CREATE TABLE m (e vector(3))",
+        );
         assert_eq!(f.category, Category::Dependency);
         assert_eq!(f.object, "type vector");
         assert!(f.fix.starts_with("CREATE EXTENSION IF NOT EXISTS vector"));
@@ -326,15 +414,32 @@ mod tests {
 
     #[test]
     fn no_ops_are_recognised_by_sqlstate() {
-        assert!(no_op(1, "42701", "column \"x\" of relation \"t\" already exists, skipping", "ALTER …").is_some());
-        assert!(no_op(1, "42P07", "relation \"t\" already exists, skipping", "CREATE …").is_some());
+        assert!(no_op(
+            1,
+            "42701",
+            "column \"x\" of relation \"t\" already exists, skipping",
+            "ALTER …"
+        )
+        .is_some());
+        assert!(no_op(
+            1,
+            "42P07",
+            "relation \"t\" already exists, skipping",
+            "CREATE …"
+        )
+        .is_some());
         assert!(no_op(1, "00000", "table \"t\" does not exist, skipping", "DROP …").is_none());
     }
 
     #[test]
     fn non_transactional_statements_are_named() {
         assert!(not_transactional(1, StatementKind::Vacuum, "VACUUM").is_some());
-        assert_eq!(not_transactional(1, StatementKind::TransactionControl, "BEGIN").unwrap().severity, Severity::Info);
+        assert_eq!(
+            not_transactional(1, StatementKind::TransactionControl, "BEGIN")
+                .unwrap()
+                .severity,
+            Severity::Info
+        );
         assert!(not_transactional(1, StatementKind::CreateTrigger, "CREATE TRIGGER …").is_none());
     }
 
@@ -342,8 +447,16 @@ mod tests {
     fn positions_become_lines_and_columns() {
         assert_eq!(line_column("SELECT 1;\nSELEC 2;", 11), (2, 1));
         assert_eq!(line_column("abc", 2), (1, 2));
-        let f = syntax("syntax error at or near \"SELEC\"", 11, "SELECT 1;\nSELEC 2;");
-        assert!(f.message.ends_with("at line 2, column 1 (position 11)"), "{}", f.message);
+        let f = syntax(
+            "syntax error at or near \"SELEC\"",
+            11,
+            "SELECT 1;\nSELEC 2;",
+        );
+        assert!(
+            f.message.ends_with("at line 2, column 1 (position 11)"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]
@@ -354,14 +467,25 @@ mod tests {
             failed(2, "42704", "type \"x\" does not exist", "s"),
         ];
         sort(&mut v);
-        assert_eq!(v.iter().map(|f| (f.seq, f.severity)).collect::<Vec<_>>(), vec![(0, Severity::High), (2, Severity::High), (2, Severity::Info)]);
+        assert_eq!(
+            v.iter().map(|f| (f.seq, f.severity)).collect::<Vec<_>>(),
+            vec![
+                (0, Severity::High),
+                (2, Severity::High),
+                (2, Severity::Info)
+            ]
+        );
     }
 
     #[test]
     fn findings_serialise_with_snake_case_names() {
-        let j = serde_json::to_value(api_break(4, "public.f()", "public.t", true, "DROP TABLE t")).unwrap();
+        let j = serde_json::to_value(api_break(4, "public.f()", "public.t", true, "DROP TABLE t"))
+            .unwrap();
         assert_eq!(j["category"], "api_break");
         assert_eq!(j["severity"], "high");
-        assert!(j["fix"].as_str().unwrap().contains("install_search_memory_notes_shim"));
+        assert!(j["fix"]
+            .as_str()
+            .unwrap()
+            .contains("install_search_memory_notes_shim"));
     }
 }

@@ -37,7 +37,9 @@ impl FromStr for DropMode {
             "enforce" => Ok(DropMode::Enforce),
             "warn" => Ok(DropMode::Warn),
             "off" => Ok(DropMode::Off),
-            other => Err(format!("unknown drop mode \"{other}\" (enforce, warn or off)")),
+            other => Err(format!(
+                "unknown drop mode \"{other}\" (enforce, warn or off)"
+            )),
         }
     }
 }
@@ -57,7 +59,9 @@ impl RowEstimate {
     /// probe found a row in holds at least one, whatever stale statistics say.
     pub fn from_stats(reltuples: f64, relpages: i64, current_pages: u64) -> RowEstimate {
         if reltuples < 0.0 || relpages <= 0 {
-            return RowEstimate::Unknown { pages: current_pages };
+            return RowEstimate::Unknown {
+                pages: current_pages,
+            };
         }
         let density = reltuples / relpages as f64;
         let rows = (density * current_pages as f64).round();
@@ -88,10 +92,16 @@ impl fmt::Display for RowEstimate {
             RowEstimate::About(1) => write!(f, "about 1 row"),
             RowEstimate::About(n) => write!(f, "about {n} rows"),
             RowEstimate::Unknown { pages: 1 } => {
-                write!(f, "an unknown number of rows (no statistics; 1 page on disk)")
+                write!(
+                    f,
+                    "an unknown number of rows (no statistics; 1 page on disk)"
+                )
             }
             RowEstimate::Unknown { pages } => {
-                write!(f, "an unknown number of rows (no statistics; {pages} pages on disk)")
+                write!(
+                    f,
+                    "an unknown number of rows (no statistics; {pages} pages on disk)"
+                )
             }
         }
     }
@@ -185,11 +195,17 @@ impl Permit {
 /// Why a drop of a table holding rows was let through. `as_str` is what drop_log stores.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Guard {
-    AllowDrop { reason: String },
+    AllowDrop {
+        reason: String,
+    },
     /// `memory_guard.backup_table()` copied it and it has not changed since.
-    Backup { ledger_id: i64 },
+    Backup {
+        ledger_id: i64,
+    },
     /// `memory_guard.migrate_memory_notes()` carried its rows and it has not changed since.
-    Migration { ledger_id: i64 },
+    Migration {
+        ledger_id: i64,
+    },
     CreatedInTransaction,
     /// `drop_mode = warn`: not guarded at all, only warned about.
     WarnMode,
@@ -254,8 +270,12 @@ pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> 
             decision.passed.push((t, Guard::AllowDrop { reason }));
         } else if let Some(copy) = t.verified_copy {
             let guard = match copy.kind {
-                CopyKind::Backup => Guard::Backup { ledger_id: copy.ledger_id },
-                CopyKind::Migration => Guard::Migration { ledger_id: copy.ledger_id },
+                CopyKind::Backup => Guard::Backup {
+                    ledger_id: copy.ledger_id,
+                },
+                CopyKind::Migration => Guard::Migration {
+                    ledger_id: copy.ledger_id,
+                },
             };
             decision.passed.push((t, guard));
         } else {
@@ -311,9 +331,17 @@ fn group(tables: &[DroppedTable]) -> Vec<Group<'_>> {
     for t in tables {
         let (relid, name) = t.root();
         let column = t.column.as_deref();
-        match groups.iter_mut().find(|g| g.root_relid == relid && g.column == column) {
+        match groups
+            .iter_mut()
+            .find(|g| g.root_relid == relid && g.column == column)
+        {
             Some(g) => g.members.push(t),
-            None => groups.push(Group { root_relid: relid, root_name: name, column, members: vec![t] }),
+            None => groups.push(Group {
+                root_relid: relid,
+                root_name: name,
+                column,
+                members: vec![t],
+            }),
         }
     }
     groups
@@ -321,12 +349,20 @@ fn group(tables: &[DroppedTable]) -> Vec<Group<'_>> {
 
 fn describe_group(g: &Group<'_>) -> String {
     let own = g.members.iter().find(|m| m.relid == g.root_relid);
-    let mut others: Vec<&&DroppedTable> = g.members.iter().filter(|m| m.relid != g.root_relid).collect();
+    let mut others: Vec<&&DroppedTable> = g
+        .members
+        .iter()
+        .filter(|m| m.relid != g.root_relid)
+        .collect();
     others.sort_by(|a, b| a.name.cmp(&b.name));
     let others: Vec<String> = others
         .iter()
         .map(|m| {
-            let kind = if m.is_partition { "partition" } else { "inheritance child" };
+            let kind = if m.is_partition {
+                "partition"
+            } else {
+                "inheritance child"
+            };
             format!("{kind} {} ({})", m.name, m.estimate.short())
         })
         .collect();
@@ -352,7 +388,11 @@ fn short_list(items: &[String]) -> String {
     if items.len() <= LIST_LIMIT {
         items.join(", ")
     } else {
-        format!("{} and {} more", items[..LIST_LIMIT].join(", "), items.len() - LIST_LIMIT)
+        format!(
+            "{} and {} more",
+            items[..LIST_LIMIT].join(", "),
+            items.len() - LIST_LIMIT
+        )
     }
 }
 
@@ -362,14 +402,25 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
     let names: Vec<&str> = groups.iter().map(|g| g.root_name).collect();
     let message = match groups.as_slice() {
         [one] if one.column.is_some() => {
-            format!("{} would delete {}, which holds values", ctx.command_tag, one.noun())
+            format!(
+                "{} would delete {}, which holds values",
+                ctx.command_tag,
+                one.noun()
+            )
         }
-        [one] => format!("{} would delete {}, which holds rows", ctx.command_tag, one.noun()),
+        [one] => format!(
+            "{} would delete {}, which holds rows",
+            ctx.command_tag,
+            one.noun()
+        ),
         many if many.iter().all(|g| g.column.is_some()) => format!(
             "{} would delete {} columns holding values: {}",
             ctx.command_tag,
             many.len(),
-            many.iter().map(|g| g.target()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|g| g.target())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         many if many.iter().all(|g| g.column.is_none()) => format!(
             "{} would delete {} tables holding rows: {}",
@@ -387,7 +438,10 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
 
     let mut detail: Vec<String> = groups.iter().map(describe_group).collect();
     if !ctx.cascaded.is_empty() {
-        detail.push(format!("CASCADE would also drop: {}.", short_list(&ctx.cascaded)));
+        detail.push(format!(
+            "CASCADE would also drop: {}.",
+            short_list(&ctx.cascaded)
+        ));
     }
     for (table, fns) in &ctx.referencing_functions {
         if !fns.is_empty() {
@@ -397,7 +451,14 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
             ));
         }
     }
-    detail.push(if ctx.command_tag.starts_with("TRUNCATE") { "Nothing was truncated." } else { "Nothing was dropped." }.to_string());
+    detail.push(
+        if ctx.command_tag.starts_with("TRUNCATE") {
+            "Nothing was truncated."
+        } else {
+            "Nothing was dropped."
+        }
+        .to_string(),
+    );
 
     let mut hint = String::from("Keep the data first, then run the statement again:");
     let mut backed: Vec<&str> = Vec::new();
@@ -407,11 +468,18 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
         }
         backed.push(g.root_name);
         if g.root_name.ends_with("memory_notes") && g.column.is_none() {
-            hint.push_str("\n  SELECT memory_guard.migrate_memory_notes();  -- carries them into memories");
+            hint.push_str(
+                "\n  SELECT memory_guard.migrate_memory_notes();  -- carries them into memories",
+            );
         }
-        hint.push_str(&format!("\n  SELECT memory_guard.backup_table({});", quote_literal(g.root_name)));
+        hint.push_str(&format!(
+            "\n  SELECT memory_guard.backup_table({});",
+            quote_literal(g.root_name)
+        ));
     }
-    hint.push_str("\nOr, if it may go, acknowledge it in the same transaction before the statement:");
+    hint.push_str(
+        "\nOr, if it may go, acknowledge it in the same transaction before the statement:",
+    );
     for g in &groups {
         hint.push_str(&format!(
             "\n  SELECT memory_guard.allow_drop({}, reason => 'why this data may go');",
@@ -426,7 +494,11 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
 
 /// The server-log line for a refused or warned-about drop: the same fields drop_log keeps.
 pub fn log_line(verdict: &str, t: &DroppedTable, command_tag: &str, role: &str) -> String {
-    let rows = t.estimate.rows().map(|n| n.to_string()).unwrap_or_else(|| "unknown".into());
+    let rows = t
+        .estimate
+        .rows()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "unknown".into());
     let what = match &t.column {
         Some(c) => format!("column {}.{c}", t.name),
         None => format!("table {}", t.name),
@@ -458,7 +530,11 @@ mod tests {
 
     fn partition(relid: u32, name: &str, parent: u32, parent_dropped: bool) -> DroppedTable {
         DroppedTable {
-            ancestors: vec![Ancestor { relid: parent, name: "public.events".into(), dropped: parent_dropped }],
+            ancestors: vec![Ancestor {
+                relid: parent,
+                name: "public.events".into(),
+                dropped: parent_dropped,
+            }],
             is_partition: true,
             ..table(relid, name, true)
         }
@@ -482,7 +558,11 @@ mod tests {
 
     #[test]
     fn one_table_with_rows_blocks_the_whole_statement() {
-        let d = decide(DropMode::Enforce, vec![table(1, "empty", false), table(2, "full", true)], &[]);
+        let d = decide(
+            DropMode::Enforce,
+            vec![table(1, "empty", false), table(2, "full", true)],
+            &[],
+        );
         assert!(d.blocks(DropMode::Enforce));
         assert_eq!(d.unguarded.len(), 1);
         assert_eq!(d.unguarded[0].relid, 2);
@@ -490,17 +570,41 @@ mod tests {
 
     #[test]
     fn a_permit_guards_its_table_only() {
-        let permits = [Permit { relid: 2, column: None, reason: "replaced by memories".into() }];
-        let d = decide(DropMode::Enforce, vec![table(2, "a", true), table(3, "b", true)], &permits);
+        let permits = [Permit {
+            relid: 2,
+            column: None,
+            reason: "replaced by memories".into(),
+        }];
+        let d = decide(
+            DropMode::Enforce,
+            vec![table(2, "a", true), table(3, "b", true)],
+            &permits,
+        );
         assert_eq!(d.passed.len(), 1);
-        assert_eq!(d.passed[0].1, Guard::AllowDrop { reason: "replaced by memories".into() });
-        assert_eq!(d.unguarded.iter().map(|t| t.relid).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(
+            d.passed[0].1,
+            Guard::AllowDrop {
+                reason: "replaced by memories".into()
+            }
+        );
+        assert_eq!(
+            d.unguarded.iter().map(|t| t.relid).collect::<Vec<_>>(),
+            vec![3]
+        );
     }
 
     #[test]
     fn a_permit_on_the_parent_covers_its_partitions() {
-        let permits = [Permit { relid: 10, column: None, reason: "r".into() }];
-        let d = decide(DropMode::Enforce, vec![partition(11, "events_2024", 10, true)], &permits);
+        let permits = [Permit {
+            relid: 10,
+            column: None,
+            reason: "r".into(),
+        }];
+        let d = decide(
+            DropMode::Enforce,
+            vec![partition(11, "events_2024", 10, true)],
+            &permits,
+        );
         assert!(!d.blocks(DropMode::Enforce));
         assert_eq!(d.passed[0].1.as_str(), "allow_drop");
     }
@@ -508,8 +612,16 @@ mod tests {
     #[test]
     fn the_latest_permit_wins() {
         let permits = [
-            Permit { relid: 2, column: None, reason: "first".into() },
-            Permit { relid: 2, column: None, reason: "second".into() },
+            Permit {
+                relid: 2,
+                column: None,
+                reason: "first".into(),
+            },
+            Permit {
+                relid: 2,
+                column: None,
+                reason: "second".into(),
+            },
         ];
         let d = decide(DropMode::Enforce, vec![table(2, "a", true)], &permits);
         assert_eq!(d.passed[0].1.reason(), Some("second"));
@@ -518,22 +630,39 @@ mod tests {
     #[test]
     fn a_verified_backup_or_migration_guards_the_drop() {
         let mut t = table(2, "memory_notes", true);
-        t.verified_copy = Some(VerifiedCopy { kind: CopyKind::Migration, ledger_id: 7 });
+        t.verified_copy = Some(VerifiedCopy {
+            kind: CopyKind::Migration,
+            ledger_id: 7,
+        });
         let d = decide(DropMode::Enforce, vec![t.clone()], &[]);
         assert_eq!(d.passed[0].1, Guard::Migration { ledger_id: 7 });
         assert_eq!(d.passed[0].1.as_str(), "migration");
-        t.verified_copy = Some(VerifiedCopy { kind: CopyKind::Backup, ledger_id: 8 });
+        t.verified_copy = Some(VerifiedCopy {
+            kind: CopyKind::Backup,
+            ledger_id: 8,
+        });
         let d = decide(DropMode::Enforce, vec![t.clone()], &[]);
         assert_eq!(d.passed[0].1.ledger_id(), Some(8));
         // An explicit permit is what the author said last: it wins.
-        let d = decide(DropMode::Enforce, vec![t], &[Permit { relid: 2, column: None, reason: "r".into() }]);
+        let d = decide(
+            DropMode::Enforce,
+            vec![t],
+            &[Permit {
+                relid: 2,
+                column: None,
+                reason: "r".into(),
+            }],
+        );
         assert_eq!(d.passed[0].1.as_str(), "allow_drop");
         assert_eq!(CopyKind::from_ledger("backup"), Some(CopyKind::Backup));
         assert_eq!(CopyKind::from_ledger("other"), None);
     }
 
     fn column(relid: u32, table: &str, col: &str) -> DroppedTable {
-        DroppedTable { column: Some(col.into()), ..table_fixture(relid, table) }
+        DroppedTable {
+            column: Some(col.into()),
+            ..table_fixture(relid, table)
+        }
     }
 
     fn table_fixture(relid: u32, name: &str) -> DroppedTable {
@@ -542,29 +671,70 @@ mod tests {
 
     #[test]
     fn column_permits_cover_their_column_and_table_permits_cover_all() {
-        let col_permit = [Permit { relid: 2, column: Some("embedding".into()), reason: "re-embedding".into() }];
-        let d = decide(DropMode::Enforce, vec![column(2, "books", "embedding"), column(2, "books", "title")], &col_permit);
+        let col_permit = [Permit {
+            relid: 2,
+            column: Some("embedding".into()),
+            reason: "re-embedding".into(),
+        }];
+        let d = decide(
+            DropMode::Enforce,
+            vec![column(2, "books", "embedding"), column(2, "books", "title")],
+            &col_permit,
+        );
         assert_eq!(d.passed.len(), 1);
         assert_eq!(d.unguarded[0].column.as_deref(), Some("title"));
-        let table_permit = [Permit { relid: 2, column: None, reason: "all of it".into() }];
-        let d = decide(DropMode::Enforce, vec![column(2, "books", "embedding")], &table_permit);
+        let table_permit = [Permit {
+            relid: 2,
+            column: None,
+            reason: "all of it".into(),
+        }];
+        let d = decide(
+            DropMode::Enforce,
+            vec![column(2, "books", "embedding")],
+            &table_permit,
+        );
         assert!(!d.blocks(DropMode::Enforce));
         // A column permit does not let the table go.
-        let d = decide(DropMode::Enforce, vec![table(2, "books", true)], &col_permit);
+        let d = decide(
+            DropMode::Enforce,
+            vec![table(2, "books", true)],
+            &col_permit,
+        );
         assert!(d.blocks(DropMode::Enforce));
     }
 
     #[test]
     fn column_errors_name_the_column_and_the_column_permit() {
-        let ctx = DropContext { command_tag: "ALTER TABLE".into(), ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "ALTER TABLE".into(),
+            ..Default::default()
+        };
         let e = blocked_error(&[column(2, "books", "embedding")], &ctx);
-        assert_eq!(e.message, "ALTER TABLE would delete column public.books.embedding, which holds values");
-        assert!(e.detail.unwrap().starts_with("Column public.books.embedding holds values (table: about 10 rows)."));
+        assert_eq!(
+            e.message,
+            "ALTER TABLE would delete column public.books.embedding, which holds values"
+        );
+        assert!(e
+            .detail
+            .unwrap()
+            .starts_with("Column public.books.embedding holds values (table: about 10 rows)."));
         let hint = e.hint.unwrap();
-        assert!(hint.contains("allow_drop('public.books.embedding', reason =>"), "{hint}");
+        assert!(
+            hint.contains("allow_drop('public.books.embedding', reason =>"),
+            "{hint}"
+        );
         assert!(hint.contains("backup_table('public.books')"), "{hint}");
-        let ctx = DropContext { command_tag: "DROP EXTENSION".into(), ..Default::default() };
-        let e = blocked_error(&[column(2, "memory_notes", "embedding"), column(3, "memories", "embedding")], &ctx);
+        let ctx = DropContext {
+            command_tag: "DROP EXTENSION".into(),
+            ..Default::default()
+        };
+        let e = blocked_error(
+            &[
+                column(2, "memory_notes", "embedding"),
+                column(3, "memories", "embedding"),
+            ],
+            &ctx,
+        );
         assert_eq!(
             e.message,
             "DROP EXTENSION would delete 2 columns holding values: public.memory_notes.embedding, public.memories.embedding"
@@ -596,16 +766,31 @@ mod tests {
 
     #[test]
     fn estimates_scale_statistics_to_the_current_size() {
-        assert_eq!(RowEstimate::from_stats(100.0, 10, 20), RowEstimate::About(200));
-        assert_eq!(RowEstimate::from_stats(-1.0, 0, 3), RowEstimate::Unknown { pages: 3 });
+        assert_eq!(
+            RowEstimate::from_stats(100.0, 10, 20),
+            RowEstimate::About(200)
+        );
+        assert_eq!(
+            RowEstimate::from_stats(-1.0, 0, 3),
+            RowEstimate::Unknown { pages: 3 }
+        );
         // Analyzed while empty, rows since: statistics say nothing useful.
-        assert_eq!(RowEstimate::from_stats(0.0, 0, 5), RowEstimate::Unknown { pages: 5 });
+        assert_eq!(
+            RowEstimate::from_stats(0.0, 0, 5),
+            RowEstimate::Unknown { pages: 5 }
+        );
         // The probe saw a row, so never report zero.
         assert_eq!(RowEstimate::from_stats(0.0, 4, 4), RowEstimate::About(1));
         assert_eq!(RowEstimate::About(7).rows(), Some(7));
         assert_eq!(RowEstimate::Unknown { pages: 1 }.rows(), None);
-        assert_eq!(RowEstimate::Unknown { pages: 1 }.to_string(), "an unknown number of rows (no statistics; 1 page on disk)");
-        assert_eq!(RowEstimate::Unknown { pages: 2 }.to_string(), "an unknown number of rows (no statistics; 2 pages on disk)");
+        assert_eq!(
+            RowEstimate::Unknown { pages: 1 }.to_string(),
+            "an unknown number of rows (no statistics; 1 page on disk)"
+        );
+        assert_eq!(
+            RowEstimate::Unknown { pages: 2 }.to_string(),
+            "an unknown number of rows (no statistics; 2 pages on disk)"
+        );
         assert_eq!(RowEstimate::About(1).to_string(), "about 1 row");
     }
 
@@ -621,26 +806,53 @@ mod tests {
         };
         let e = blocked_error(&[table(2, "memory_notes", true)], &ctx);
         assert_eq!(e.sqlstate.code(), "2BP01");
-        assert_eq!(e.message, "DROP TABLE would delete table public.memory_notes, which holds rows");
+        assert_eq!(
+            e.message,
+            "DROP TABLE would delete table public.memory_notes, which holds rows"
+        );
         let detail = e.detail.unwrap();
-        assert!(detail.contains("Table public.memory_notes holds about 10 rows."), "{detail}");
-        assert!(detail.contains("CASCADE would also drop: view public.recent_notes."), "{detail}");
+        assert!(
+            detail.contains("Table public.memory_notes holds about 10 rows."),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("CASCADE would also drop: view public.recent_notes."),
+            "{detail}"
+        );
         assert!(detail.contains("public.search_memory_notes(vector,uuid,double precision,integer)"));
         assert!(detail.ends_with("Nothing was dropped."));
         let hint = e.hint.unwrap();
-        assert!(hint.contains("SELECT memory_guard.allow_drop('public.memory_notes', reason => "), "{hint}");
-        assert!(hint.contains("SELECT memory_guard.backup_table('public.memory_notes');"), "{hint}");
-        assert!(hint.contains("SELECT memory_guard.migrate_memory_notes();"), "{hint}");
+        assert!(
+            hint.contains("SELECT memory_guard.allow_drop('public.memory_notes', reason => "),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("SELECT memory_guard.backup_table('public.memory_notes');"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("SELECT memory_guard.migrate_memory_notes();"),
+            "{hint}"
+        );
     }
 
     #[test]
     fn error_groups_partitions_under_their_parent() {
-        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            ..Default::default()
+        };
         let e = blocked_error(
-            &[partition(11, "events_2024", 10, true), partition(12, "events_2025", 10, true)],
+            &[
+                partition(11, "events_2024", 10, true),
+                partition(12, "events_2025", 10, true),
+            ],
             &ctx,
         );
-        assert_eq!(e.message, "DROP TABLE would delete table public.events, which holds rows");
+        assert_eq!(
+            e.message,
+            "DROP TABLE would delete table public.events, which holds rows"
+        );
         let detail = e.detail.unwrap();
         assert!(
             detail.starts_with("Table public.events holds rows in partition public.events_2024 (about 10 rows), partition public.events_2025 (about 10 rows)."),
@@ -651,7 +863,10 @@ mod tests {
 
     #[test]
     fn an_inheritance_parent_with_rows_of_its_own_says_so() {
-        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            ..Default::default()
+        };
         let mut child = partition(11, "dogs", 1, true);
         child.is_partition = false;
         child.estimate = RowEstimate::Unknown { pages: 3 };
@@ -666,23 +881,39 @@ mod tests {
 
     #[test]
     fn a_partition_dropped_alone_is_named_itself() {
-        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            ..Default::default()
+        };
         let e = blocked_error(&[partition(11, "events_2024", 10, false)], &ctx);
-        assert_eq!(e.message, "DROP TABLE would delete table public.events_2024, which holds rows");
+        assert_eq!(
+            e.message,
+            "DROP TABLE would delete table public.events_2024, which holds rows"
+        );
     }
 
     #[test]
     fn error_lists_every_table_of_a_multi_table_statement() {
-        let ctx = DropContext { command_tag: "DROP SCHEMA".into(), ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "DROP SCHEMA".into(),
+            ..Default::default()
+        };
         let e = blocked_error(&[table(1, "a", true), table(2, "b", true)], &ctx);
-        assert_eq!(e.message, "DROP SCHEMA would delete 2 tables holding rows: public.a, public.b");
+        assert_eq!(
+            e.message,
+            "DROP SCHEMA would delete 2 tables holding rows: public.a, public.b"
+        );
         assert_eq!(e.hint.unwrap().matches("allow_drop(").count(), 2);
     }
 
     #[test]
     fn long_cascade_lists_are_cut() {
         let cascaded: Vec<String> = (0..15).map(|i| format!("view v{i}")).collect();
-        let ctx = DropContext { command_tag: "DROP TABLE".into(), cascaded, ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            cascaded,
+            ..Default::default()
+        };
         let e = blocked_error(&[table(1, "a", true)], &ctx);
         assert!(e.detail.unwrap().contains("view v9 and 5 more."));
     }
@@ -691,9 +922,15 @@ mod tests {
     fn quoted_names_are_quoted_again_in_the_hint() {
         let mut t = table(1, "x", true);
         t.name = "public.\"Memory Notes\"".into();
-        let ctx = DropContext { command_tag: "DROP TABLE".into(), ..Default::default() };
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            ..Default::default()
+        };
         let hint = blocked_error(&[t], &ctx).hint.unwrap();
-        assert!(hint.contains("allow_drop('public.\"Memory Notes\"', reason =>"), "{hint}");
+        assert!(
+            hint.contains("allow_drop('public.\"Memory Notes\"', reason =>"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -74,7 +74,12 @@ pub struct GuardError {
 
 impl GuardError {
     pub fn new(sqlstate: SqlState, message: impl Into<String>) -> Self {
-        GuardError { sqlstate, message: message.into(), detail: None, hint: None }
+        GuardError {
+            sqlstate,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {

@@ -5,8 +5,12 @@ use crate::error::{GuardError, SqlState};
 
 /// The seed's importance scale; anything else (NULL, `CRITICAL`, unknown words) scores 0.5. The
 /// raw text is kept in the side table, so the score is a convenience, not the record.
-pub const IMPORTANCE_SCORES: &[(&str, f32)] =
-    &[("critical", 0.95), ("high", 0.8), ("normal", 0.5), ("low", 0.2)];
+pub const IMPORTANCE_SCORES: &[(&str, f32)] = &[
+    ("critical", 0.95),
+    ("high", 0.8),
+    ("normal", 0.5),
+    ("low", 0.2),
+];
 pub const DEFAULT_IMPORTANCE_SCORE: f32 = 0.5;
 
 pub fn importance_score(raw: Option<&str>) -> f32 {
@@ -92,20 +96,35 @@ fn base_type(t: &str) -> &str {
 }
 
 /// Checks `table`'s columns against `needs`: 42703 for a missing column, 42804 for a wrong type.
-pub fn check_columns(table: &str, columns: &[Column], needs: &[ColumnNeed]) -> Result<(), GuardError> {
+pub fn check_columns(
+    table: &str,
+    columns: &[Column],
+    needs: &[ColumnNeed],
+) -> Result<(), GuardError> {
     for n in needs {
         let Some(c) = columns.iter().find(|c| c.name == n.name) else {
             return Err(GuardError::new(
                 SqlState::UndefinedColumn,
                 format!("migrate_memory_notes: {table} has no column {}", n.name),
             )
-            .detail(format!("Expected {} of type {}.", n.name, n.types.join(" or ")))
-            .hint("Point source/target at tables shaped like the seed's memory_notes and memories."));
+            .detail(format!(
+                "Expected {} of type {}.",
+                n.name,
+                n.types.join(" or ")
+            ))
+            .hint(
+                "Point source/target at tables shaped like the seed's memory_notes and memories.",
+            ));
         };
         if !n.types.contains(&base_type(&c.type_name)) {
             return Err(GuardError::new(
                 SqlState::DatatypeMismatch,
-                format!("migrate_memory_notes: column {table}.{} is {}, expected {}", n.name, c.type_name, n.types.join(" or ")),
+                format!(
+                    "migrate_memory_notes: column {table}.{} is {}, expected {}",
+                    n.name,
+                    c.type_name,
+                    n.types.join(" or ")
+                ),
             )
             .hint("Change the column's type, or migrate with your own INSERT … SELECT."));
         }
@@ -132,8 +151,19 @@ pub fn check_embedding_dims(source: &Column, target: &Column) -> Result<(), Guar
 /// The legacy row, rebuilt: every memory_notes column in order. The same projection is hashed on
 /// the source and on memories + side table; equal checksums prove nothing was lost.
 pub const LEGACY_ROW_COLUMNS: &[&str] = &[
-    "id", "workspace_id", "content", "source", "tags", "created_at", "embedding", "memory_type",
-    "importance", "updated_at", "archived", "run_id", "metadata",
+    "id",
+    "workspace_id",
+    "content",
+    "source",
+    "tags",
+    "created_at",
+    "embedding",
+    "memory_type",
+    "importance",
+    "updated_at",
+    "archived",
+    "run_id",
+    "metadata",
 ];
 
 /// The jsonb report of `migrate_memory_notes()`.
@@ -155,11 +185,26 @@ mod tests {
     use super::*;
 
     fn col(n: &str, t: &str) -> Column {
-        Column { name: n.into(), type_name: t.into() }
+        Column {
+            name: n.into(),
+            type_name: t.into(),
+        }
     }
 
     fn seed_source() -> Vec<Column> {
-        SOURCE_COLUMNS.iter().map(|n| col(n.name, if n.name == "embedding" { "vector(1536)" } else { n.types[0] })).collect()
+        SOURCE_COLUMNS
+            .iter()
+            .map(|n| {
+                col(
+                    n.name,
+                    if n.name == "embedding" {
+                        "vector(1536)"
+                    } else {
+                        n.types[0]
+                    },
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -189,19 +234,32 @@ mod tests {
 
     #[test]
     fn a_missing_column_is_42703() {
-        let cols: Vec<Column> = seed_source().into_iter().filter(|c| c.name != "metadata").collect();
+        let cols: Vec<Column> = seed_source()
+            .into_iter()
+            .filter(|c| c.name != "metadata")
+            .collect();
         let e = check_columns("public.memory_notes", &cols, SOURCE_COLUMNS).unwrap_err();
         assert_eq!(e.sqlstate.code(), "42703");
-        assert_eq!(e.message, "migrate_memory_notes: public.memory_notes has no column metadata");
+        assert_eq!(
+            e.message,
+            "migrate_memory_notes: public.memory_notes has no column metadata"
+        );
     }
 
     #[test]
     fn a_wrong_type_is_42804() {
         let mut cols = seed_source();
-        cols.iter_mut().find(|c| c.name == "tags").unwrap().type_name = "jsonb".into();
+        cols.iter_mut()
+            .find(|c| c.name == "tags")
+            .unwrap()
+            .type_name = "jsonb".into();
         let e = check_columns("public.memory_notes", &cols, SOURCE_COLUMNS).unwrap_err();
         assert_eq!(e.sqlstate.code(), "42804");
-        assert!(e.message.contains("tags is jsonb, expected text[]"), "{}", e.message);
+        assert!(
+            e.message.contains("tags is jsonb, expected text[]"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -209,9 +267,20 @@ mod tests {
         assert_eq!(base_type("vector(1536)"), "vector");
         assert_eq!(base_type("public.vector(1536)"), "vector");
         assert_eq!(base_type("extensions.vector"), "vector");
-        assert_eq!(base_type("character varying(20)[]"), "character varying(20)[]");
-        assert!(check_embedding_dims(&col("embedding", "vector(1536)"), &col("embedding", "vector(1536)")).is_ok());
-        let e = check_embedding_dims(&col("embedding", "vector(1536)"), &col("embedding", "vector(768)")).unwrap_err();
+        assert_eq!(
+            base_type("character varying(20)[]"),
+            "character varying(20)[]"
+        );
+        assert!(check_embedding_dims(
+            &col("embedding", "vector(1536)"),
+            &col("embedding", "vector(1536)")
+        )
+        .is_ok());
+        let e = check_embedding_dims(
+            &col("embedding", "vector(1536)"),
+            &col("embedding", "vector(768)"),
+        )
+        .unwrap_err();
         assert_eq!(e.sqlstate.code(), "42804");
     }
 

@@ -52,7 +52,9 @@ pub fn parse_search_path(value: &str) -> Result<Vec<PathEntry>, String> {
             i += 1;
             loop {
                 match chars.get(i) {
-                    None => return Err(format!("unterminated quoted name in search_path {value:?}")),
+                    None => {
+                        return Err(format!("unterminated quoted name in search_path {value:?}"))
+                    }
                     Some('"') if chars.get(i + 1) == Some(&'"') => {
                         name.push('"');
                         i += 2;
@@ -76,7 +78,10 @@ pub fn parse_search_path(value: &str) -> Result<Vec<PathEntry>, String> {
             if start == i {
                 return Err(format!("empty name in search_path {value:?}"));
             }
-            (chars[start..i].iter().collect::<String>().to_lowercase(), false)
+            (
+                chars[start..i].iter().collect::<String>().to_lowercase(),
+                false,
+            )
         };
         if quoted && name == "$user" {
             entries.push(PathEntry::CurrentUser);
@@ -111,8 +116,11 @@ pub fn render_search_path(entries: &[PathEntry]) -> String {
 /// extension, which has Postgres' list; the names seen here are schema names.)
 pub fn quote_ident(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         s.to_string()
     } else {
@@ -199,7 +207,9 @@ impl Finding {
             ),
             _ => (SqlState::Warning, format!("Pin it: {}", self.fix)),
         };
-        GuardError::new(state, self.message.clone()).detail(self.detail.clone()).hint(hint)
+        GuardError::new(state, self.message.clone())
+            .detail(self.detail.clone())
+            .hint(hint)
     }
 }
 
@@ -219,7 +229,9 @@ fn why_relevant(f: &FunctionFacts) -> Option<&'static str> {
 /// in it (then nothing: the body must qualify its names), and pg_temp last for SECURITY DEFINER
 /// functions (pg_temp is searched first unless listed).
 fn suggested_path(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<PathEntry> {
-    let own_unsafe = schemas.iter().any(|k| k.name == f.schema && k.open_to_others(f.owner));
+    let own_unsafe = schemas
+        .iter()
+        .any(|k| k.name == f.schema && k.open_to_others(f.owner));
     let mut p = Vec::new();
     if !own_unsafe {
         p.push(PathEntry::Schema(f.schema.clone()));
@@ -241,7 +253,10 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
         severity,
         message,
         detail,
-        fix: format!("ALTER {} {} SET search_path = {};", f.kind, f.signature, path),
+        fix: format!(
+            "ALTER {} {} SET search_path = {};",
+            f.kind, f.signature, path
+        ),
         path,
     };
 
@@ -279,7 +294,11 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
             out.push(finding(
                 "search_path_unsafe_schema",
                 Severity::Warning,
-                format!("{} {} has a search_path memory_guard cannot read", f.kind.to_lowercase(), f.signature),
+                format!(
+                    "{} {} has a search_path memory_guard cannot read",
+                    f.kind.to_lowercase(),
+                    f.signature
+                ),
                 e,
                 render_search_path(&suggested_path(f, schemas)),
             ));
@@ -292,18 +311,27 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
     let unsafe_entries: Vec<String> = entries
         .iter()
         .filter_map(|e| match e {
-            PathEntry::CurrentUser => Some("\"$user\" (a different schema for each role)".to_string()),
+            PathEntry::CurrentUser => {
+                Some("\"$user\" (a different schema for each role)".to_string())
+            }
             PathEntry::Schema(s) => schemas
                 .iter()
                 .find(|k| &k.name == s && k.open_to_others(f.owner))
-                .map(|_| format!("{} (roles other than the function's owner may create objects in it)", quote_ident(s))),
+                .map(|_| {
+                    format!(
+                        "{} (roles other than the function's owner may create objects in it)",
+                        quote_ident(s)
+                    )
+                }),
         })
         .collect();
     let safe_entries: Vec<PathEntry> = entries
         .iter()
         .filter(|e| match e {
             PathEntry::CurrentUser => false,
-            PathEntry::Schema(s) => !schemas.iter().any(|k| &k.name == s && k.open_to_others(f.owner)),
+            PathEntry::Schema(s) => !schemas
+                .iter()
+                .any(|k| &k.name == s && k.open_to_others(f.owner)),
         })
         .cloned()
         .collect();
@@ -316,8 +344,15 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
         out.push(finding(
             "search_path_unsafe_schema",
             Severity::Warning,
-            format!("{} {} pins an unsafe search_path", f.kind.to_lowercase(), f.signature),
-            format!("It is {why} and its search_path={value} includes {}.", unsafe_entries.join(", ")),
+            format!(
+                "{} {} pins an unsafe search_path",
+                f.kind.to_lowercase(),
+                f.signature
+            ),
+            format!(
+                "It is {why} and its search_path={value} includes {}.",
+                unsafe_entries.join(", ")
+            ),
             render_search_path(&fixed),
         ));
     }
@@ -358,18 +393,36 @@ mod tests {
     fn public_open() -> Vec<SchemaFacts> {
         vec![
             // public: PUBLIC may create; app: owned by the functions' owner (10) alone.
-            SchemaFacts { name: "public".into(), creators: vec![10, 0] },
-            SchemaFacts { name: "app".into(), creators: vec![10] },
+            SchemaFacts {
+                name: "public".into(),
+                creators: vec![10, 0],
+            },
+            SchemaFacts {
+                name: "app".into(),
+                creators: vec![10],
+            },
         ]
     }
 
     #[test]
     fn parses_as_postgres_does() {
         assert_eq!(parse_search_path("public").unwrap(), vec![s("public")]);
-        assert_eq!(parse_search_path("Public , App").unwrap(), vec![s("public"), s("app")]);
-        assert_eq!(parse_search_path("\"$user\", public").unwrap(), vec![PathEntry::CurrentUser, s("public")]);
-        assert_eq!(parse_search_path("\"My Schema\",pg_temp").unwrap(), vec![s("My Schema"), s("pg_temp")]);
-        assert_eq!(parse_search_path("\"a,b\"\"c\"").unwrap(), vec![s("a,b\"c")]);
+        assert_eq!(
+            parse_search_path("Public , App").unwrap(),
+            vec![s("public"), s("app")]
+        );
+        assert_eq!(
+            parse_search_path("\"$user\", public").unwrap(),
+            vec![PathEntry::CurrentUser, s("public")]
+        );
+        assert_eq!(
+            parse_search_path("\"My Schema\",pg_temp").unwrap(),
+            vec![s("My Schema"), s("pg_temp")]
+        );
+        assert_eq!(
+            parse_search_path("\"a,b\"\"c\"").unwrap(),
+            vec![s("a,b\"c")]
+        );
         assert_eq!(parse_search_path("\"\"").unwrap(), vec![]);
         assert_eq!(parse_search_path("").unwrap(), vec![]);
         assert!(parse_search_path("a,,b").is_err());
@@ -381,27 +434,53 @@ mod tests {
 
     #[test]
     fn renders_back_to_valid_sql() {
-        assert_eq!(render_search_path(&[s("public"), s("pg_temp")]), "public, pg_temp");
-        assert_eq!(render_search_path(&[s("My Schema"), PathEntry::CurrentUser]), "\"My Schema\", \"$user\"");
+        assert_eq!(
+            render_search_path(&[s("public"), s("pg_temp")]),
+            "public, pg_temp"
+        );
+        assert_eq!(
+            render_search_path(&[s("My Schema"), PathEntry::CurrentUser]),
+            "\"My Schema\", \"$user\""
+        );
         assert_eq!(render_search_path(&[]), "''");
         let v = "\"a,b\"\"c\", x";
-        assert_eq!(parse_search_path(&render_search_path(&parse_search_path(v).unwrap())).unwrap(), parse_search_path(v).unwrap());
+        assert_eq!(
+            parse_search_path(&render_search_path(&parse_search_path(v).unwrap())).unwrap(),
+            parse_search_path(v).unwrap()
+        );
     }
 
     #[test]
     fn seed_regression_reports_the_lost_setting() {
-        let f = FunctionFacts { previous_search_path: Some(Some("public".into())), ..func() };
+        let f = FunctionFacts {
+            previous_search_path: Some(Some("public".into())),
+            ..func()
+        };
         let found = lint_function(&f, &public_open());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].rule, "search_path_regression");
-        assert!(found[0].detail.contains("search_path=public"), "{}", found[0].detail);
-        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = public;");
+        assert!(
+            found[0].detail.contains("search_path=public"),
+            "{}",
+            found[0].detail
+        );
+        assert_eq!(
+            found[0].fix,
+            "ALTER FUNCTION public.update_updated_at_column() SET search_path = public;"
+        );
     }
 
     #[test]
     fn a_plain_function_that_lost_its_setting_is_a_regression_too() {
-        let f = FunctionFacts { is_trigger: false, previous_search_path: Some(Some("app".into())), ..func() };
-        assert_eq!(lint_function(&f, &public_open())[0].rule, "search_path_regression");
+        let f = FunctionFacts {
+            is_trigger: false,
+            previous_search_path: Some(Some("app".into())),
+            ..func()
+        };
+        assert_eq!(
+            lint_function(&f, &public_open())[0].rule,
+            "search_path_regression"
+        );
     }
 
     #[test]
@@ -409,16 +488,33 @@ mod tests {
         let found = lint_function(&func(), &public_open());
         assert_eq!(found[0].rule, "search_path_missing");
         assert_eq!(found[0].severity, Severity::Warning);
-        let definer = FunctionFacts { is_trigger: false, security_definer: true, ..func() };
+        let definer = FunctionFacts {
+            is_trigger: false,
+            security_definer: true,
+            ..func()
+        };
         let found = lint_function(&definer, &public_open());
-        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = pg_temp;");
-        let in_app = FunctionFacts { schema: "app".into(), signature: "app.f()".into(), ..definer };
-        assert_eq!(lint_function(&in_app, &public_open())[0].fix, "ALTER FUNCTION app.f() SET search_path = app, pg_temp;");
+        assert_eq!(
+            found[0].fix,
+            "ALTER FUNCTION public.update_updated_at_column() SET search_path = pg_temp;"
+        );
+        let in_app = FunctionFacts {
+            schema: "app".into(),
+            signature: "app.f()".into(),
+            ..definer
+        };
+        assert_eq!(
+            lint_function(&in_app, &public_open())[0].fix,
+            "ALTER FUNCTION app.f() SET search_path = app, pg_temp;"
+        );
     }
 
     #[test]
     fn other_functions_without_a_setting_are_info() {
-        let f = FunctionFacts { is_trigger: false, ..func() };
+        let f = FunctionFacts {
+            is_trigger: false,
+            ..func()
+        };
         let found = lint_function(&f, &public_open());
         assert_eq!(found[0].rule, "search_path_mutable");
         assert_eq!(found[0].severity, Severity::Info);
@@ -426,48 +522,91 @@ mod tests {
 
     #[test]
     fn a_schema_others_can_create_in_is_unsafe() {
-        let f = FunctionFacts { search_path: Some("public".into()), ..func() };
+        let f = FunctionFacts {
+            search_path: Some("public".into()),
+            ..func()
+        };
         let found = lint_function(&f, &public_open());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].rule, "search_path_unsafe_schema");
-        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = '';");
-        let f = FunctionFacts { search_path: Some("app, public".into()), ..func() };
-        assert_eq!(lint_function(&f, &public_open())[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = app;");
+        assert_eq!(
+            found[0].fix,
+            "ALTER FUNCTION public.update_updated_at_column() SET search_path = '';"
+        );
+        let f = FunctionFacts {
+            search_path: Some("app, public".into()),
+            ..func()
+        };
+        assert_eq!(
+            lint_function(&f, &public_open())[0].fix,
+            "ALTER FUNCTION public.update_updated_at_column() SET search_path = app;"
+        );
     }
 
     #[test]
     fn trusted_and_empty_paths_are_safe() {
         for p in ["app", "\"\"", "pg_catalog, app", "app, pg_temp"] {
-            let f = FunctionFacts { search_path: Some(p.into()), ..func() };
+            let f = FunctionFacts {
+                search_path: Some(p.into()),
+                ..func()
+            };
             assert!(lint_function(&f, &public_open()).is_empty(), "{p}");
         }
-        let definer = FunctionFacts { security_definer: true, is_trigger: false, search_path: Some("app, pg_temp".into()), ..func() };
+        let definer = FunctionFacts {
+            security_definer: true,
+            is_trigger: false,
+            search_path: Some("app, pg_temp".into()),
+            ..func()
+        };
         assert!(lint_function(&definer, &public_open()).is_empty());
-        let definer = FunctionFacts { security_definer: true, search_path: Some("\"\"".into()), ..func() };
+        let definer = FunctionFacts {
+            security_definer: true,
+            search_path: Some("\"\"".into()),
+            ..func()
+        };
         assert!(lint_function(&definer, &public_open()).is_empty());
     }
 
     #[test]
     fn a_schema_owned_by_another_role_is_unsafe_for_this_owner() {
-        let schemas = vec![SchemaFacts { name: "app".into(), creators: vec![20] }];
-        let f = FunctionFacts { search_path: Some("app".into()), ..func() };
-        assert_eq!(lint_function(&f, &schemas)[0].rule, "search_path_unsafe_schema");
+        let schemas = vec![SchemaFacts {
+            name: "app".into(),
+            creators: vec![20],
+        }];
+        let f = FunctionFacts {
+            search_path: Some("app".into()),
+            ..func()
+        };
+        assert_eq!(
+            lint_function(&f, &schemas)[0].rule,
+            "search_path_unsafe_schema"
+        );
         let owned = FunctionFacts { owner: 20, ..f };
         assert!(lint_function(&owned, &schemas).is_empty());
     }
 
     #[test]
     fn definer_needs_pg_temp_last() {
-        let f = FunctionFacts { security_definer: true, search_path: Some("pg_temp, app".into()), ..func() };
+        let f = FunctionFacts {
+            security_definer: true,
+            search_path: Some("pg_temp, app".into()),
+            ..func()
+        };
         let found = lint_function(&f, &public_open());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].rule, "search_path_pg_temp_not_last");
-        assert_eq!(found[0].fix, "ALTER FUNCTION public.update_updated_at_column() SET search_path = app, pg_temp;");
+        assert_eq!(
+            found[0].fix,
+            "ALTER FUNCTION public.update_updated_at_column() SET search_path = app, pg_temp;"
+        );
     }
 
     #[test]
     fn current_user_entry_is_unsafe() {
-        let f = FunctionFacts { search_path: Some("\"$user\", app".into()), ..func() };
+        let f = FunctionFacts {
+            search_path: Some("\"$user\", app".into()),
+            ..func()
+        };
         let found = lint_function(&f, &public_open());
         assert_eq!(found[0].rule, "search_path_unsafe_schema");
         assert!(found[0].detail.contains("\"$user\""));
@@ -477,31 +616,69 @@ mod tests {
     fn applying_the_fix_leaves_nothing_to_find() {
         let cases = [
             FunctionFacts { ..func() },
-            FunctionFacts { security_definer: true, ..func() },
-            FunctionFacts { search_path: Some("\"$user\", public".into()), security_definer: true, ..func() },
-            FunctionFacts { search_path: Some("pg_temp, app".into()), security_definer: true, ..func() },
+            FunctionFacts {
+                security_definer: true,
+                ..func()
+            },
+            FunctionFacts {
+                search_path: Some("\"$user\", public".into()),
+                security_definer: true,
+                ..func()
+            },
+            FunctionFacts {
+                search_path: Some("pg_temp, app".into()),
+                security_definer: true,
+                ..func()
+            },
         ];
         for f in cases {
             for finding in lint_function(&f, &public_open()) {
-                let value = finding.fix.split(" SET search_path = ").nth(1).unwrap().trim_end_matches(';');
-                let value = if value == "''" { "\"\"".to_string() } else { value.to_string() };
-                let fixed = FunctionFacts { search_path: Some(value), previous_search_path: None, ..f.clone() };
-                assert!(lint_function(&fixed, &public_open()).is_empty(), "{:?} after {}", f, finding.fix);
+                let value = finding
+                    .fix
+                    .split(" SET search_path = ")
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches(';');
+                let value = if value == "''" {
+                    "\"\"".to_string()
+                } else {
+                    value.to_string()
+                };
+                let fixed = FunctionFacts {
+                    search_path: Some(value),
+                    previous_search_path: None,
+                    ..f.clone()
+                };
+                assert!(
+                    lint_function(&fixed, &public_open()).is_empty(),
+                    "{:?} after {}",
+                    f,
+                    finding.fix
+                );
             }
         }
     }
 
     #[test]
     fn reports_carry_the_fix_as_hint_and_the_mode_sets_the_code() {
-        let f = FunctionFacts { previous_search_path: Some(Some("public".into())), ..func() };
+        let f = FunctionFacts {
+            previous_search_path: Some(Some("public".into())),
+            ..func()
+        };
         let finding = &lint_function(&f, &public_open())[0];
         let warn = finding.to_report(LintMode::Warn);
         assert_eq!(warn.sqlstate.code(), "01000");
         assert_eq!(warn.hint.as_deref(), Some("Pin it: ALTER FUNCTION public.update_updated_at_column() SET search_path = public;"));
         let error = finding.to_report(LintMode::Error);
         assert_eq!(error.sqlstate.code(), "42P17");
-        assert_eq!(error.hint.as_deref(), Some("Add SET search_path = public to the statement."));
-        assert_eq!(warn.message, "function public.update_updated_at_column() lost its pinned search_path");
+        assert_eq!(
+            error.hint.as_deref(),
+            Some("Add SET search_path = public to the statement.")
+        );
+        assert_eq!(
+            warn.message,
+            "function public.update_updated_at_column() lost its pinned search_path"
+        );
     }
 
     #[test]

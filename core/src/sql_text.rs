@@ -77,7 +77,8 @@ fn tokens(body: &str) -> Vec<Token> {
             out.push(Token::Ident(ident));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
             {
                 i += 1;
             }
@@ -105,7 +106,10 @@ pub fn body_references(body: &str, schema: &str, table: &str) -> bool {
         if *t != Token::Ident(table.to_string()) {
             return false;
         }
-        let qualified_by = match (i.checked_sub(2).map(|j| &toks[j]), i.checked_sub(1).map(|j| &toks[j])) {
+        let qualified_by = match (
+            i.checked_sub(2).map(|j| &toks[j]),
+            i.checked_sub(1).map(|j| &toks[j]),
+        ) {
             (Some(Token::Ident(q)), Some(Token::Dot)) => Some(q.as_str()),
             _ => None,
         };
@@ -119,10 +123,13 @@ pub fn body_references(body: &str, schema: &str, table: &str) -> bool {
 /// Whether a library list setting (`shared_preload_libraries` and friends: comma-separated,
 /// names optionally quoted or given as `$libdir/name`) names `library`.
 pub fn library_list_names(setting: &str, library: &str) -> bool {
-    setting.split(',').map(|e| e.trim().trim_matches('"')).any(|e| {
-        let e = e.strip_prefix("$libdir/").unwrap_or(e);
-        e == library || e.strip_suffix(".so") == Some(library)
-    })
+    setting
+        .split(',')
+        .map(|e| e.trim().trim_matches('"'))
+        .any(|e| {
+            let e = e.strip_prefix("$libdir/").unwrap_or(e);
+            e == library || e.strip_suffix(".so") == Some(library)
+        })
 }
 
 #[cfg(test)]
@@ -132,8 +139,14 @@ mod tests {
     #[test]
     fn library_lists_are_read_as_postgres_writes_them() {
         assert!(library_list_names("memory_guard", "memory_guard"));
-        assert!(library_list_names("pg_stat_statements, \"memory_guard\"", "memory_guard"));
-        assert!(library_list_names("$libdir/memory_guard.so", "memory_guard"));
+        assert!(library_list_names(
+            "pg_stat_statements, \"memory_guard\"",
+            "memory_guard"
+        ));
+        assert!(library_list_names(
+            "$libdir/memory_guard.so",
+            "memory_guard"
+        ));
         assert!(!library_list_names("", "memory_guard"));
         assert!(!library_list_names("memory_guard_extra", "memory_guard"));
     }
@@ -147,32 +160,81 @@ mod tests {
 
     #[test]
     fn finds_unqualified_and_qualified_references() {
-        let body = "BEGIN RETURN QUERY SELECT n.id FROM memory_notes n WHERE n.archived = false; END";
+        let body =
+            "BEGIN RETURN QUERY SELECT n.id FROM memory_notes n WHERE n.archived = false; END";
         assert!(body_references(body, "public", "memory_notes"));
-        assert!(body_references("select * from public.memory_notes", "public", "memory_notes"));
-        assert!(body_references("select * from PUBLIC.Memory_Notes", "public", "memory_notes"));
+        assert!(body_references(
+            "select * from public.memory_notes",
+            "public",
+            "memory_notes"
+        ));
+        assert!(body_references(
+            "select * from PUBLIC.Memory_Notes",
+            "public",
+            "memory_notes"
+        ));
     }
 
     #[test]
     fn another_schema_or_a_longer_name_is_not_a_reference() {
-        assert!(!body_references("select * from archive.memory_notes", "public", "memory_notes"));
-        assert!(!body_references("select * from memory_notes_backup", "public", "memory_notes"));
-        assert!(!body_references("select my_memory_notes()", "public", "memory_notes"));
+        assert!(!body_references(
+            "select * from archive.memory_notes",
+            "public",
+            "memory_notes"
+        ));
+        assert!(!body_references(
+            "select * from memory_notes_backup",
+            "public",
+            "memory_notes"
+        ));
+        assert!(!body_references(
+            "select my_memory_notes()",
+            "public",
+            "memory_notes"
+        ));
     }
 
     #[test]
     fn comments_do_not_count_but_dynamic_sql_does() {
-        assert!(!body_references("-- reads memory_notes\nselect 1", "public", "memory_notes"));
-        assert!(!body_references("/* memory_notes /* nested */ still comment */ select 1", "public", "memory_notes"));
-        assert!(body_references("EXECUTE 'DELETE FROM memory_notes WHERE x'", "public", "memory_notes"));
+        assert!(!body_references(
+            "-- reads memory_notes\nselect 1",
+            "public",
+            "memory_notes"
+        ));
+        assert!(!body_references(
+            "/* memory_notes /* nested */ still comment */ select 1",
+            "public",
+            "memory_notes"
+        ));
+        assert!(body_references(
+            "EXECUTE 'DELETE FROM memory_notes WHERE x'",
+            "public",
+            "memory_notes"
+        ));
     }
 
     #[test]
     fn quoted_identifiers_match_exactly() {
-        assert!(body_references(r#"select * from "Memory Notes""#, "public", "Memory Notes"));
-        assert!(!body_references(r#"select * from "MEMORY_NOTES""#, "public", "memory_notes"));
-        assert!(body_references(r#"select * from "odd""name""#, "public", "odd\"name"));
+        assert!(body_references(
+            r#"select * from "Memory Notes""#,
+            "public",
+            "Memory Notes"
+        ));
+        assert!(!body_references(
+            r#"select * from "MEMORY_NOTES""#,
+            "public",
+            "memory_notes"
+        ));
+        assert!(body_references(
+            r#"select * from "odd""name""#,
+            "public",
+            "odd\"name"
+        ));
         // An unquoted upper-case name folds to lower case, so it cannot name a mixed-case table.
-        assert!(!body_references("select * from Memory_Notes", "public", "Memory_Notes"));
+        assert!(!body_references(
+            "select * from Memory_Notes",
+            "public",
+            "Memory_Notes"
+        ));
     }
 }

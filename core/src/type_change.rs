@@ -24,7 +24,12 @@ fn split(t: &str) -> (&str, Vec<i64>) {
         Some(i) if !base.contains('"') => &base[i + 1..],
         _ => base,
     };
-    (base, args.split(',').filter_map(|a| a.trim().parse().ok()).collect())
+    (
+        base,
+        args.split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect(),
+    )
 }
 
 const INTEGERS: &[&str] = &["smallint", "integer", "bigint"];
@@ -53,7 +58,10 @@ fn widens(from: &str, to: &str) -> bool {
 pub fn lossy(old: &str, new: &str, using: bool) -> Option<String> {
     let by_type = lossy_by_type(old, new);
     if by_type.is_none() && using {
-        return Some("it is converted with a USING expression, which can change or drop what is stored".into());
+        return Some(
+            "it is converted with a USING expression, which can change or drop what is stored"
+                .into(),
+        );
     }
     by_type
 }
@@ -63,9 +71,11 @@ fn lossy_by_type(old: &str, new: &str) -> Option<String> {
     let (nb, na) = split(new);
     if ob == nb {
         return match ob {
-            "vector" | "halfvec" | "sparsevec" if oa != na => {
-                Some(format!("its dimensions change from {} to {}", show(&oa), show(&na)))
-            }
+            "vector" | "halfvec" | "sparsevec" if oa != na => Some(format!(
+                "its dimensions change from {} to {}",
+                show(&oa),
+                show(&na)
+            )),
             "character varying" | "character" | "bit" | "bit varying" => narrower_length(&oa, &na),
             "numeric" => match (oa.as_slice(), na.as_slice()) {
                 (_, []) => None,
@@ -73,7 +83,8 @@ fn lossy_by_type(old: &str, new: &str) -> Option<String> {
                 (o, n) => {
                     let (op, os) = (o[0], *o.get(1).unwrap_or(&0));
                     let (np, ns) = (n[0], *n.get(1).unwrap_or(&0));
-                    (ns < os || np - ns < op - os).then(|| format!("numeric({op},{os}) narrows to numeric({np},{ns})"))
+                    (ns < os || np - ns < op - os)
+                        .then(|| format!("numeric({op},{os}) narrows to numeric({np},{ns})"))
                 }
             },
             _ if oa.len() == 1 && na.len() == 1 && na[0] < oa[0] => {
@@ -85,7 +96,9 @@ fn lossy_by_type(old: &str, new: &str) -> Option<String> {
     if widens(ob, nb) {
         // varchar(n) → varchar: unbounded is wider; a bounded target needs the length check.
         if nb == "character varying" && !na.is_empty() {
-            return narrower_length(&oa, &na).or_else(|| (oa.is_empty()).then(|| "values longer than the new length would be cut".into()));
+            return narrower_length(&oa, &na).or_else(|| {
+                (oa.is_empty()).then(|| "values longer than the new length would be cut".into())
+            });
         }
         return None;
     }
@@ -93,7 +106,10 @@ fn lossy_by_type(old: &str, new: &str) -> Option<String> {
 }
 
 fn show(a: &[i64]) -> String {
-    a.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+    a.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn narrower_length(old: &[i64], new: &[i64]) -> Option<String> {
@@ -114,9 +130,14 @@ pub fn report(column: &str, old: &str, new: &str, why: &str, mode: TypeChangeMod
         ),
         _ => (SqlState::Warning, "Check the converted values; a backup taken before (memory_guard.backup_table) keeps the originals.".to_string()),
     };
-    GuardError::new(state, format!("ALTER TABLE converts column {column} from {old} to {new}, which can lose information"))
-        .detail(format!("The column holds values, and {why}."))
-        .hint(hint)
+    GuardError::new(
+        state,
+        format!(
+            "ALTER TABLE converts column {column} from {old} to {new}, which can lose information"
+        ),
+    )
+    .detail(format!("The column holds values, and {why}."))
+    .hint(hint)
 }
 
 #[cfg(test)]
@@ -163,14 +184,28 @@ mod tests {
             assert!(lossy(o, n, false).is_some(), "{o} -> {n}");
         }
         assert!(lossy("integer", "bigint", true).unwrap().contains("USING"));
-        assert_eq!(lossy("vector(1536)", "vector(768)", false).unwrap(), "its dimensions change from 1536 to 768");
+        assert_eq!(
+            lossy("vector(1536)", "vector(768)", false).unwrap(),
+            "its dimensions change from 1536 to 768"
+        );
     }
 
     #[test]
     fn reports_name_the_column_and_follow_the_mode() {
-        let w = report("public.t.c", "bigint", "integer", "bigint values do not all fit integer", TypeChangeMode::Warn);
+        let w = report(
+            "public.t.c",
+            "bigint",
+            "integer",
+            "bigint values do not all fit integer",
+            TypeChangeMode::Warn,
+        );
         assert_eq!(w.sqlstate.code(), "01000");
         assert_eq!(w.message, "ALTER TABLE converts column public.t.c from bigint to integer, which can lose information");
-        assert_eq!(report("c", "a", "b", "x", TypeChangeMode::Error).sqlstate.code(), "2BP01");
+        assert_eq!(
+            report("c", "a", "b", "x", TypeChangeMode::Error)
+                .sqlstate
+                .code(),
+            "2BP01"
+        );
     }
 }
