@@ -15,7 +15,7 @@ CREATE TABLE memory_guard.drop_log (
     command_tag    text        NOT NULL,          -- e.g. DROP TABLE, DROP SCHEMA
     estimated_rows bigint,                        -- NULL when the table had no statistics
     guard          text        NOT NULL
-        CHECK (guard IN ('allow_drop', 'backup', 'migration', 'created_in_transaction', 'warn_mode')),
+        CHECK (guard IN ('allow_drop', 'backup', 'migration', 'created_in_transaction', 'warn_mode', 'log_mode')),
     reason         text,
     details        jsonb       NOT NULL DEFAULT '{}'
 );

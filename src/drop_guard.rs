@@ -354,18 +354,19 @@ pub fn judge(
             return None;
         }
         let role = current_role();
-        let verdict = if decision.blocks(mode) {
-            "blocked"
-        } else {
-            "warned about"
+        let verdict = match mode {
+            _ if decision.blocks(mode) => "blocked",
+            DropMode::Log => "logged",
+            _ => "warned about",
         };
         for t in &decision.unguarded {
-            pgrx::log!("{}", log_line(verdict, t, tag, &role));
+            report::server_log(&log_line(verdict, t, tag, &role));
         }
-        if decision.blocks(mode) {
-            report::raise(&err, function);
+        match mode {
+            _ if decision.blocks(mode) => report::raise(&err, function),
+            DropMode::Log => report::log(&err, function),
+            _ => report::warn(&err, function),
         }
-        report::warn(&err, function);
     }
     Some(decision.passed)
 }

@@ -15,6 +15,8 @@ enum DropModeGuc {
     Enforce,
     #[name = c"warn"]
     Warn,
+    #[name = c"log"]
+    Log,
     #[name = c"off"]
     Off,
 }
@@ -27,6 +29,8 @@ enum LintModeGuc {
     Warn,
     #[name = c"error"]
     Error,
+    #[name = c"log"]
+    Log,
     #[name = c"off"]
     Off,
 }
@@ -42,7 +46,7 @@ pub fn init() {
     GucRegistry::define_enum_guc(
         c"memory_guard.drop_mode",
         c"What memory_guard does with an unguarded drop of a table holding rows.",
-        c"enforce: the statement fails; warn: it proceeds with a WARNING and is logged; off: no check. Superuser only.",
+        c"enforce: the statement fails; warn: it proceeds with a WARNING and is logged; log: it proceeds, reported in the server log only; off: no check. Superuser only.",
         &DROP_MODE,
         GucContext::Suset,
         GucFlags::default(),
@@ -50,7 +54,7 @@ pub fn init() {
     GucRegistry::define_enum_guc(
         c"memory_guard.search_path_mode",
         c"What memory_guard does when a security-relevant function lacks a safe, pinned search_path.",
-        c"warn: a WARNING; error: the CREATE/ALTER FUNCTION fails; off: no check at DDL time. Superuser only.",
+        c"warn: a WARNING; error: the CREATE/ALTER FUNCTION fails; log: the server log only; off: no check at DDL time. Superuser only.",
         &SEARCH_PATH_MODE,
         GucContext::Suset,
         GucFlags::default(),
@@ -58,7 +62,7 @@ pub fn init() {
     GucRegistry::define_enum_guc(
         c"memory_guard.type_change_mode",
         c"What memory_guard does when ALTER COLUMN ... TYPE can lose information in a column holding values.",
-        c"warn: a WARNING; error: the ALTER TABLE fails; off: no check. Superuser only.",
+        c"warn: a WARNING; error: the ALTER TABLE fails; log: the server log only; off: no check. Superuser only.",
         &TYPE_CHANGE_MODE,
         GucContext::Suset,
         GucFlags::default(),
@@ -71,6 +75,7 @@ pub fn drop_mode() -> DropMode {
     match DROP_MODE.get() {
         DropModeGuc::Enforce => DropMode::Enforce,
         DropModeGuc::Warn => DropMode::Warn,
+        DropModeGuc::Log => DropMode::Log,
         DropModeGuc::Off => DropMode::Off,
     }
 }
@@ -79,6 +84,7 @@ pub fn search_path_mode() -> LintMode {
     match SEARCH_PATH_MODE.get() {
         LintModeGuc::Warn => LintMode::Warn,
         LintModeGuc::Error => LintMode::Error,
+        LintModeGuc::Log => LintMode::Log,
         LintModeGuc::Off => LintMode::Off,
     }
 }
@@ -87,6 +93,7 @@ pub fn type_change_mode() -> TypeChangeMode {
     match TYPE_CHANGE_MODE.get() {
         LintModeGuc::Warn => TypeChangeMode::Warn,
         LintModeGuc::Error => TypeChangeMode::Error,
+        LintModeGuc::Log => TypeChangeMode::Log,
         LintModeGuc::Off => TypeChangeMode::Off,
     }
 }

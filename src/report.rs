@@ -51,6 +51,21 @@ pub fn warn(e: &GuardError, function: &'static str) {
     build(e, function).report(PgLogLevel::WARNING);
 }
 
+/// Writes `e` to the server log only (never to the client, whatever client_min_messages says).
+pub fn log(e: &GuardError, function: &'static str) {
+    build(e, function).report(PgLogLevel::LOG_SERVER_ONLY);
+}
+
+/// A plain line for the server log only.
+pub fn server_log(line: &str) {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+        line.to_string(),
+        "memory_guard",
+    )
+    .report(PgLogLevel::LOG_SERVER_ONLY);
+}
+
 /// Unwraps a core result, raising its error.
 pub fn ok_or_raise<T>(r: Result<T, GuardError>, function: &'static str) -> T {
     r.unwrap_or_else(|e| raise(&e, function))

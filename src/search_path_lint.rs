@@ -155,10 +155,11 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
                 continue;
             }
             let report = finding.to_report(mode);
-            if mode == LintMode::Error {
-                report::raise(&report, "on_function_ddl_end");
+            match mode {
+                LintMode::Error => report::raise(&report, "on_function_ddl_end"),
+                LintMode::Log => report::log(&report, "on_function_ddl_end"),
+                LintMode::Warn | LintMode::Off => report::warn(&report, "on_function_ddl_end"),
             }
-            report::warn(&report, "on_function_ddl_end");
         }
         remember(oid, &facts);
     }

@@ -55,10 +55,14 @@ fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
                     .to_string(),
                 statement: stmt.to_string(),
             });
-        } else if mode == TypeChangeMode::Error {
-            report::raise(&err, "on_alter_table_start");
         } else {
-            report::warn(&err, "on_alter_table_start");
+            match mode {
+                TypeChangeMode::Error => report::raise(&err, "on_alter_table_start"),
+                TypeChangeMode::Log => report::log(&err, "on_alter_table_start"),
+                TypeChangeMode::Warn | TypeChangeMode::Off => {
+                    report::warn(&err, "on_alter_table_start")
+                }
+            }
         }
     }
 }

@@ -44,13 +44,24 @@ if [ ${#specs[@]} -gt 0 ]; then
   [ $iso_status -eq 0 ] || status=$iso_status
 fi
 # Blocked drops are also written to the server log, with the fields drop_log keeps.
-if printf '%s\n' "${scenarios[@]}" | grep -qx drop_guard_basic; then
-  expected_log='LOG:  memory_guard: blocked DROP TABLE of table basic.notes: estimated_rows=unknown guard=none reason=none role=postgres'
-  if grep -qF "$expected_log" "$CLUSTER_DIR/server.log"; then
-    echo "test server_log_records_blocked_drops ... ok"
-  else
-    echo "test server_log_records_blocked_drops ... FAILED (no line: $expected_log)"
-    status=1
-  fi
-fi
+# check NAME SCENARIO LINE...: every LINE is in the server log once SCENARIO has run.
+server_log_check() {
+  local name=$1 scenario=$2; shift 2
+  printf '%s\n' "${scenarios[@]}" | grep -qx "$scenario" || return 0
+  local line
+  for line in "$@"; do
+    if ! grep -qF "$line" "$CLUSTER_DIR/server.log"; then
+      echo "test $name ... FAILED (no line: $line)"; status=1; return
+    fi
+  done
+  echo "test $name ... ok"
+}
+server_log_check server_log_records_blocked_drops drop_guard_basic \
+  'LOG:  memory_guard: blocked DROP TABLE of table basic.notes: estimated_rows=unknown guard=none reason=none role=postgres'
+# Log modes: what the client did not see is in the server log, report and all.
+server_log_check server_log_holds_log_mode_reports drop_guard_settings \
+  'LOG:  memory_guard: logged DROP TABLE of table settings.t4: estimated_rows=unknown guard=none reason=none role=postgres' \
+  'LOG:  memory_guard: DROP TABLE would delete table settings.t4, which holds rows' \
+  'LOG:  memory_guard: function settings.touch() has no pinned search_path' \
+  'LOG:  memory_guard: ALTER TABLE converts column settings.t3.x from integer to smallint, which can lose information'
 exit $status

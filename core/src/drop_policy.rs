@@ -16,6 +16,9 @@ pub enum DropMode {
     Enforce,
     /// They proceed with a WARNING and are logged in drop_log as unguarded.
     Warn,
+    /// They proceed silently: the report goes to the server log only, and drop_log records them
+    /// as unguarded. For rolling the guard out, and for suites whose client output must not change.
+    Log,
     /// The guard does nothing.
     Off,
 }
@@ -25,6 +28,7 @@ impl DropMode {
         match self {
             DropMode::Enforce => "enforce",
             DropMode::Warn => "warn",
+            DropMode::Log => "log",
             DropMode::Off => "off",
         }
     }
@@ -36,9 +40,10 @@ impl FromStr for DropMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "enforce" => Ok(DropMode::Enforce),
             "warn" => Ok(DropMode::Warn),
+            "log" => Ok(DropMode::Log),
             "off" => Ok(DropMode::Off),
             other => Err(format!(
-                "unknown drop mode \"{other}\" (enforce, warn or off)"
+                "unknown drop mode \"{other}\" (enforce, warn, log or off)"
             )),
         }
     }
@@ -209,6 +214,8 @@ pub enum Guard {
     CreatedInTransaction,
     /// `drop_mode = warn`: not guarded at all, only warned about.
     WarnMode,
+    /// `drop_mode = log`: not guarded at all, only written to the server log.
+    LogMode,
 }
 
 impl Guard {
@@ -219,6 +226,7 @@ impl Guard {
             Guard::Migration { .. } => "migration",
             Guard::CreatedInTransaction => "created_in_transaction",
             Guard::WarnMode => "warn_mode",
+            Guard::LogMode => "log_mode",
         }
     }
 
@@ -279,8 +287,10 @@ pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> 
             };
             decision.passed.push((t, guard));
         } else {
-            if mode == DropMode::Warn {
-                decision.passed.push((t.clone(), Guard::WarnMode));
+            match mode {
+                DropMode::Warn => decision.passed.push((t.clone(), Guard::WarnMode)),
+                DropMode::Log => decision.passed.push((t.clone(), Guard::LogMode)),
+                DropMode::Enforce | DropMode::Off => {}
             }
             decision.unguarded.push(t);
         }
@@ -542,7 +552,12 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print() {
-        for m in [DropMode::Enforce, DropMode::Warn, DropMode::Off] {
+        for m in [
+            DropMode::Enforce,
+            DropMode::Warn,
+            DropMode::Log,
+            DropMode::Off,
+        ] {
             assert_eq!(m.as_str().parse::<DropMode>().unwrap(), m);
         }
         assert_eq!(" WARN ".parse::<DropMode>().unwrap(), DropMode::Warn);
@@ -756,6 +771,29 @@ mod tests {
         assert!(!d.blocks(DropMode::Warn));
         assert_eq!(d.unguarded.len(), 1);
         assert_eq!(d.passed[0].1, Guard::WarnMode);
+    }
+
+    #[test]
+    fn log_mode_lets_through_records_and_reports_as_unguarded() {
+        let d = decide(
+            DropMode::Log,
+            vec![table(2, "a", true), table(3, "b", false)],
+            &[],
+        );
+        assert!(!d.blocks(DropMode::Log));
+        assert_eq!(d.unguarded.len(), 1);
+        assert_eq!(d.passed.len(), 1);
+        assert_eq!(d.passed[0].1, Guard::LogMode);
+        assert_eq!(d.passed[0].1.as_str(), "log_mode");
+        // A guarded drop is still recorded under its own guard, not as log_mode.
+        let permit = Permit {
+            relid: 2,
+            column: None,
+            reason: "moved".into(),
+        };
+        let d = decide(DropMode::Log, vec![table(2, "a", true)], &[permit]);
+        assert!(d.unguarded.is_empty());
+        assert_eq!(d.passed[0].1.as_str(), "allow_drop");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum LintMode {
     Warn,
     /// The first finding is an ERROR; the statement changes nothing.
     Error,
+    /// Findings go to the server log only; the client sees nothing.
+    Log,
     /// No check at DDL time (`lint_functions()` still works).
     Off,
 }

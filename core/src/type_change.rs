@@ -10,6 +10,8 @@ use crate::error::{GuardError, SqlState};
 pub enum TypeChangeMode {
     Warn,
     Error,
+    /// The report goes to the server log only.
+    Log,
     Off,
 }
 
