@@ -6,7 +6,8 @@
 #   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
 #   4. crash safety:    tests/crash/kill_backend.sh (kill -9 midway, all or nothing after recovery)
 #   5. concurrency:     tests/concurrency/soak.sh 30 (8 pgbench clients)
-#   6. in Postgres:     cargo pgrx test pg15 --runas postgres
+#   6. Postgres' suite: tests/postgres_suite/run.sh (installcheck with and without memory_guard)
+#   7. in Postgres:     cargo pgrx test pg15 --runas postgres
 # Ends with one summary line: "N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +72,13 @@ if bash tests/concurrency/soak.sh 30 >"$logdir/soak.log" 2>&1; then
   tail -n 1 "$logdir/soak.log"; passed=$((passed + 1))
 else
   cat "$logdir/soak.log"; failed=$((failed + 1))
+fi
+
+step "Postgres' own regression suite, with and without memory_guard (tests/postgres_suite/run.sh)"
+if bash tests/postgres_suite/run.sh >"$logdir/suite.log" 2>&1; then
+  grep -E '^(ok|\[postgres_suite\])' "$logdir/suite.log"; passed=$((passed + 1))
+else
+  cat "$logdir/suite.log"; failed=$((failed + 1))
 fi
 
 step "in Postgres: cargo pgrx test pg15 --runas postgres"

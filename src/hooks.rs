@@ -26,8 +26,14 @@ pub fn init() {
 }
 
 /// TRUNCATE only (event triggers never see it); everything else passes straight through.
+///
+/// Deliberately not `#[pg_guard]`: an error raised by the statement must reach the client as
+/// Postgres raised it. pgrx's guard, like its wrapped bindings, catches a Postgres error and
+/// raises a copy without the error position, CONTEXT and schema/table/constraint fields (Postgres'
+/// own regression suite, run with the library loaded, lost every `LINE n: …^` of a failing DDL).
+/// So this frame owns nothing that needs dropping, the Rust work runs in the guarded
+/// `guard_truncate`, and Postgres' longjmp crosses this frame as it would a C one.
 #[allow(clippy::too_many_arguments)]
-#[pgrx::pg_guard]
 unsafe extern "C-unwind" fn process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
     query_string: *const std::ffi::c_char,
@@ -38,18 +44,16 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    // SAFETY: Postgres passes a valid PlannedStmt whose utilityStmt is the statement's node.
-    let node = unsafe { (*pstmt).utilityStmt };
-    // SAFETY: a TruncateStmt is read only when the node tag says so.
-    let passed = unsafe {
+    // SAFETY: Postgres passes a valid PlannedStmt whose utilityStmt is the statement's node; a
+    // TruncateStmt is handed on only when the node tag says so.
+    unsafe {
+        let node = (*pstmt).utilityStmt;
         if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_TruncateStmt {
-            crate::truncate_guard::before_truncate(node as *mut pg_sys::TruncateStmt)
-        } else {
-            None
+            guard_truncate(node.cast());
         }
-    };
+    }
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard
-    // implementation) gets exactly the arguments Postgres gave us.
+    // implementation, unwrapped) gets exactly the arguments Postgres gave us.
     unsafe {
         match PREV_PROCESS_UTILITY_HOOK {
             Some(prev) => prev(
@@ -62,7 +66,7 @@ unsafe extern "C-unwind" fn process_utility(
                 dest,
                 qc,
             ),
-            None => pg_sys::standard_ProcessUtility(
+            None => standard_process_utility(
                 pstmt,
                 query_string,
                 read_only_tree,
@@ -74,9 +78,32 @@ unsafe extern "C-unwind" fn process_utility(
             ),
         }
     }
-    if let Some(passed) = passed {
+}
+
+/// Refuses an unguarded TRUNCATE of tables holding rows, and records what passed in drop_log now,
+/// before the TRUNCATE: both are in the statement's (sub)transaction, so a TRUNCATE that fails
+/// takes its drop_log rows with it, and nothing has to survive the call in between.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn guard_truncate(stmt: *mut pg_sys::TruncateStmt) {
+    // SAFETY: stmt is the TruncateStmt Postgres is about to execute (checked by the caller).
+    if let Some(passed) = unsafe { crate::truncate_guard::before_truncate(stmt) } {
         crate::drop_guard::write_drop_log("TRUNCATE TABLE", &passed);
     }
+}
+
+extern "C-unwind" {
+    // The plain symbol rather than pgrx's binding, which would catch the statement's errors.
+    #[link_name = "standard_ProcessUtility"]
+    fn standard_process_utility(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
 }
 
 /// During `memory_guard.audit()` only: NOTICEs become findings (an IF NOT EXISTS that did

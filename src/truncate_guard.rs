@@ -52,7 +52,7 @@ fn truncate_guarded() -> bool {
 
 /// Before TRUNCATE runs: lock its tables as TRUNCATE will (partitions, inheritance children and
 /// CASCADE's referencing tables included), probe them, and refuse unguarded ones. Returns what
-/// passed, for drop_log once the TRUNCATE has succeeded.
+/// passed, for drop_log.
 ///
 /// # Safety
 /// `stmt` must be the TruncateStmt Postgres is about to execute.

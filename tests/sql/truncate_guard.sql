@@ -54,5 +54,29 @@ INSERT INTO notes VALUES (2, 'again');
 TRUNCATE notes CASCADE;
 RESET memory_guard.drop_mode;
 
+-- Every utility statement passes through the hook, which lets Postgres' own errors reach the
+-- client untouched: the position (LINE … ^) and CONTEXT.
+CREATE TABLE bad_collation (a int COLLATE "C");
+DO $$ BEGIN PERFORM 1 / 0; END $$;
+COPY notes FROM stdin;
+3	third
+3	again
+\.
+-- A guarded TRUNCATE that fails afterwards (here a trigger refuses) leaves no drop_log row: the
+-- row is written in the statement's own subtransaction.
+INSERT INTO notes VALUES (3, 'kept');
+CREATE FUNCTION refuse_truncate() RETURNS trigger LANGUAGE plpgsql SET search_path = ''
+AS $$ BEGIN RAISE EXCEPTION 'notes are never truncated' USING ERRCODE = 'P0001'; END $$;
+CREATE TRIGGER refuse_truncate BEFORE TRUNCATE ON notes EXECUTE FUNCTION refuse_truncate();
+SELECT count(*) AS drop_log_before FROM memory_guard.drop_log \gset
+BEGIN;
+SELECT memory_guard.allow_drop('notes', reason => 'reloading');
+SAVEPOINT before_truncate;
+TRUNCATE notes CASCADE;
+ROLLBACK TO before_truncate;
+COMMIT;
+SELECT count(*) - :drop_log_before AS new_drop_log_rows, (SELECT count(*) FROM notes) AS notes
+FROM memory_guard.drop_log;
+
 \c memory_guard_regress
 DROP DATABASE trunc_preloaded;
