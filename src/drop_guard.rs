@@ -9,7 +9,7 @@
 //! 3. `sql_drop` (event trigger) hands the facts to the core policy and raises, warns, or writes
 //!    `memory_guard.drop_log`. Raising rolls the whole statement back: nothing is dropped.
 
-use crate::event_trigger::event_data;
+use crate::event_trigger::{event_data, with_catalog_search_path};
 use crate::owner::as_extension_owner;
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
@@ -259,7 +259,7 @@ fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
 
 #[pg_extern(sql = "
 CREATE FUNCTION memory_guard.on_sql_drop() RETURNS event_trigger
-LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION memory_guard.on_sql_drop() IS
   'Refuses, warns about or logs the drop of tables holding rows (memory_guard.drop_mode).';
 ")]
@@ -268,13 +268,23 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
     let pending: Vec<Pending> = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     // An audit reports what enforce mode would refuse, whatever the setting.
     let auditing = crate::audit::active();
-    if auditing {
-        crate::audit::record_dropped_tables();
-    }
     let mode = effective_mode();
-    if mode == DropMode::Off || pending.is_empty() {
+    // Most drops delete nothing that holds rows: they leave here, before any SQL.
+    if !auditing && (mode == DropMode::Off || pending.is_empty()) {
         return;
     }
+    with_catalog_search_path(|| {
+        if auditing {
+            crate::audit::record_dropped_tables();
+        }
+        if mode != DropMode::Off && !pending.is_empty() {
+            judge_pending(&tag, mode, pending);
+        }
+    });
+}
+
+/// The sql_drop work for the tables a statement deleted that held rows.
+fn judge_pending(tag: &str, mode: DropMode, pending: Vec<Pending>) {
     // Facts for tables that still exist come from work that was rolled back or not finished.
     let mut catalog_names = Vec::new();
     let tables: Vec<DroppedTable> = pending
@@ -309,8 +319,8 @@ fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
             p.table
         })
         .collect();
-    if let Some(passed) = judge(&tag, mode, tables, &catalog_names, "on_sql_drop") {
-        write_drop_log(&tag, &passed);
+    if let Some(passed) = judge(tag, mode, tables, &catalog_names, "on_sql_drop") {
+        write_drop_log(tag, &passed);
     }
 }
 

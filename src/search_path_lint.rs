@@ -5,7 +5,9 @@
 //! name), so `ddl_command_end` can tell a lost setting (a regression) from one never set. The
 //! analysis itself is `memory_guard_core::search_path`.
 
-use crate::event_trigger::{event_data, may_be_security_relevant, target_function_name};
+use crate::event_trigger::{
+    event_data, may_be_security_relevant, target_function_name, with_catalog_search_path,
+};
 use crate::owner::as_extension_owner;
 use crate::{gucs, report};
 use memory_guard_core::search_path::{
@@ -83,7 +85,7 @@ fn settings_before(name: &str) -> Vec<(pg_sys::Oid, Option<String>)> {
 
 #[pg_extern(sql = "
 CREATE FUNCTION memory_guard.on_function_ddl_end() RETURNS event_trigger
-LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 ")]
 fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
     event_data(fcinfo, "on_function_ddl_end");
@@ -91,6 +93,11 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
     if NOTHING_TO_CHECK.with(|n| n.replace(false)) {
         return; // a plain function that pinned nothing before and pins nothing now
     }
+    with_catalog_search_path(|| check_functions(before));
+}
+
+/// The ddl_command_end work: lint what the statement created or changed.
+fn check_functions(before: Vec<(pg_sys::Oid, Option<String>)>) {
     let auditing = crate::audit::active();
     let mode = if auditing {
         LintMode::Warn

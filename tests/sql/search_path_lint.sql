@@ -90,8 +90,11 @@ DROP ROLE lint_app;
 -- Functions that belong to extensions are skipped; memory_guard's own pass its lint when they
 -- are looked at as if they were not. allow_drop, audit, audit_json and on_alter_table_start
 -- resolve the caller's names through the caller's search_path on purpose (as DROP, the migration
--- and the ALTER itself do); on_ddl_command_start runs for every DDL and no SQL, so it skips the
--- cost of a pinned path. They are the only findings; neither event-trigger function runs SQL.
+-- and the ALTER itself do). on_ddl_command_start (every DDL, no SQL), on_sql_drop (every drop)
+-- and on_function_ddl_end (every CREATE/ALTER FUNCTION) skip the cost of a pinned path on the
+-- function: the last two set search_path = pg_catalog in code, only around the SQL they run
+-- (event_trigger::with_catalog_search_path), which a setting on the function cannot do. These
+-- are the only findings.
 BEGIN;
 DO $$
 DECLARE f regprocedure;
