@@ -1,16 +1,18 @@
 -- The search_memory_notes compatibility shim: the legacy signature and result columns, answered
 -- from memories, so callers of the old function keep working once memory_notes is gone.
 
--- The legacy memory_type and importance of a migrated note, which memories cannot hold. SECURITY
+-- The legacy memory_type and importance of migrated notes, which memories cannot hold. SECURITY
 -- DEFINER because the side table is private; it answers only for ids the caller already has
--- (random UUIDs read from rows of memories the caller may see).
-CREATE FUNCTION memory_guard.legacy_note_fields(legacy_id uuid, OUT migrated boolean, OUT memory_type text, OUT importance text)
+-- (random UUIDs read from rows of memories the caller may see). It takes every id of one search
+-- at once: a SECURITY DEFINER call switches user and search_path, once per call.
+CREATE FUNCTION memory_guard.legacy_note_fields(legacy_ids uuid[])
+RETURNS TABLE (legacy_id uuid, memory_type text, importance text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = ''
 AS $$
-    SELECT true, c.memory_type, c.importance
+    SELECT c.legacy_id, c.memory_type, c.importance
     FROM memory_guard.memory_notes_carryover c
-    WHERE c.legacy_id = legacy_note_fields.legacy_id
+    WHERE c.legacy_id OPERATOR(pg_catalog.=) ANY (legacy_note_fields.legacy_ids)
 $$;
 
 CREATE FUNCTION memory_guard.install_search_memory_notes_shim(target_schema name DEFAULT 'public')
@@ -64,20 +66,23 @@ BEGIN
             -- Nearest first, then the threshold: the same rows as filtering first (similarity
             -- falls as distance grows), and the shape an HNSW index on memories.embedding serves.
             RETURN QUERY
+            WITH m AS (
+                SELECT m.id, m.content, m.memory_type, m.importance_score, m.source, m.symbols,
+                       m.created_at, 1 - (m.embedding OPERATOR(%2$I.<=>) $1) AS similarity
+                FROM %1$I.memories m
+                WHERE m.workspace_id = $2 AND m.embedding IS NOT NULL AND NOT m.archived
+                ORDER BY m.embedding OPERATOR(%2$I.<=>) $1
+                LIMIT $4)
             SELECT m.id, m.content,
-                   CASE WHEN f.migrated THEN f.memory_type ELSE m.memory_type END,
-                   CASE WHEN f.migrated THEN f.importance
+                   CASE WHEN f.legacy_id IS NOT NULL THEN f.memory_type ELSE m.memory_type END,
+                   CASE WHEN f.legacy_id IS NOT NULL THEN f.importance
                         WHEN m.importance_score >= 0.95 THEN 'critical'
                         WHEN m.importance_score >= 0.8 THEN 'high'
                         WHEN m.importance_score >= 0.5 THEN 'normal'
                         ELSE 'low' END,
                    m.source, m.symbols, m.created_at, m.similarity
-            FROM (SELECT m.*, 1 - (m.embedding OPERATOR(%2$I.<=>) $1) AS similarity
-                  FROM %1$I.memories m
-                  WHERE m.workspace_id = $2 AND m.embedding IS NOT NULL AND NOT m.archived
-                  ORDER BY m.embedding OPERATOR(%2$I.<=>) $1
-                  LIMIT $4) m
-            CROSS JOIN LATERAL memory_guard.legacy_note_fields(m.id) f
+            FROM m
+            LEFT JOIN memory_guard.legacy_note_fields(ARRAY(SELECT m.id FROM m)) f ON f.legacy_id = m.id
             WHERE m.similarity >= $3
             ORDER BY m.similarity DESC;
         END

@@ -31,7 +31,9 @@ DECLARE
     'text[]', jsonb_build_array('NULL', '''{}''', '''{sweep}'''),
     'boolean', jsonb_build_array('NULL', 'true', 'false'),
     'oid', jsonb_build_array('NULL', '0', '''sweep.t''::regclass::oid', '''sweep.v''::regclass::oid'),
-    'uuid', jsonb_build_array('NULL', 'gen_random_uuid()'));
+    'uuid', jsonb_build_array('NULL', 'gen_random_uuid()'),
+    'uuid[]', jsonb_build_array('NULL', '''{}''', '''{NULL}''', 'ARRAY[gen_random_uuid()]',
+                               'array(SELECT gen_random_uuid() FROM generate_series(1, 10000))'));
 BEGIN
   FOR f IN
     SELECT p.oid::regprocedure AS sig, p.proname,
