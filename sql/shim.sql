@@ -23,6 +23,7 @@ AS $fn$
 DECLARE
     vector_schema name;
     memories regclass;
+    search text;
     shim regprocedure;
 BEGIN
     IF target_schema IS NULL THEN
@@ -45,6 +46,30 @@ BEGIN
             USING ERRCODE = '42P01',
                   HINT = 'Create memories first (migration 20251123000000), or name the schema that has it.';
     END IF;
+    -- Nearest first, then the threshold: the same rows as filtering first (similarity falls as
+    -- distance grows), and the shape an HNSW index on memories.embedding serves. The inner
+    -- LIMIT is left open (%%s) for the two uses below.
+    search := pg_catalog.format($q$
+            WITH m AS (
+                SELECT m.id, m.content, m.memory_type, m.importance_score, m.source, m.symbols,
+                       m.created_at, 1 - (m.embedding OPERATOR(%2$I.<=>) $1) AS similarity
+                FROM %1$I.memories m
+                WHERE m.workspace_id = $2 AND m.embedding IS NOT NULL AND NOT m.archived
+                ORDER BY m.embedding OPERATOR(%2$I.<=>) $1
+                LIMIT %%s)
+            SELECT m.id, m.content,
+                   CASE WHEN f.legacy_id IS NOT NULL THEN f.memory_type ELSE m.memory_type END,
+                   CASE WHEN f.legacy_id IS NOT NULL THEN f.importance
+                        WHEN m.importance_score >= 0.95 THEN 'critical'
+                        WHEN m.importance_score >= 0.8 THEN 'high'
+                        WHEN m.importance_score >= 0.5 THEN 'normal'
+                        ELSE 'low' END,
+                   m.source, m.symbols, m.created_at, m.similarity
+            FROM m
+            LEFT JOIN memory_guard.legacy_note_fields(ARRAY(SELECT m.id FROM m)) f ON f.legacy_id = m.id
+            WHERE m.similarity >= $3
+            ORDER BY m.similarity DESC
+            LIMIT $4$q$, target_schema, vector_schema);
     EXECUTE pg_catalog.format($shim$
         CREATE OR REPLACE FUNCTION %1$I.search_memory_notes(
             query_embedding %2$I.vector(1536),
@@ -58,36 +83,20 @@ BEGIN
         SET search_path = ''
         AS $body$
         -- PL/pgSQL, not SQL: a SQL function with a SET clause is never inlined, so its query is
-        -- planned without the argument values, and for LIMIT $4 the planner then assumes a
+        -- planned without the argument values, and for a LIMIT $4 the planner then assumes a
         -- tenth of the table and sorts it instead of walking the HNSW index (98x slower on
-        -- 100,000 rows, bench/migrate_shim.sh). PL/pgSQL plans with the values.
+        -- 100,000 rows, bench/migrate_shim.sh). For the usual counts the inner LIMIT is a
+        -- constant, so one plan serves every call; larger or NULL counts are planned per call.
         #variable_conflict use_column
         BEGIN
-            -- Nearest first, then the threshold: the same rows as filtering first (similarity
-            -- falls as distance grows), and the shape an HNSW index on memories.embedding serves.
-            RETURN QUERY
-            WITH m AS (
-                SELECT m.id, m.content, m.memory_type, m.importance_score, m.source, m.symbols,
-                       m.created_at, 1 - (m.embedding OPERATOR(%2$I.<=>) $1) AS similarity
-                FROM %1$I.memories m
-                WHERE m.workspace_id = $2 AND m.embedding IS NOT NULL AND NOT m.archived
-                ORDER BY m.embedding OPERATOR(%2$I.<=>) $1
-                LIMIT $4)
-            SELECT m.id, m.content,
-                   CASE WHEN f.legacy_id IS NOT NULL THEN f.memory_type ELSE m.memory_type END,
-                   CASE WHEN f.legacy_id IS NOT NULL THEN f.importance
-                        WHEN m.importance_score >= 0.95 THEN 'critical'
-                        WHEN m.importance_score >= 0.8 THEN 'high'
-                        WHEN m.importance_score >= 0.5 THEN 'normal'
-                        ELSE 'low' END,
-                   m.source, m.symbols, m.created_at, m.similarity
-            FROM m
-            LEFT JOIN memory_guard.legacy_note_fields(ARRAY(SELECT m.id FROM m)) f ON f.legacy_id = m.id
-            WHERE m.similarity >= $3
-            ORDER BY m.similarity DESC;
+            IF $4 <= 100 THEN
+                RETURN QUERY %3$s;
+            ELSE
+                RETURN QUERY %4$s;
+            END IF;
         END
         $body$
-    $shim$, target_schema, vector_schema);
+    $shim$, target_schema, vector_schema, pg_catalog.format(search, '100'), pg_catalog.format(search, '$4'));
     shim := pg_catalog.format('%I.search_memory_notes(%I.vector, uuid, float, int)', target_schema, vector_schema)::regprocedure;
     EXECUTE pg_catalog.format('COMMENT ON FUNCTION %s IS %L', shim,
         'memory_guard compatibility shim: the legacy search_memory_notes, answered from memories');
