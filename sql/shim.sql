@@ -24,6 +24,7 @@ DECLARE
     vector_schema name;
     memories regclass;
     search text;
+    branches text;
     shim regprocedure;
 BEGIN
     IF target_schema IS NULL THEN
@@ -48,7 +49,7 @@ BEGIN
     END IF;
     -- Nearest first, then the threshold: the same rows as filtering first (similarity falls as
     -- distance grows), and the shape an HNSW index on memories.embedding serves. The inner
-    -- LIMIT is left open (%%s) for the two uses below.
+    -- LIMIT is left open, to be a constant per bucket of counts, or $4.
     search := pg_catalog.format($q$
             WITH m AS (
                 SELECT m.id, m.content, m.memory_type, m.importance_score, m.source, m.symbols,
@@ -70,6 +71,11 @@ BEGIN
             WHERE m.similarity >= $3
             ORDER BY m.similarity DESC
             LIMIT $4$q$, target_schema, vector_schema);
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s $4 <= %s THEN RETURN QUERY %s;',
+                                 CASE WHEN b.n = 1 THEN 'IF' ELSE 'ELSIF' END, b.bucket,
+                                 pg_catalog.format(search, b.bucket)), ' ' ORDER BY b.n) || ' ELSE'
+    INTO branches
+    FROM pg_catalog.unnest(ARRAY[5, 20, 100]) WITH ORDINALITY AS b(bucket, n);
     EXECUTE pg_catalog.format($shim$
         CREATE OR REPLACE FUNCTION %1$I.search_memory_notes(
             query_embedding %2$I.vector(1536),
@@ -85,18 +91,17 @@ BEGIN
         -- PL/pgSQL, not SQL: a SQL function with a SET clause is never inlined, so its query is
         -- planned without the argument values, and for a LIMIT $4 the planner then assumes a
         -- tenth of the table and sorts it instead of walking the HNSW index (98x slower on
-        -- 100,000 rows, bench/migrate_shim.sh). For the usual counts the inner LIMIT is a
-        -- constant, so one plan serves every call; larger or NULL counts are planned per call.
+        -- 100,000 rows, bench/migrate_shim.sh). For the usual counts the inner LIMIT is the
+        -- smallest constant bucket that holds match_count, so one plan serves every call and
+        -- at most a few rows more than asked are read; larger or NULL counts are planned per call.
         #variable_conflict use_column
         BEGIN
-            IF $4 <= 100 THEN
-                RETURN QUERY %3$s;
-            ELSE
+            %3$s
                 RETURN QUERY %4$s;
             END IF;
         END
         $body$
-    $shim$, target_schema, vector_schema, pg_catalog.format(search, '100'), pg_catalog.format(search, '$4'));
+    $shim$, target_schema, vector_schema, branches, pg_catalog.format(search, '$4'));
     shim := pg_catalog.format('%I.search_memory_notes(%I.vector, uuid, float, int)', target_schema, vector_schema)::regprocedure;
     EXECUTE pg_catalog.format('COMMENT ON FUNCTION %s IS %L', shim,
         'memory_guard compatibility shim: the legacy search_memory_notes, answered from memories');

@@ -16,7 +16,7 @@ SELECT w.id AS workspace, q.g, t.threshold, c.n
 FROM workspaces w,
      (SELECT g FROM unnest(ARRAY[8, 12, 20, 55, 101, 150]) g) q,
      (VALUES (0.0::float), (0.7), (0.95)) t(threshold),
-     (VALUES (5), (50), (150), (NULL::int)) c(n);  -- over 100 and NULL take the other branch
+     (VALUES (5), (12), (50), (150), (NULL::int)) c(n);  -- each LIMIT bucket, over 100 and NULL
 CREATE TEMP TABLE query_vectors AS
 SELECT g, (SELECT embedding FROM memory_notes WHERE id = md5('memory_note_' || g)::uuid) AS v
 FROM unnest(ARRAY[8, 12, 20, 55, 101, 150]) g;
@@ -50,7 +50,7 @@ FROM search_memory_notes((SELECT v FROM query_vectors WHERE g = 20), '00000000-0
 -- 100,000 rows the planner picks the index itself: bench/migrate_shim.sh).
 SET enable_seqscan = off;
 SET enable_sort = off;
-SET plan_cache_mode = force_generic_plan;  -- the plan PL/pgSQL keeps for counts up to 100
+SET plan_cache_mode = force_generic_plan;  -- the plan PL/pgSQL keeps for counts up to 5
 DO $$
 BEGIN
   EXECUTE format('PREPARE shim_query(vector, uuid, float, int) AS %s',
