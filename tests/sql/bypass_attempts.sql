@@ -31,6 +31,18 @@ LOAD 'memory_guard';
 -- Still guarded, and nothing was forged.
 DROP TABLE app.precious;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Nor can it hijack the guard's own queries by shadowing an operator in a schema it puts before
+-- pg_catalog: memory_guard runs its SQL with search_path = pg_catalog, so the spy, which does
+-- fire for the role's own query, never fires inside the guard or the lint.
+CREATE FUNCTION app.oid_eq_spy(oid, oid) RETURNS boolean LANGUAGE plpgsql
+AS $$ BEGIN RAISE WARNING 'spy called by %', current_user; RETURN $1 OPERATOR(pg_catalog.=) $2; END $$;
+CREATE OPERATOR app.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = app.oid_eq_spy);
+SET search_path = app, pg_catalog;
+SELECT 'pg_class'::regclass::oid = 1259 AS spy_armed;
+DROP TABLE app.precious;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+RESET search_path;
 RESET ROLE;
 SELECT (SELECT count(*) FROM memory_guard.drop_log) AS drop_log_rows,
        (SELECT count(*) FROM memory_guard.ledger) AS ledger_rows,
