@@ -17,7 +17,7 @@ use memory_guard_core::drop_policy::{
     VerifiedCopy,
 };
 use memory_guard_core::sql_text::body_references;
-use memory_guard_core::{GuardError, SqlState};
+use memory_guard_core::{GuardError, Reaction, SqlState};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -364,19 +364,15 @@ pub fn judge(
             return None;
         }
         let role = current_role();
-        let verdict = match mode {
-            _ if decision.blocks(mode) => "blocked",
-            DropMode::Log => "logged",
+        let verdict = match mode.reaction() {
+            Some(Reaction::Refuse) => "blocked",
+            Some(Reaction::Log) => "logged",
             _ => "warned about",
         };
         for t in &decision.unguarded {
             report::server_log(&log_line(verdict, t, tag, &role));
         }
-        match mode {
-            _ if decision.blocks(mode) => report::raise(&err, function),
-            DropMode::Log => report::log(&err, function),
-            _ => report::warn(&err, function),
-        }
+        report::emit(&err, mode.reaction(), function);
     }
     Some(decision.passed)
 }

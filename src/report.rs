@@ -1,6 +1,6 @@
 //! The one place core errors become Postgres reports with SQLSTATE, DETAIL and HINT.
 
-use memory_guard_core::{GuardError, SqlState};
+use memory_guard_core::{GuardError, Reaction, SqlState};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
@@ -47,13 +47,20 @@ pub fn raise(e: &GuardError, function: &'static str) -> ! {
 }
 
 /// Reports `e` as a WARNING and carries on.
-pub fn warn(e: &GuardError, function: &'static str) {
+fn warn(e: &GuardError, function: &'static str) {
     build(e, function).report(PgLogLevel::WARNING);
 }
 
-/// Writes `e` to the server log only (never to the client, whatever client_min_messages says).
-pub fn log(e: &GuardError, function: &'static str) {
-    build(e, function).report(PgLogLevel::LOG_SERVER_ONLY);
+/// Reports `e` as its mode asks: an ERROR (does not return), a WARNING, or a line for the server
+/// log only (never the client, whatever client_min_messages says). `None` (a mode that is off)
+/// reports nothing.
+pub fn emit(e: &GuardError, reaction: Option<Reaction>, function: &'static str) {
+    match reaction {
+        Some(Reaction::Refuse) => raise(e, function),
+        Some(Reaction::Warn) => warn(e, function),
+        Some(Reaction::Log) => build(e, function).report(PgLogLevel::LOG_SERVER_ONLY),
+        None => {}
+    }
 }
 
 /// A plain line for the server log only.

@@ -162,11 +162,7 @@ fn check_functions(before: Vec<(pg_sys::Oid, Option<String>)>) {
                 continue;
             }
             let report = finding.to_report(mode);
-            match mode {
-                LintMode::Error => report::raise(&report, "on_function_ddl_end"),
-                LintMode::Log => report::log(&report, "on_function_ddl_end"),
-                LintMode::Warn | LintMode::Off => report::warn(&report, "on_function_ddl_end"),
-            }
+            report::emit(&report, mode.reaction(), "on_function_ddl_end");
         }
         remember(oid, &facts);
     }

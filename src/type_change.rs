@@ -56,13 +56,7 @@ fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
                 statement: stmt.to_string(),
             });
         } else {
-            match mode {
-                TypeChangeMode::Error => report::raise(&err, "on_alter_table_start"),
-                TypeChangeMode::Log => report::log(&err, "on_alter_table_start"),
-                TypeChangeMode::Warn | TypeChangeMode::Off => {
-                    report::warn(&err, "on_alter_table_start")
-                }
-            }
+            report::emit(&err, mode.reaction(), "on_alter_table_start");
         }
     }
 }

@@ -4,7 +4,7 @@
 //! statement holds, and hands the facts here as [`DroppedTable`]s; [`decide`] sorts them into the
 //! guarded and the unguarded, and [`blocked_error`] words the refusal.
 
-use crate::error::{GuardError, SqlState};
+use crate::error::{GuardError, Reaction, SqlState};
 use crate::sql_text::quote_literal;
 use std::fmt;
 use std::str::FromStr;
@@ -24,6 +24,16 @@ pub enum DropMode {
 }
 
 impl DropMode {
+    /// What an unguarded drop of data meets; `None` when the guard is off.
+    pub const fn reaction(self) -> Option<Reaction> {
+        match self {
+            DropMode::Enforce => Some(Reaction::Refuse),
+            DropMode::Warn => Some(Reaction::Warn),
+            DropMode::Log => Some(Reaction::Log),
+            DropMode::Off => None,
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             DropMode::Enforce => "enforce",
@@ -258,7 +268,7 @@ pub struct Decision {
 
 impl Decision {
     pub fn blocks(&self, mode: DropMode) -> bool {
-        mode == DropMode::Enforce && !self.unguarded.is_empty()
+        mode.reaction() == Some(Reaction::Refuse) && !self.unguarded.is_empty()
     }
 }
 
@@ -771,6 +781,14 @@ mod tests {
         assert!(!d.blocks(DropMode::Warn));
         assert_eq!(d.unguarded.len(), 1);
         assert_eq!(d.passed[0].1, Guard::WarnMode);
+    }
+
+    #[test]
+    fn each_drop_mode_has_its_reaction() {
+        assert_eq!(DropMode::Enforce.reaction(), Some(Reaction::Refuse));
+        assert_eq!(DropMode::Warn.reaction(), Some(Reaction::Warn));
+        assert_eq!(DropMode::Log.reaction(), Some(Reaction::Log));
+        assert_eq!(DropMode::Off.reaction(), None);
     }
 
     #[test]

@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// How a report reaches the statement, whichever mode setting chose it: the statement fails, the
+/// client gets a WARNING, or only the server log hears of it. Every `*_mode` maps onto these, so
+/// a new mode is one arm in core and nothing in the pgrx layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Refuse,
+    Warn,
+    Log,
+}
+
 /// The SQLSTATEs memory_guard raises. The README lists each with its meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlState {

@@ -12,4 +12,4 @@ pub mod search_path;
 pub mod sql_text;
 pub mod type_change;
 
-pub use error::{GuardError, SqlState};
+pub use error::{GuardError, Reaction, SqlState};

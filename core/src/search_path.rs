@@ -6,7 +6,7 @@
 //! (a caller who can create objects earlier on the path runs code with the function's rights);
 //! for a function that used to pin its path, losing the setting is a silent regression.
 
-use crate::error::{GuardError, SqlState};
+use crate::error::{GuardError, Reaction, SqlState};
 use crate::sql_text::quote_literal;
 
 /// `memory_guard.search_path_mode`.
@@ -20,6 +20,18 @@ pub enum LintMode {
     Log,
     /// No check at DDL time (`lint_functions()` still works).
     Off,
+}
+
+impl LintMode {
+    /// What a finding at DDL time meets; `None` when the check is off.
+    pub const fn reaction(self) -> Option<Reaction> {
+        match self {
+            LintMode::Error => Some(Reaction::Refuse),
+            LintMode::Warn => Some(Reaction::Warn),
+            LintMode::Log => Some(Reaction::Log),
+            LintMode::Off => None,
+        }
+    }
 }
 
 /// One entry of a search_path, as Postgres reads it.
@@ -374,6 +386,15 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_mode_has_its_reaction() {
+        use crate::error::Reaction;
+        assert_eq!(LintMode::Error.reaction(), Some(Reaction::Refuse));
+        assert_eq!(LintMode::Warn.reaction(), Some(Reaction::Warn));
+        assert_eq!(LintMode::Log.reaction(), Some(Reaction::Log));
+        assert_eq!(LintMode::Off.reaction(), None);
+    }
 
     fn s(name: &str) -> PathEntry {
         PathEntry::Schema(name.into())

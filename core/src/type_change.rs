@@ -3,7 +3,7 @@
 //! narrower type, or any USING expression. Known widenings pass; an unknown change is reported,
 //! because a guard that guesses "probably fine" is no guard.
 
-use crate::error::{GuardError, SqlState};
+use crate::error::{GuardError, Reaction, SqlState};
 
 /// `memory_guard.type_change_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,18 @@ pub enum TypeChangeMode {
     /// The report goes to the server log only.
     Log,
     Off,
+}
+
+impl TypeChangeMode {
+    /// What a lossy conversion meets; `None` when the check is off.
+    pub const fn reaction(self) -> Option<Reaction> {
+        match self {
+            TypeChangeMode::Error => Some(Reaction::Refuse),
+            TypeChangeMode::Warn => Some(Reaction::Warn),
+            TypeChangeMode::Log => Some(Reaction::Log),
+            TypeChangeMode::Off => None,
+        }
+    }
 }
 
 /// `character varying(20)` → ("character varying", [20]); `public.vector(3)` → ("vector", [3]).
@@ -145,6 +157,15 @@ pub fn report(column: &str, old: &str, new: &str, why: &str, mode: TypeChangeMod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_mode_has_its_reaction() {
+        use crate::error::Reaction;
+        assert_eq!(TypeChangeMode::Error.reaction(), Some(Reaction::Refuse));
+        assert_eq!(TypeChangeMode::Warn.reaction(), Some(Reaction::Warn));
+        assert_eq!(TypeChangeMode::Log.reaction(), Some(Reaction::Log));
+        assert_eq!(TypeChangeMode::Off.reaction(), None);
+    }
 
     #[test]
     fn widenings_pass() {
