@@ -8,7 +8,7 @@ CREATE TABLE memory_guard.ledger (
     source_owner oid         NOT NULL,
     copy_name    text        NOT NULL,   -- the backup table, or the migration target
     row_count    bigint      NOT NULL,
-    checksum     text        NOT NULL,   -- md5 over the sorted md5s of every row's text
+    checksum     text        NOT NULL,   -- sum of every row's memory_guard.row_digest, 32 hex digits
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     role_name    text        NOT NULL DEFAULT CURRENT_USER,
     details      jsonb       NOT NULL DEFAULT '{}'

@@ -7,6 +7,9 @@ CREATE FUNCTION memory_guard.migrate_memory_notes(
 ) RETURNS jsonb
 LANGUAGE sql VOLATILE
 SET search_path = ''
+-- Each batch keeps its 10,000 source rows (toast pointers, not embeddings: about 3 MB) in memory
+-- while it inserts and digests them; at the default 4 MB they would spill to disk.
+SET work_mem = '64MB'
 AS $$ SELECT memory_guard._migrate_memory_notes(source::pg_catalog.oid, target::pg_catalog.oid, coalesce(dry_run, false)) $$;
 COMMENT ON FUNCTION memory_guard.migrate_memory_notes(regclass, regclass, boolean) IS
   'Carries every memory_notes row into memories, losslessly (side table memory_notes_carryover), idempotent, verified.';

@@ -1,13 +1,14 @@
 //! memory_guard: a Postgres extension that keeps migrations from silently destroying data.
 //!
 //! Each capability has its own file: `drop_guard.rs` (the drop guard and `allow_drop`),
-//! `hooks.rs` (Postgres hooks), `probe.rs` (reading a table's facts under lock), `gucs.rs`
+//! `hooks.rs` (Postgres hooks), `probe.rs` (reading a table's facts under lock), `checksum.rs` (table checksums), `gucs.rs`
 //! (settings), `report.rs` (errors). Decisions live in the pgrx-free `memory_guard_core` crate.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 ::pgrx::pg_module_magic!(name, version);
 
 mod audit;
+mod checksum;
 mod drop_guard;
 mod event_trigger;
 mod gucs;

@@ -4,14 +4,15 @@
 //! Copies are read and written as the extension's owner, so row-level security cannot hide rows
 //! from a backup or a checksum; callers must own the tables they copy or restore.
 
+use crate::checksum::{checksum_columns, checksum_of, count_and_sum, row_sum, with_toast_memo};
 use crate::owner::as_extension_owner;
 use crate::report;
+use memory_guard_core::checksum::{checksum_sql, digest_sum_sql, RowSum};
 use memory_guard_core::drop_policy::{CopyKind, VerifiedCopy};
 use memory_guard_core::migration::{
     check_columns, check_embedding_dims, importance_score_sql, Column, MigrationReport,
     LEGACY_ROW_COLUMNS, SOURCE_COLUMNS, TARGET_COLUMNS,
 };
-use memory_guard_core::sql_text::{checksum_sql, checksum_term};
 use memory_guard_core::{GuardError, SqlState};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -27,45 +28,6 @@ fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Option<T> 
 
 fn run(sql: &str, args: &[DatumWithOid]) {
     Spi::run_with_args(sql, args).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
-}
-
-/// The columns of a relation in order, each with the send function its checksum term uses
-/// (`checksum_term`): `Some` for extension types, whose text form is costly to print.
-/// Columns are listed rather than taken as a whole row: during a DROP the table's row type may
-/// already be gone when the guard checks it.
-fn checksum_columns(rel_sql: &str) -> Vec<(String, Option<String>)> {
-    Spi::connect(|c| {
-        c.select(
-            "SELECT pg_catalog.quote_ident(a.attname), \
-                    CASE WHEN t.typcategory = 'U' AND t.typsend <> 0 THEN t.typsend::pg_catalog.regproc::text END \
-             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             WHERE a.attrelid = $1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            None,
-            &[rel_sql.into()],
-        )
-        .map(|rows| {
-            rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()?)))
-                .collect()
-        })
-    })
-    .unwrap_or_else(|e| pgrx::error!("memory_guard: columns of {rel_sql}: {e}"))
-}
-
-fn count_and_checksum(sql: &str) -> (i64, String) {
-    Spi::get_two::<i64, String>(sql)
-        .map(|(c, k)| (c.unwrap_or(0), k.unwrap_or_default()))
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
-}
-
-/// (row count, checksum) of a relation's rows, order-independent. `only` leaves out inheritance
-/// children and partitions.
-fn checksum_of(rel_sql: &str, only: bool) -> (i64, String) {
-    let terms: Vec<String> = checksum_columns(rel_sql)
-        .iter()
-        .map(|(name, send)| checksum_term(&format!("t.{name}"), send.as_deref()))
-        .collect();
-    let from = format!("{}{rel_sql} t", if only { "ONLY " } else { "" });
-    count_and_checksum(&checksum_sql(&terms, &from))
 }
 
 fn rel_name(relid: pg_sys::Oid) -> String {
@@ -410,6 +372,91 @@ fn columns(relid: pg_sys::Oid) -> Vec<Column> {
     .unwrap_or_default()
 }
 
+/// Copies the source rows not carried yet into the target and the side table, a range of heap
+/// blocks at a time (a progress NOTICE after each), and returns what the verification compares:
+/// the digest sum of every source row, and that of the rows it carried.
+///
+/// Each batch is one statement that reads its source rows once: it digests them all, inserts the
+/// new ones, and digests the legacy rows rebuilt from what the two inserts returned, which is
+/// what they stored after defaults, coercions and triggers. Rows carried earlier are checked by
+/// `present`, read back before the copy.
+#[allow(clippy::too_many_arguments)]
+fn copy_in_batches(
+    src: &str,
+    tgt: &str,
+    source: pg_sys::Oid,
+    target: pg_sys::Oid,
+    source_rows: i64,
+    already: i64,
+    source_terms: &[String],
+    rebuilt_terms: &[String],
+    migrated: &mut i64,
+) -> (RowSum, RowSum) {
+    // The source and its inheritance children are locked against writers: their sizes hold.
+    let blocks = one::<i64>(
+        "WITH RECURSIVE tree(relid) AS (SELECT $1::pg_catalog.oid UNION \
+           SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.relid) \
+         SELECT coalesce(max(pg_catalog.pg_relation_size(relid)), 0) / pg_catalog.current_setting('block_size')::bigint FROM tree",
+        &[source.into()],
+    )
+    .unwrap_or(0);
+    let step = if source_rows > 0 {
+        (blocks * BATCH / source_rows).max(1)
+    } else {
+        blocks.max(1)
+    };
+    let batch_sql = format!(
+        "WITH batch AS (SELECT s.*, memory_guard.row_digest({src_terms}) AS mg_digest, \
+             NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.legacy_id = s.id) AS mg_fresh \
+           FROM {src} s \
+           WHERE s.ctid >= pg_catalog.format('(%s,0)', $1::bigint)::pg_catalog.tid \
+             AND s.ctid < pg_catalog.format('(%s,0)', $2::bigint)::pg_catalog.tid), \
+         i AS (INSERT INTO {tgt} (id, workspace_id, session_id, content, summary, embedding, importance_score, \
+           memory_type, category, symbols, strategies, created_at, updated_at, archived, source, confidence) \
+           SELECT id, workspace_id, NULL, content, content, embedding, {score}, coalesce(memory_type, 'observation'), \
+           NULL, tags, '{{}}', created_at, coalesce(updated_at, created_at), coalesce(archived, false), source, 1.0 \
+           FROM batch WHERE mg_fresh RETURNING id, workspace_id, content, source, symbols, created_at, embedding), \
+         x AS (INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid, memory_type, \
+           importance, updated_at, archived, run_id, metadata) \
+           SELECT id, $3, $4, memory_type, importance, updated_at, archived, run_id, metadata FROM batch WHERE mg_fresh \
+           RETURNING legacy_id, memory_type, importance, updated_at, archived, run_id, metadata) \
+         SELECT (SELECT count(*) FROM batch)::bigint, (SELECT coalesce(sum(mg_digest), 0) FROM batch)::text, \
+           count(*)::bigint, {carried} \
+         FROM i JOIN x ON x.legacy_id = i.id",
+        src_terms = source_terms.join(", "),
+        score = importance_score_sql("importance"),
+        carried = digest_sum_sql(rebuilt_terms),
+    );
+    let (mut source_sum, mut carried) = (RowSum::default(), RowSum::default());
+    let mut lo = 0i64;
+    while lo < blocks {
+        let args: Vec<DatumWithOid> =
+            vec![lo.into(), (lo + step).into(), source.into(), target.into()];
+        let (batch, new) = with_toast_memo(|| {
+            Spi::connect(|c| {
+                let row = c.select(&batch_sql, Some(1), &args)?.first();
+                Ok::<_, pgrx::spi::Error>((
+                    row_sum(row.get::<i64>(1)?, row.get::<String>(2)?),
+                    row_sum(row.get::<i64>(3)?, row.get::<String>(4)?),
+                ))
+            })
+        })
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: migrate_memory_notes: {e}"));
+        source_sum = source_sum + batch;
+        carried = carried + new;
+        *migrated += new.rows;
+        lo += step;
+        if source_rows > BATCH {
+            pgrx::notice!(
+                "memory_guard: migrate_memory_notes: {} of {} rows carried",
+                already + *migrated,
+                source_rows
+            );
+        }
+    }
+    (source_sum, carried)
+}
+
 /// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
 #[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
 #[search_path(pg_catalog)]
@@ -458,62 +505,41 @@ fn migrate_memory_notes(
             &[],
         )
         .unwrap_or(0);
-        let mut migrated = 0i64;
-        if !dry_run {
-            let mut last = String::from("00000000-0000-0000-0000-000000000000");
-            let batch_sql = format!(
-                "WITH batch AS (SELECT s.* FROM {src} s WHERE s.id > $1::uuid \
-                   AND NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.legacy_id = s.id) \
-                   ORDER BY s.id LIMIT $2), \
-                 ins AS (INSERT INTO {tgt} (id, workspace_id, session_id, content, summary, embedding, importance_score, \
-                   memory_type, category, symbols, strategies, created_at, updated_at, archived, source, confidence) \
-                   SELECT id, workspace_id, NULL, content, content, embedding, {score}, coalesce(memory_type, 'observation'), \
-                   NULL, tags, '{{}}', created_at, coalesce(updated_at, created_at), coalesce(archived, false), source, 1.0 \
-                   FROM batch RETURNING 1), \
-                 side AS (INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid, memory_type, \
-                   importance, updated_at, archived, run_id, metadata) \
-                   SELECT id, $3, $4, memory_type, importance, updated_at, archived, run_id, metadata FROM batch RETURNING 1) \
-                 SELECT (SELECT count(*) FROM ins)::bigint, (SELECT id::text FROM batch ORDER BY id DESC LIMIT 1)",
-                score = importance_score_sql("importance"),
-            );
-            loop {
-                let args: Vec<DatumWithOid> = vec![last.as_str().into(), BATCH.into(), source.into(), target.into()];
-                let (n, max_id) = Spi::get_two_with_args::<i64, String>(&batch_sql, &args)
-                    .unwrap_or_else(|e| pgrx::error!("memory_guard: migrate_memory_notes: {e}"));
-                let n = n.unwrap_or(0);
-                migrated += n;
-                let Some(max_id) = max_id else { break };
-                last = max_id;
-                if source_rows > BATCH {
-                    pgrx::notice!("memory_guard: migrate_memory_notes: {} of {} rows carried", already + migrated, source_rows);
-                }
-                if n < BATCH {
-                    break;
-                }
-            }
-        }
-        // Verify: the source, and the legacy rows rebuilt from the target plus the side table.
-        let src_columns = checksum_columns(&src);
-        let send_of = |c: &str| src_columns.iter().find(|(n, _)| n == c).and_then(|(_, f)| f.clone());
-        let legacy_terms = |expr: &dyn Fn(&str) -> String| -> Vec<String> {
-            LEGACY_ROW_COLUMNS.iter().map(|c| checksum_term(&expr(c), send_of(c).as_deref())).collect()
+        // The legacy row, as the source holds it and as it is rebuilt from the target (m) and
+        // the side table (c). The two must digest alike, row for row.
+        let source_terms: Vec<String> = LEGACY_ROW_COLUMNS.iter().map(|c| format!("s.{c}")).collect();
+        let rebuilt_terms = |m: &str, c: &str| -> Vec<String> {
+            LEGACY_ROW_COLUMNS
+                .iter()
+                .map(|col| match *col {
+                    "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => format!("{m}.{col}"),
+                    "tags" => format!("{m}.symbols"),
+                    other => format!("{c}.{other}"),
+                })
+                .collect()
         };
-        let (src_n, src_k) = count_and_checksum(&checksum_sql(&legacy_terms(&|c| format!("s.{c}")), &format!("{src} s")));
-        let (dst_n, dst_k) = count_and_checksum(&checksum_sql(
-            &legacy_terms(&|c| match c {
-                "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => format!("m.{c}"),
-                "tags" => "m.symbols".to_string(),
-                other => format!("c.{other}"),
-            }),
+        // Rows carried by earlier calls, rebuilt from what the target and side table hold now.
+        let present = count_and_sum(&checksum_sql(
+            &rebuilt_terms("m", "c"),
             &format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})"),
         ));
-        let verified = src_n == dst_n && src_k == dst_k;
+        let mut migrated = 0i64;
+        let (source_sum, carried) = if dry_run {
+            (count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))), present)
+        } else {
+            let (source_sum, new) =
+                copy_in_batches(&src, &tgt, source, target, source_rows, already, &source_terms, &rebuilt_terms("i", "x"), &mut migrated);
+            (source_sum, present + new)
+        };
+        let src_n = source_sum.rows;
+        let src_k = source_sum.checksum();
+        let verified = source_sum == carried && src_n == source_rows;
         if !dry_run && !verified {
             report::raise(
                 &GuardError::new(SqlState::DataCorrupted, format!("migrate_memory_notes: {tgt} does not hold an exact copy of {src}"))
                     .detail(format!(
                         "{} source rows (checksum {}), {} rebuilt from {tgt} and memory_guard.memory_notes_carryover (checksum {}). Nothing was migrated.",
-                        src_n, src_k, dst_n, dst_k
+                        src_n, src_k, carried.rows, carried.checksum()
                     ))
                     .hint("Rows carried earlier were changed in the target since, or the target holds rows with the same ids."),
                 F,
@@ -522,8 +548,8 @@ fn migrate_memory_notes(
         if !dry_run {
             // The drop guard compares checksum_of(source) with the ledger. When the source is
             // exactly the legacy columns in order, with no children, that is the sum just taken:
-            // spare the table a third pass.
-            let legacy_only = src_columns.iter().map(|(n, _)| n.as_str()).eq(LEGACY_ROW_COLUMNS.iter().copied())
+            // spare the table another pass.
+            let legacy_only = checksum_columns(&src).iter().map(String::as_str).eq(LEGACY_ROW_COLUMNS.iter().copied())
                 && !one::<bool>("SELECT relhassubclass FROM pg_catalog.pg_class WHERE oid = $1", &[source.into()]).unwrap_or(true);
             let (n, k) = if legacy_only { (src_n, src_k.clone()) } else { checksum_of(&src, true) };
             ledger_insert("migration", source, &tgt, n, &k, serde_json::json!({ "legacy_checksum": src_k }));

@@ -5,6 +5,7 @@
 //! pgrx out of this crate, so everything here is tested with plain `cargo test`.
 
 pub mod audit;
+pub mod checksum;
 pub mod drop_policy;
 pub mod error;
 pub mod migration;

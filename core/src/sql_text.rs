@@ -132,43 +132,9 @@ pub fn library_list_names(setting: &str, library: &str) -> bool {
         })
 }
 
-/// One column as it enters a row checksum: the value itself, or, for a type whose text form is
-/// costly to print (an extension's type such as pgvector's `vector`, whose 1536 dimensions print
-/// as 1536 shortest-form floats), the md5 of its binary form from the type's send function,
-/// which is just as exact.
-pub fn checksum_term(expr: &str, send_function: Option<&str>) -> String {
-    match send_function {
-        Some(f) => format!("pg_catalog.md5({f}({expr}))"),
-        None => expr.to_string(),
-    }
-}
-
-/// The query giving the row count and checksum of the rows of `from`: md5 over the sorted md5s
-/// of each row's terms, so row order does not matter.
-pub fn checksum_sql(terms: &[String], from: &str) -> String {
-    format!(
-        "SELECT count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.string_agg(h, '' ORDER BY h), '')) \
-         FROM (SELECT pg_catalog.md5(ROW({})::text) AS h FROM {from}) x",
-        terms.join(", ")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksum_terms_hash_costly_types_in_binary() {
-        assert_eq!(checksum_term("t.id", None), "t.id");
-        assert_eq!(
-            checksum_term("m.embedding", Some("public.vector_send")),
-            "pg_catalog.md5(public.vector_send(m.embedding))"
-        );
-        let sql = checksum_sql(&["t.a".into(), "t.b".into()], "ONLY public.x t");
-        assert!(sql.contains("ROW(t.a, t.b)::text"), "{sql}");
-        assert!(sql.ends_with("FROM ONLY public.x t) x"), "{sql}");
-        assert!(sql.contains("string_agg(h, '' ORDER BY h)"), "{sql}");
-    }
 
     #[test]
     fn library_lists_are_read_as_postgres_writes_them() {

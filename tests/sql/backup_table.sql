@@ -80,3 +80,26 @@ DROP SCHEMA memory_guard_backup CASCADE;
 RESET client_min_messages;
 RESET memory_guard.drop_mode;
 TRUNCATE memory_guard.drop_log, memory_guard.ledger;
+
+-- Checksums digest each value's bytes as stored, detoasted: the same value digests alike
+-- whether it is kept inline, compressed or out of line, and any difference shows. Neighbouring
+-- values cannot run into each other, and NULL is not the empty string.
+CREATE TEMP TABLE stored (how text, v text);
+CREATE TEMP TABLE stored_plain (v text);
+ALTER TABLE stored_plain ALTER v SET STORAGE main;      -- compressed, kept in the row
+CREATE TEMP TABLE stored_out (v text);
+ALTER TABLE stored_out ALTER v SET STORAGE external;    -- out of line, uncompressed
+INSERT INTO stored VALUES ('compressible', repeat('memory ', 20000)),
+                          ('incompressible', (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 5000) g));
+INSERT INTO stored_plain SELECT v FROM stored;
+INSERT INTO stored_out SELECT v FROM stored;
+SELECT s.how, pg_column_size(s.v) < length(s.v) AS compressed,
+       memory_guard.row_digest(s.v) = memory_guard.row_digest(p.v) AS same_as_in_row,
+       memory_guard.row_digest(s.v) = memory_guard.row_digest(o.v) AS same_as_out_of_line,
+       memory_guard.row_digest(s.v) = memory_guard.row_digest(s.v || '') AS same_as_in_memory,
+       memory_guard.row_digest(s.v) <> memory_guard.row_digest(s.v || '.') AS one_more_byte_shows
+FROM stored s JOIN stored_plain p ON p.v = s.v JOIN stored_out o ON o.v = s.v ORDER BY 1;
+SELECT memory_guard.row_digest('ab'::text, 'c'::text) <> memory_guard.row_digest('a'::text, 'bc'::text) AS values_kept_apart,
+       memory_guard.row_digest(NULL::text) <> memory_guard.row_digest(''::text) AS null_is_not_empty,
+       memory_guard.row_digest(1, NULL::int) <> memory_guard.row_digest(NULL::int, 1) AS order_counts,
+       memory_guard.row_digest(now()::date) = memory_guard.row_digest(now()::date) AS by_value_alike;

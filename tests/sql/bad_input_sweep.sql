@@ -32,6 +32,9 @@ DECLARE
     'boolean', jsonb_build_array('NULL', 'true', 'false'),
     'oid', jsonb_build_array('NULL', '0', '''sweep.t''::regclass::oid', '''sweep.v''::regclass::oid'),
     'uuid', jsonb_build_array('NULL', 'gen_random_uuid()'),
+    -- "any" takes each value with its own type (a cast to "any" is not SQL).
+    '"any"', jsonb_build_array('NULL::text', '0', '''x''::text', 'repeat(''x'', 100000)', 'ROW(1, NULL)',
+                              '''{1,NULL}''::int[]', '''sweep.t''::regclass', 'now()'),
     'uuid[]', jsonb_build_array('NULL', '''{}''', '''{NULL}''', 'ARRAY[gen_random_uuid()]',
                                'array(SELECT gen_random_uuid() FROM generate_series(1, 10000))'));
 BEGIN
@@ -51,7 +54,8 @@ BEGIN
       SELECT vals FROM c WHERE i = coalesce(array_length(f.types, 1), 0)
     LOOP
       call := format('SELECT memory_guard.%I(%s)', f.proname,
-                     (SELECT string_agg(format('%s::%s', v, f.types[k]), ', ') FROM unnest(combo) WITH ORDINALITY u(v, k)));
+                     (SELECT string_agg(CASE WHEN f.types[k] = '"any"' THEN v ELSE format('%s::%s', v, f.types[k]) END, ', ')
+                      FROM unnest(combo) WITH ORDINALITY u(v, k)));
       BEGIN
         EXECUTE call;
         state := 'ok';

@@ -93,8 +93,9 @@ DROP ROLE lint_app;
 -- and the ALTER itself do). on_ddl_command_start (every DDL, no SQL), on_sql_drop (every drop)
 -- and on_function_ddl_end (every CREATE/ALTER FUNCTION) skip the cost of a pinned path on the
 -- function: the last two set search_path = pg_catalog in code, only around the SQL they run
--- (event_trigger::with_catalog_search_path), which a setting on the function cannot do. These
--- are the only findings.
+-- (event_trigger::with_catalog_search_path), which a setting on the function cannot do.
+-- row_digest runs no SQL, and is called once per row of every checksum: a setting on it would be
+-- saved and restored at each call. These are the only findings.
 BEGIN;
 DO $$
 DECLARE f regprocedure;
