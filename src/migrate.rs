@@ -407,7 +407,7 @@ fn copy_in_batches(
     };
     let batch_sql = format!(
         "WITH batch AS (SELECT s.*, memory_guard.row_digest({src_terms}) AS mg_digest, \
-             NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.legacy_id = s.id) AS mg_fresh \
+             {fresh} AS mg_fresh \
            FROM {src} s \
            WHERE s.ctid >= pg_catalog.format('(%s,0)', $1::bigint)::pg_catalog.tid \
              AND s.ctid < pg_catalog.format('(%s,0)', $2::bigint)::pg_catalog.tid), \
@@ -426,6 +426,12 @@ fn copy_in_batches(
         src_terms = source_terms.join(", "),
         score = importance_score_sql("importance"),
         carried = digest_sum_sql(rebuilt_terms),
+        // A first migration spares each row the look-up: none of them has been carried.
+        fresh = if already == 0 {
+            "true"
+        } else {
+            "NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.legacy_id = s.id)"
+        },
     );
     let (mut source_sum, mut carried) = (RowSum::default(), RowSum::default());
     let mut lo = 0i64;
