@@ -463,6 +463,22 @@ fn copy_in_batches(
     (source_sum, carried)
 }
 
+/// Whether what `INSERT ... RETURNING` returned may not be what the target holds once a batch
+/// is done: a user trigger on INSERT (an AFTER trigger runs after RETURNING; any trigger's code
+/// may change other rows) or a rule, on the target, any of its partitions, or the side table.
+/// Internal triggers (foreign-key checks) change no rows.
+fn target_can_change_rows_behind_returning(target: pg_sys::Oid) -> bool {
+    one::<bool>(
+        "WITH rels AS (SELECT $1::pg_catalog.regclass AS relid UNION SELECT relid FROM pg_catalog.pg_partition_tree($1) \
+                       UNION SELECT 'memory_guard.memory_notes_carryover'::pg_catalog.regclass) \
+         SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid IN (SELECT relid FROM rels) \
+                          AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0) \
+             OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class IN (SELECT relid FROM rels))",
+        &[target.into()],
+    )
+    .unwrap_or(true)
+}
+
 /// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
 #[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
 #[search_path(pg_catalog)]
@@ -496,6 +512,16 @@ fn migrate_memory_notes(
             .expect("checked above")
     };
     report::ok_or_raise(check_embedding_dims(&emb(&src_cols), &emb(&tgt_cols)), F);
+    for (relid, name, role) in [(source, &src, "source"), (target, &tgt, "target")] {
+        if !matches!(relkind(relid).0.as_str(), "r" | "p") {
+            report::raise(
+                &GuardError::new(SqlState::WrongObjectType, format!("migrate_memory_notes: {name} is not a table"))
+                    .detail(format!("The {role} must be an ordinary or partitioned table: rows written through a view or a foreign table cannot be verified where they land."))
+                    .hint("Name the table itself."),
+                F,
+            );
+        }
+    }
     require_owner(source, "migrate from it", F);
     require_owner(target, "migrate into it", F);
 
@@ -525,17 +551,22 @@ fn migrate_memory_notes(
                 .collect()
         };
         // Rows carried by earlier calls, rebuilt from what the target and side table hold now.
-        let present = count_and_sum(&checksum_sql(
-            &rebuilt_terms("m", "c"),
-            &format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})"),
-        ));
+        let present_from =
+            format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})");
+        let present = count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &present_from));
         let mut migrated = 0i64;
         let (source_sum, carried) = if dry_run {
             (count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))), present)
         } else {
             let (source_sum, new) =
                 copy_in_batches(&src, &tgt, source, target, source_rows, already, &source_terms, &rebuilt_terms("i", "x"), &mut migrated);
-            (source_sum, present + new)
+            if target_can_change_rows_behind_returning(target) {
+                // A trigger or rule may have changed rows after RETURNING saw them (or earlier
+                // batches' rows): read everything back from what the tables now hold.
+                (source_sum, count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &present_from)))
+            } else {
+                (source_sum, present + new)
+            }
         };
         let src_n = source_sum.rows;
         let src_k = source_sum.checksum();
@@ -547,7 +578,7 @@ fn migrate_memory_notes(
                         "{} source rows (checksum {}), {} rebuilt from {tgt} and memory_guard.memory_notes_carryover (checksum {}). Nothing was migrated.",
                         src_n, src_k, carried.rows, carried.checksum()
                     ))
-                    .hint("Rows carried earlier were changed in the target since, or the target holds rows with the same ids."),
+                    .hint("Carried rows were changed in the target (since an earlier call, or by a trigger on it), or the target holds rows with the same ids."),
                 F,
             );
         }

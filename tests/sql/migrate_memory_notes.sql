@@ -96,6 +96,27 @@ DROP ROLE migrator_without_rights;
 SELECT memory_guard.migrate_memory_notes(NULL, NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+-- Verification reads back what the tables hold when a trigger could change rows after
+-- RETURNING saw them: an AFTER INSERT trigger that rewrites what was carried is caught, and the
+-- whole call is undone.
+CREATE TABLE notes_late (LIKE legacy_before INCLUDING DEFAULTS);
+INSERT INTO notes_late SELECT * FROM legacy_before WHERE id IN (md5('memory_note_1')::uuid, md5('memory_note_2')::uuid);
+UPDATE notes_late SET id = gen_random_uuid();
+CREATE FUNCTION rewrite_after_insert() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN UPDATE memories SET content = 'rewritten' WHERE id = NEW.id; RETURN NULL; END $$;
+CREATE TRIGGER rewrite_after_insert AFTER INSERT ON memories FOR EACH ROW EXECUTE FUNCTION rewrite_after_insert();
+SELECT count(*) AS memories_before FROM memories;
+SELECT memory_guard.migrate_memory_notes('notes_late') IS NOT NULL;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS memories_after FROM memories;
+DROP TRIGGER rewrite_after_insert ON memories;
+DROP FUNCTION rewrite_after_insert();
+-- A view is not a target: what is written through it cannot be verified where it lands.
+CREATE VIEW memories_view AS SELECT * FROM memories;
+SELECT memory_guard.migrate_memory_notes('notes_late', 'memories_view');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP VIEW memories_view;
+
 -- Large tables: batches of 10,000 rows, each followed by a progress NOTICE.
 CREATE TABLE big_notes (LIKE legacy_before);
 INSERT INTO big_notes (id, workspace_id, content, created_at)
@@ -107,7 +128,7 @@ FROM memory_guard.migrate_memory_notes('big_notes') r;
 -- Leave the database as found: the fixture schema lives in public.
 SET memory_guard.drop_mode = off;
 SET client_min_messages = warning;
-DROP TABLE big_notes, notes_no_meta, notes_bad_tags, notes_small, notes_clash, memory_evidence, memories,
+DROP TABLE big_notes, notes_late, notes_no_meta, notes_bad_tags, notes_small, notes_clash, memory_evidence, memories,
   trading_rules, regime_profile_performance, market_events, overfitting_warnings, backtest_runs,
   chat_sessions, workspaces CASCADE;
 DROP FUNCTION search_memory_notes, hybrid_search_memories, update_updated_at_column;
