@@ -378,8 +378,9 @@ fn columns(relid: pg_sys::Oid) -> Vec<Column> {
 ///
 /// Each batch is one statement that reads its source rows once: it digests them all, inserts the
 /// new ones, and digests the legacy rows rebuilt from what the two inserts returned, which is
-/// what they stored after defaults, coercions and triggers. Rows carried earlier are checked by
-/// `present`, read back before the copy.
+/// what they stored after defaults, coercions and BEFORE triggers. Rows carried earlier are
+/// checked by `present`, read back before the copy. When a trigger or rule could change rows
+/// after RETURNING saw them, the caller reads all carried rows back instead.
 #[allow(clippy::too_many_arguments)]
 fn copy_in_batches(
     src: &str,
