@@ -101,7 +101,7 @@ SELECT memory_guard.migrate_memory_notes(NULL, NULL);
 -- whole call is undone.
 CREATE TABLE notes_late (LIKE legacy_before INCLUDING DEFAULTS);
 INSERT INTO notes_late SELECT * FROM legacy_before WHERE id IN (md5('memory_note_1')::uuid, md5('memory_note_2')::uuid);
-UPDATE notes_late SET id = gen_random_uuid();
+UPDATE notes_late SET id = md5('late ' || id::text)::uuid;
 CREATE FUNCTION rewrite_after_insert() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN UPDATE memories SET content = 'rewritten' WHERE id = NEW.id; RETURN NULL; END $$;
 CREATE TRIGGER rewrite_after_insert AFTER INSERT ON memories FOR EACH ROW EXECUTE FUNCTION rewrite_after_insert();
