@@ -15,7 +15,7 @@ use std::hash::Hasher;
 
 /// The columns of a relation in order, quoted. Columns are listed rather than taken as a whole
 /// row: during a DROP the table's row type may already be gone when the guard checks it.
-pub fn checksum_columns(rel_sql: &str) -> Vec<String> {
+fn checksum_columns(rel_sql: &str) -> Vec<String> {
     Spi::connect(|c| {
         c.select(
             "SELECT pg_catalog.quote_ident(attname) FROM pg_catalog.pg_attribute \

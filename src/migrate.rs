@@ -4,7 +4,7 @@
 //! Copies are read and written as the extension's owner, so row-level security cannot hide rows
 //! from a backup or a checksum; callers must own the tables they copy or restore.
 
-use crate::checksum::{checksum_columns, checksum_of, count_and_sum, row_sum, with_toast_memo};
+use crate::checksum::{checksum_of, count_and_sum, row_sum, with_toast_memo};
 use crate::owner::as_extension_owner;
 use crate::report;
 use memory_guard_core::checksum::{checksum_sql, digest_sum_sql, RowSum};
@@ -356,11 +356,12 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
     JsonB(report)
 }
 
+/// A relation's columns, in order.
 fn columns(relid: pg_sys::Oid) -> Vec<Column> {
     Spi::connect(|c| {
         c.select(
             "SELECT attname::text, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute \
-             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
             None,
             &[relid.into()],
         )
@@ -378,9 +379,9 @@ fn columns(relid: pg_sys::Oid) -> Vec<Column> {
 ///
 /// Each batch is one statement that reads its source rows once: it digests them all, inserts the
 /// new ones, and digests the legacy rows rebuilt from what the two inserts returned, which is
-/// what they stored after defaults, coercions and BEFORE triggers. Rows carried earlier are
-/// checked by `present`, read back before the copy. When a trigger or rule could change rows
-/// after RETURNING saw them, the caller reads all carried rows back instead.
+/// what they stored after defaults, coercions and BEFORE triggers. The caller checks rows
+/// carried by earlier calls by reading them back (before the copy, or after it when a trigger
+/// or rule could change rows behind RETURNING).
 #[allow(clippy::too_many_arguments)]
 fn copy_in_batches(
     src: &str,
@@ -551,23 +552,26 @@ fn migrate_memory_notes(
                 })
                 .collect()
         };
-        // Rows carried by earlier calls, rebuilt from what the target and side table hold now.
-        let present_from =
+        // Carried rows, rebuilt from what the target and side table hold.
+        let held_from =
             format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})");
-        let present = count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &present_from));
+        let held = || count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &held_from));
         let mut migrated = 0i64;
         let (source_sum, carried) = if dry_run {
-            (count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))), present)
+            (count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))), held())
+        } else if target_can_change_rows_behind_returning(target) {
+            // A trigger or rule may change rows after RETURNING saw them (or rows of earlier
+            // batches): read every carried row back once the copy is done.
+            let (source_sum, _) =
+                copy_in_batches(&src, &tgt, source, target, source_rows, already, &source_terms, &rebuilt_terms("i", "x"), &mut migrated);
+            (source_sum, held())
         } else {
+            // Rows carried by earlier calls are read back before the copy, the new ones as the
+            // inserts returned them.
+            let present = held();
             let (source_sum, new) =
                 copy_in_batches(&src, &tgt, source, target, source_rows, already, &source_terms, &rebuilt_terms("i", "x"), &mut migrated);
-            if target_can_change_rows_behind_returning(target) {
-                // A trigger or rule may have changed rows after RETURNING saw them (or earlier
-                // batches' rows): read everything back from what the tables now hold.
-                (source_sum, count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &present_from)))
-            } else {
-                (source_sum, present + new)
-            }
+            (source_sum, present + new)
         };
         let src_n = source_sum.rows;
         let src_k = source_sum.checksum();
@@ -587,7 +591,7 @@ fn migrate_memory_notes(
             // The drop guard compares checksum_of(source) with the ledger. When the source is
             // exactly the legacy columns in order, with no children, that is the sum just taken:
             // spare the table another pass.
-            let legacy_only = checksum_columns(&src).iter().map(String::as_str).eq(LEGACY_ROW_COLUMNS.iter().copied())
+            let legacy_only = src_cols.iter().map(|c| c.name.as_str()).eq(LEGACY_ROW_COLUMNS.iter().copied())
                 && !one::<bool>("SELECT relhassubclass FROM pg_catalog.pg_class WHERE oid = $1", &[source.into()]).unwrap_or(true);
             let (n, k) = if legacy_only { (src_n, src_k.clone()) } else { checksum_of(&src, true) };
             ledger_insert("migration", source, &tgt, n, &k, serde_json::json!({ "legacy_checksum": src_k }));
