@@ -55,28 +55,17 @@ unsafe extern "C-unwind" fn process_utility(
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard
     // implementation, unwrapped) gets exactly the arguments Postgres gave us.
     unsafe {
-        match PREV_PROCESS_UTILITY_HOOK {
-            Some(prev) => prev(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-            None => standard_process_utility(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-        }
+        let next = PREV_PROCESS_UTILITY_HOOK.unwrap_or(standard_process_utility);
+        next(
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        )
     }
 }
 
