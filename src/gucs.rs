@@ -5,8 +5,7 @@
 //! silently ignored placeholder.
 
 use memory_guard_core::drop_policy::DropMode;
-use memory_guard_core::search_path::LintMode;
-use memory_guard_core::type_change::TypeChangeMode;
+use memory_guard_core::error::CheckMode;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
 #[derive(Clone, Copy, PostgresGucEnum)]
@@ -24,7 +23,7 @@ enum DropModeGuc {
 static DROP_MODE: GucSetting<DropModeGuc> = GucSetting::<DropModeGuc>::new(DropModeGuc::Enforce);
 
 #[derive(Clone, Copy, PostgresGucEnum)]
-enum LintModeGuc {
+enum CheckModeGuc {
     #[name = c"warn"]
     Warn,
     #[name = c"error"]
@@ -35,12 +34,12 @@ enum LintModeGuc {
     Off,
 }
 
-static SEARCH_PATH_MODE: GucSetting<LintModeGuc> =
-    GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
+static SEARCH_PATH_MODE: GucSetting<CheckModeGuc> =
+    GucSetting::<CheckModeGuc>::new(CheckModeGuc::Warn);
 
-// The same three values; a separate static because each setting has its own default and value.
-static TYPE_CHANGE_MODE: GucSetting<LintModeGuc> =
-    GucSetting::<LintModeGuc>::new(LintModeGuc::Warn);
+// The same values; a separate static because each setting has its own value.
+static TYPE_CHANGE_MODE: GucSetting<CheckModeGuc> =
+    GucSetting::<CheckModeGuc>::new(CheckModeGuc::Warn);
 
 pub fn init() {
     GucRegistry::define_enum_guc(
@@ -80,20 +79,19 @@ pub fn drop_mode() -> DropMode {
     }
 }
 
-pub fn search_path_mode() -> LintMode {
-    match SEARCH_PATH_MODE.get() {
-        LintModeGuc::Warn => LintMode::Warn,
-        LintModeGuc::Error => LintMode::Error,
-        LintModeGuc::Log => LintMode::Log,
-        LintModeGuc::Off => LintMode::Off,
-    }
+pub fn search_path_mode() -> CheckMode {
+    check_mode(&SEARCH_PATH_MODE)
 }
 
-pub fn type_change_mode() -> TypeChangeMode {
-    match TYPE_CHANGE_MODE.get() {
-        LintModeGuc::Warn => TypeChangeMode::Warn,
-        LintModeGuc::Error => TypeChangeMode::Error,
-        LintModeGuc::Log => TypeChangeMode::Log,
-        LintModeGuc::Off => TypeChangeMode::Off,
+pub fn type_change_mode() -> CheckMode {
+    check_mode(&TYPE_CHANGE_MODE)
+}
+
+fn check_mode(setting: &GucSetting<CheckModeGuc>) -> CheckMode {
+    match setting.get() {
+        CheckModeGuc::Warn => CheckMode::Warn,
+        CheckModeGuc::Error => CheckMode::Error,
+        CheckModeGuc::Log => CheckMode::Log,
+        CheckModeGuc::Off => CheckMode::Off,
     }
 }

@@ -10,8 +10,9 @@ use crate::event_trigger::{
 };
 use crate::owner::as_extension_owner;
 use crate::{gucs, report};
+use memory_guard_core::error::CheckMode;
 use memory_guard_core::search_path::{
-    lint_function, Finding, FunctionFacts, LintMode, SchemaFacts, Severity,
+    lint_function, Finding, FunctionFacts, SchemaFacts, Severity,
 };
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -41,7 +42,7 @@ fn on_function_ddl_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (_, parsetree) = event_data(fcinfo, "on_function_ddl_start");
     BEFORE.with(|b| b.borrow_mut().clear());
     NOTHING_TO_CHECK.with(|n| n.set(false));
-    if (gucs::search_path_mode() == LintMode::Off && !crate::audit::active())
+    if (gucs::search_path_mode() == CheckMode::Off && !crate::audit::active())
         || creating_extension()
     {
         return;
@@ -100,11 +101,11 @@ fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
 fn check_functions(before: Vec<(pg_sys::Oid, Option<String>)>) {
     let auditing = crate::audit::active();
     let mode = if auditing {
-        LintMode::Warn
+        CheckMode::Warn
     } else {
         gucs::search_path_mode()
     };
-    if mode == LintMode::Off || creating_extension() {
+    if mode == CheckMode::Off || creating_extension() {
         return;
     }
     let oids: Vec<pg_sys::Oid> = Spi::connect(|c| {

@@ -5,7 +5,8 @@
 
 use crate::event_trigger::event_data;
 use crate::{gucs, probe, report};
-use memory_guard_core::type_change::{lossy, report as lossy_report, TypeChangeMode};
+use memory_guard_core::error::CheckMode;
+use memory_guard_core::type_change::{lossy, report as lossy_report};
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
@@ -19,13 +20,13 @@ fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (_, parsetree) = event_data(fcinfo, "on_alter_table_start");
     let auditing = crate::audit::active();
     let mode = if auditing {
-        TypeChangeMode::Warn
+        CheckMode::Warn
     } else {
         gucs::type_change_mode()
     };
     // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
     let in_extension_script = unsafe { pg_sys::creating_extension };
-    if mode == TypeChangeMode::Off || in_extension_script || !crate::drop_guard::guard_active() {
+    if mode == CheckMode::Off || in_extension_script || !crate::drop_guard::guard_active() {
         return;
     }
     for change in type_changes(parsetree) {

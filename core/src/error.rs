@@ -12,6 +12,32 @@ pub enum Reaction {
     Log,
 }
 
+/// `memory_guard.search_path_mode` and `memory_guard.type_change_mode`: what a check's finding at
+/// DDL time meets. (`drop_mode` has its own names: `enforce` rather than `error`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMode {
+    /// Findings are WARNINGs; the statement goes through.
+    Warn,
+    /// The first finding is an ERROR; the statement changes nothing.
+    Error,
+    /// Findings go to the server log only; the client sees nothing.
+    Log,
+    /// No check at DDL time.
+    Off,
+}
+
+impl CheckMode {
+    /// What a finding meets; `None` when the check is off.
+    pub const fn reaction(self) -> Option<Reaction> {
+        match self {
+            CheckMode::Error => Some(Reaction::Refuse),
+            CheckMode::Warn => Some(Reaction::Warn),
+            CheckMode::Log => Some(Reaction::Log),
+            CheckMode::Off => None,
+        }
+    }
+}
+
 /// The SQLSTATEs memory_guard raises. The README lists each with its meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlState {
@@ -106,6 +132,14 @@ impl GuardError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_check_mode_has_its_reaction() {
+        assert_eq!(CheckMode::Error.reaction(), Some(Reaction::Refuse));
+        assert_eq!(CheckMode::Warn.reaction(), Some(Reaction::Warn));
+        assert_eq!(CheckMode::Log.reaction(), Some(Reaction::Log));
+        assert_eq!(CheckMode::Off.reaction(), None);
+    }
 
     #[test]
     fn codes_are_five_characters_and_never_internal_error() {

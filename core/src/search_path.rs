@@ -6,33 +6,8 @@
 //! (a caller who can create objects earlier on the path runs code with the function's rights);
 //! for a function that used to pin its path, losing the setting is a silent regression.
 
-use crate::error::{GuardError, Reaction, SqlState};
+use crate::error::{CheckMode, GuardError, SqlState};
 use crate::sql_text::quote_literal;
-
-/// `memory_guard.search_path_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LintMode {
-    /// Findings are WARNINGs; the statement goes through.
-    Warn,
-    /// The first finding is an ERROR; the statement changes nothing.
-    Error,
-    /// Findings go to the server log only; the client sees nothing.
-    Log,
-    /// No check at DDL time (`lint_functions()` still works).
-    Off,
-}
-
-impl LintMode {
-    /// What a finding at DDL time meets; `None` when the check is off.
-    pub const fn reaction(self) -> Option<Reaction> {
-        match self {
-            LintMode::Error => Some(Reaction::Refuse),
-            LintMode::Warn => Some(Reaction::Warn),
-            LintMode::Log => Some(Reaction::Log),
-            LintMode::Off => None,
-        }
-    }
-}
 
 /// One entry of a search_path, as Postgres reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,10 +187,10 @@ pub struct Finding {
 impl Finding {
     /// The report for DDL time: in error mode an ERROR (42P17, the definition is unsafe), in
     /// warn mode a WARNING (01000). The HINT is the fix.
-    pub fn to_report(&self, mode: LintMode) -> GuardError {
+    pub fn to_report(&self, mode: CheckMode) -> GuardError {
         // In error mode the statement is rolled back, so the function may not exist to ALTER.
         let (state, hint) = match mode {
-            LintMode::Error => (
+            CheckMode::Error => (
                 SqlState::InvalidObjectDefinition,
                 format!("Add SET search_path = {} to the statement.", self.path),
             ),
@@ -386,15 +361,6 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_mode_has_its_reaction() {
-        use crate::error::Reaction;
-        assert_eq!(LintMode::Error.reaction(), Some(Reaction::Refuse));
-        assert_eq!(LintMode::Warn.reaction(), Some(Reaction::Warn));
-        assert_eq!(LintMode::Log.reaction(), Some(Reaction::Log));
-        assert_eq!(LintMode::Off.reaction(), None);
-    }
 
     fn s(name: &str) -> PathEntry {
         PathEntry::Schema(name.into())
@@ -689,10 +655,10 @@ mod tests {
             ..func()
         };
         let finding = &lint_function(&f, &public_open())[0];
-        let warn = finding.to_report(LintMode::Warn);
+        let warn = finding.to_report(CheckMode::Warn);
         assert_eq!(warn.sqlstate.code(), "01000");
         assert_eq!(warn.hint.as_deref(), Some("Pin it: ALTER FUNCTION public.update_updated_at_column() SET search_path = public;"));
-        let error = finding.to_report(LintMode::Error);
+        let error = finding.to_report(CheckMode::Error);
         assert_eq!(error.sqlstate.code(), "42P17");
         assert_eq!(
             error.hint.as_deref(),

@@ -3,29 +3,7 @@
 //! narrower type, or any USING expression. Known widenings pass; an unknown change is reported,
 //! because a guard that guesses "probably fine" is no guard.
 
-use crate::error::{GuardError, Reaction, SqlState};
-
-/// `memory_guard.type_change_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TypeChangeMode {
-    Warn,
-    Error,
-    /// The report goes to the server log only.
-    Log,
-    Off,
-}
-
-impl TypeChangeMode {
-    /// What a lossy conversion meets; `None` when the check is off.
-    pub const fn reaction(self) -> Option<Reaction> {
-        match self {
-            TypeChangeMode::Error => Some(Reaction::Refuse),
-            TypeChangeMode::Warn => Some(Reaction::Warn),
-            TypeChangeMode::Log => Some(Reaction::Log),
-            TypeChangeMode::Off => None,
-        }
-    }
-}
+use crate::error::{CheckMode, GuardError, SqlState};
 
 /// `character varying(20)` → ("character varying", [20]); `public.vector(3)` → ("vector", [3]).
 fn split(t: &str) -> (&str, Vec<i64>) {
@@ -136,9 +114,9 @@ fn narrower_length(old: &[i64], new: &[i64]) -> Option<String> {
 }
 
 /// The report for a lossy change of a column holding values.
-pub fn report(column: &str, old: &str, new: &str, why: &str, mode: TypeChangeMode) -> GuardError {
+pub fn report(column: &str, old: &str, new: &str, why: &str, mode: CheckMode) -> GuardError {
     let (state, hint) = match mode {
-        TypeChangeMode::Error => (
+        CheckMode::Error => (
             SqlState::DataStillExists,
             "Back the table up first (SELECT memory_guard.backup_table('…');), or ask a superuser for SET memory_guard.type_change_mode = warn.".to_string(),
         ),
@@ -157,15 +135,6 @@ pub fn report(column: &str, old: &str, new: &str, why: &str, mode: TypeChangeMod
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_mode_has_its_reaction() {
-        use crate::error::Reaction;
-        assert_eq!(TypeChangeMode::Error.reaction(), Some(Reaction::Refuse));
-        assert_eq!(TypeChangeMode::Warn.reaction(), Some(Reaction::Warn));
-        assert_eq!(TypeChangeMode::Log.reaction(), Some(Reaction::Log));
-        assert_eq!(TypeChangeMode::Off.reaction(), None);
-    }
 
     #[test]
     fn widenings_pass() {
@@ -220,14 +189,12 @@ mod tests {
             "bigint",
             "integer",
             "bigint values do not all fit integer",
-            TypeChangeMode::Warn,
+            CheckMode::Warn,
         );
         assert_eq!(w.sqlstate.code(), "01000");
         assert_eq!(w.message, "ALTER TABLE converts column public.t.c from bigint to integer, which can lose information");
         assert_eq!(
-            report("c", "a", "b", "x", TypeChangeMode::Error)
-                .sqlstate
-                .code(),
+            report("c", "a", "b", "x", CheckMode::Error).sqlstate.code(),
             "2BP01"
         );
     }
