@@ -25,13 +25,3 @@ AS $$
 $$;
 COMMENT ON FUNCTION memory_guard.lint_functions(name[]) IS
   'search_path findings for existing functions outside extensions (all schemas, or these).';
-
-CREATE EVENT TRIGGER memory_guard_ddl_command_start_lint
-    ON ddl_command_start
-    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE')
-    EXECUTE FUNCTION memory_guard.on_function_ddl_start();
-
-CREATE EVENT TRIGGER memory_guard_ddl_command_end_lint
-    ON ddl_command_end
-    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE')
-    EXECUTE FUNCTION memory_guard.on_function_ddl_end();

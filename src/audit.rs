@@ -51,29 +51,13 @@ pub fn record(make: impl FnOnce(i32, &str) -> Finding) {
     });
 }
 
-/// Called by the drop guard's sql_drop trigger during an audit: remembers the dropped tables.
-pub fn record_dropped_tables() {
-    if !AUDIT.with(|a| a.borrow().as_ref().is_some_and(|c| c.pass == 1)) {
-        return;
-    }
-    let tables: Vec<(String, String)> = Spi::connect(|c| {
-        c.select(
-            "SELECT schema_name, object_name FROM pg_catalog.pg_event_trigger_dropped_objects() \
-             WHERE object_type = 'table' AND NOT is_temporary",
-            None,
-            &[],
-        )
-        .map(|rows| {
-            rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
-                .collect()
-        })
-    })
-    .unwrap_or_default();
+/// Called by the drop guard for each table a statement deletes during an audit: remembered
+/// (first pass only), to find the functions that still name it.
+pub fn record_dropped_table(schema: String, table: String) {
     AUDIT.with(|a| {
-        if let Some(c) = a.borrow_mut().as_mut() {
+        if let Some(c) = a.borrow_mut().as_mut().filter(|c| c.pass == 1) {
             let (seq, stmt) = (c.seq, c.statement.clone());
-            c.dropped_tables
-                .extend(tables.into_iter().map(|(s, t)| (seq, stmt.clone(), s, t)));
+            c.dropped_tables.push((seq, stmt, schema, table));
         }
     });
 }

@@ -1,20 +1,21 @@
 //! The drop guard: no statement deletes a table holding rows unless the drop was guarded.
 //!
 //! How the pieces meet, for one statement:
-//! 1. `ddl_command_start` (event trigger) makes sure this library, and so its object-access hook,
-//!    is loaded before anything is deleted, and forgets facts left by statements whose `sql_drop`
-//!    never fired.
-//! 2. The object-access hook (`hooks.rs`) calls [`before_table_drop`] for each table Postgres'
-//!    dependency walk deletes, while the table still exists and is locked: the probe runs there.
-//! 3. `sql_drop` (event trigger) hands the facts to the core policy and raises, warns, or writes
-//!    `memory_guard.drop_log`. Raising rolls the whole statement back: nothing is dropped.
+//! 1. The object-access hook (`hooks.rs`) calls [`before_drop`] for each object Postgres'
+//!    dependency walk deletes, while it still exists and is locked: tables and columns are
+//!    probed there, and every object's dependencies are noted, to tell later what CASCADE took.
+//! 2. When the statement ends (`statement.rs`), [`statement_end`] hands the facts to the core
+//!    policy and raises, warns, or writes `memory_guard.drop_log`. Raising rolls the whole
+//!    statement back: nothing is dropped.
+//! 3. In the one statement that loads the library, which no hook of ours wraps, each table is
+//!    judged as it is met instead.
 
-use crate::event_trigger::{event_data, with_catalog_search_path};
 use crate::owner::as_extension_owner;
+use crate::statement::{self, with_catalog_search_path, Scoped};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
-    blocked_error, decide, log_line, Ancestor, DropContext, DropMode, DroppedTable, Guard, Permit,
-    VerifiedCopy,
+    blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,
+    DropContext, DropMode, DroppedTable, Guard, Permit, VerifiedCopy,
 };
 use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, Reaction, SqlState};
@@ -23,96 +24,48 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::cell::{Cell, RefCell};
 
-/// Facts and permits live until their (sub)transaction ends; `subid` is where they were made.
+/// A table (or column) about to lose data, with what is needed to judge it later.
 struct Pending {
-    subid: pg_sys::SubTransactionId,
     table: DroppedTable,
     /// For a column drop, its attribute number and catalog name.
     attnum: Option<(i32, String)>,
-    /// Catalog names of the dropped ancestors, for finding function bodies that name them.
+    /// Catalog names of the ancestors, for finding function bodies that name them.
     ancestor_names: Vec<(u32, String, String)>,
-}
-
-struct StoredPermit {
-    subid: pg_sys::SubTransactionId,
-    permit: Permit,
+    /// The statement's tag when it was met, for a judgement at commit (see before_commit).
+    tag: pg_sys::CommandTag::Type,
 }
 
 thread_local! {
-    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-    /// The extension's OID for the running statement (CREATE/DROP EXTENSION change it).
+    static PENDING: RefCell<Scoped<Pending>> = const { RefCell::new(Scoped::new()) };
+    /// Every object deleted by the running statements, for the refusal's CASCADE list.
+    static DELETED: RefCell<Scoped<DeletedObject>> = const { RefCell::new(Scoped::new()) };
+    /// memory_guard's extension OID in this database, looked up once per transaction (and again
+    /// after any CREATE or DROP EXTENSION): the hook asks for every object a statement deletes.
     static EXTENSION_OID: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
     /// Ledger copies verified at the statement's first deletion; `None` until then.
     static VERIFIED: RefCell<Option<Vec<(u32, VerifiedCopy)>>> = const { RefCell::new(None) };
-    static PERMITS: RefCell<Vec<StoredPermit>> = const { RefCell::new(Vec::new()) };
+    static PERMITS: RefCell<Scoped<Permit>> = const { RefCell::new(Scoped::new()) };
 }
 
-pub fn init() {
-    // SAFETY: called once from _PG_init; the callbacks are plain functions that live as long as
-    // the library, which Postgres never unloads.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
-    }
+/// Permits and facts are for the current transaction only.
+pub fn transaction_end() {
+    PENDING.with(|p| p.borrow_mut().clear());
+    DELETED.with(|d| d.borrow_mut().clear());
+    PERMITS.with(|p| p.borrow_mut().clear());
+    VERIFIED.with(|v| *v.borrow_mut() = None);
+    EXTENSION_OID.with(|e| e.set(None));
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn xact_callback(
-    event: pg_sys::XactEvent::Type,
-    _arg: *mut std::ffi::c_void,
-) {
-    use pg_sys::XactEvent::*;
-    // Permits are for the current transaction only; so are facts.
-    if matches!(
-        event,
-        XACT_EVENT_COMMIT
-            | XACT_EVENT_ABORT
-            | XACT_EVENT_PREPARE
-            | XACT_EVENT_PARALLEL_COMMIT
-            | XACT_EVENT_PARALLEL_ABORT
-    ) {
-        PENDING.with(|p| p.borrow_mut().clear());
-        PERMITS.with(|p| p.borrow_mut().clear());
-        VERIFIED.with(|v| *v.borrow_mut() = None);
-        EXTENSION_OID.with(|e| e.set(None));
-    }
+/// A permit given inside a savepoint that is rolled back was never given; facts from work that
+/// was rolled back describe nothing that happened.
+pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
+    PERMITS.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
+    PENDING.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
+    DELETED.with(|d| d.borrow_mut().subxact_end(aborted, sub, parent));
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn subxact_callback(
-    event: pg_sys::SubXactEvent::Type,
-    my_subid: pg_sys::SubTransactionId,
-    parent_subid: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
-    use pg_sys::SubXactEvent::*;
-    match event {
-        // A permit given inside a savepoint that is rolled back was never given.
-        SUBXACT_EVENT_ABORT_SUB => {
-            PERMITS.with(|p| p.borrow_mut().retain(|s| s.subid != my_subid));
-            PENDING.with(|p| p.borrow_mut().retain(|s| s.subid != my_subid));
-        }
-        SUBXACT_EVENT_COMMIT_SUB => {
-            PERMITS.with(|p| {
-                p.borrow_mut()
-                    .iter_mut()
-                    .filter(|s| s.subid == my_subid)
-                    .for_each(|s| s.subid = parent_subid)
-            });
-            PENDING.with(|p| {
-                p.borrow_mut()
-                    .iter_mut()
-                    .filter(|s| s.subid == my_subid)
-                    .for_each(|s| s.subid = parent_subid)
-            });
-        }
-        _ => {}
-    }
-}
-
-fn current_subid() -> pg_sys::SubTransactionId {
-    // SAFETY: only called inside a transaction (a hook during DDL, or a SQL function).
-    unsafe { pg_sys::GetCurrentSubTransactionId() }
+pub fn forget_extension_oid() {
+    EXTENSION_OID.with(|e| e.set(None));
 }
 
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
@@ -121,21 +74,24 @@ pub fn guard_active() -> bool {
     (gucs::drop_mode() != DropMode::Off || crate::audit::active())
         // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
         && !unsafe { pg_sys::creating_extension }
-        && memory_guard_extension() != pg_sys::InvalidOid
+        && installed_here()
 }
 
-/// Called by the object-access hook for every deletion. The first of a statement comes before
-/// anything is deleted: that is when copies recorded in the ledger can still be read whole.
-pub fn before_any_drop() {
-    if VERIFIED.with(|v| v.borrow().is_some()) || !guard_active() {
+/// Whether memory_guard is installed in this database (a preloaded library runs in all).
+pub fn installed_here() -> bool {
+    memory_guard_extension() != pg_sys::InvalidOid
+}
+
+/// The first deletion of a statement comes before anything is deleted: that is when copies
+/// recorded in the ledger can still be read whole.
+fn before_first_drop() {
+    if VERIFIED.with(|v| v.borrow().is_some()) {
         return;
     }
     let verified = crate::migrate::verified_copies_of_locked_tables();
     VERIFIED.with(|v| *v.borrow_mut() = Some(verified));
 }
 
-/// memory_guard's extension OID in this database (InvalidOid if not installed), looked up once
-/// per statement: the hook asks for every object a statement deletes.
 fn memory_guard_extension() -> pg_sys::Oid {
     if let Some(oid) = EXTENSION_OID.with(|e| e.get()) {
         return oid;
@@ -146,31 +102,133 @@ fn memory_guard_extension() -> pg_sys::Oid {
     oid
 }
 
-/// Called by the object-access hook for every relation about to be deleted, under its lock.
-pub fn before_table_drop(relid: pg_sys::Oid) {
+/// Called by the object-access hook for every object a statement deletes (internal deletions
+/// aside), before its deletion.
+pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     // Off, an extension's own install or upgrade script, or loaded (e.g. preloaded) in a
     // database where memory_guard is not installed.
     if !guard_active() {
         return;
     }
-    let ext = memory_guard_extension();
-    let Some(facts) = probe::probe_locked_table(relid) else {
+    before_first_drop();
+    let object = (class_id.to_u32(), object_id.to_u32(), sub_id);
+    let depends_on = probe::dependencies(object);
+    DELETED.with(|d| {
+        let mut deleted = d.borrow_mut();
+        let described = may_be_cascaded(&depends_on, object, deleted.iter())
+            .then(|| probe::describe(object, &depends_on))
+            .flatten();
+        deleted.push(DeletedObject {
+            object,
+            depends_on,
+            described,
+        });
+    });
+    if class_id != pg_sys::RelationRelationId || sub_id < 0 {
+        return;
+    }
+    if sub_id == 0 && crate::audit::active() {
+        if let Some((schema, table)) = probe::permanent_table_name(object_id) {
+            crate::audit::record_dropped_table(schema, table);
+        }
+    }
+    let found = if sub_id == 0 {
+        table_at_stake(object_id)
+    } else {
+        column_at_stake(object_id, sub_id)
+    };
+    if found && !statement::wrapped() {
+        let pending = PENDING.with(|p| p.borrow_mut().take_all());
+        let deleted: Vec<DeletedObject> = DELETED.with(|d| d.borrow().iter().cloned().collect());
+        with_catalog_search_path(|| {
+            judge_pending(
+                &statement::tag_name(statement::last_tag()),
+                pending,
+                &deleted,
+                false,
+            )
+        });
+    }
+}
+
+/// A statement our ProcessUtility hook does not wrap begins: what earlier such statements
+/// left is theirs, not its.
+pub fn unwrapped_statement_start() {
+    DELETED.with(|d| d.borrow_mut().clear());
+    VERIFIED.with(|v| *v.borrow_mut() = None);
+}
+
+/// A complete query ended: judge the tables it deleted that held rows.
+pub fn statement_end(mark: u64, tag: impl Fn() -> pg_sys::CommandTag::Type) {
+    VERIFIED.with(|v| *v.borrow_mut() = None);
+    if DELETED.with(|d| d.borrow().is_empty()) {
+        return; // most statements delete nothing
+    }
+    let deleted = DELETED.with(|d| d.borrow_mut().take_since(mark));
+    let pending = PENDING.with(|p| p.borrow_mut().take_since(mark));
+    if pending.is_empty() {
+        return;
+    }
+    with_catalog_search_path(|| {
+        judge_pending(&statement::tag_name(tag()), pending, &deleted, true)
+    });
+}
+
+/// Nothing reported may commit unjudged, whatever path the statement took.
+pub fn before_commit() {
+    let pending = PENDING.with(|p| p.borrow_mut().take_all());
+    let Some(tag) = pending.first().map(|p| p.tag) else {
         return;
     };
-    if !facts.has_rows {
-        return;
-    }
-    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
-    if unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) } == ext {
-        return; // memory_guard's own tables go with DROP EXTENSION memory_guard
+    let deleted = DELETED.with(|d| d.borrow_mut().take_all());
+    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, &deleted, true));
+}
+
+/// A relation about to be deleted, under its lock: pending if it is a table holding rows.
+fn table_at_stake(relid: pg_sys::Oid) -> bool {
+    let Some(facts) = probe::probe_locked_table(relid) else {
+        return false;
+    };
+    if !facts.has_rows || is_own_table(relid) {
+        return false; // memory_guard's own tables go with DROP EXTENSION memory_guard
     }
     let (table, ancestor_names) = dropped_table(relid, facts);
+    push_pending(table, None, ancestor_names);
+    true
+}
+
+/// A column about to be deleted (ALTER TABLE … DROP COLUMN, or a cascade from DROP
+/// TYPE/DOMAIN/EXTENSION), under its table's lock: pending if a visible row holds a value in it.
+fn column_at_stake(relid: pg_sys::Oid, attnum: i32) -> bool {
+    let Some((facts, column, raw_name)) = probe::probe_locked_column(relid, attnum) else {
+        return false;
+    };
+    if !facts.has_rows || is_own_table(relid) {
+        return false; // NULL in every visible row, or no rows
+    }
+    let (mut table, ancestor_names) = dropped_table(relid, facts);
+    table.column = Some(column);
+    push_pending(table, Some((attnum, raw_name)), ancestor_names);
+    true
+}
+
+fn is_own_table(relid: pg_sys::Oid) -> bool {
+    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
+    let owner = unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) };
+    owner == memory_guard_extension()
+}
+
+fn push_pending(
+    table: DroppedTable,
+    attnum: Option<(i32, String)>,
+    ancestor_names: Vec<(u32, String, String)>,
+) {
     PENDING.with(|p| {
         p.borrow_mut().push(Pending {
-            subid: current_subid(),
             table,
-            attnum: None,
+            attnum,
             ancestor_names,
+            tag: statement::last_tag(),
         })
     });
 }
@@ -213,93 +271,32 @@ pub fn dropped_table(
     (table, ancestor_names)
 }
 
-/// Called by the object-access hook for every column about to be deleted (ALTER TABLE … DROP
-/// COLUMN, or a cascade from DROP TYPE/DOMAIN/EXTENSION), under its table's lock.
-pub fn before_column_drop(relid: pg_sys::Oid, attnum: i32) {
-    if !guard_active() {
-        return;
-    }
-    let ext = memory_guard_extension();
-    let Some((facts, column, raw_name)) = probe::probe_locked_column(relid, attnum) else {
-        return;
-    };
-    if !facts.has_rows {
-        return; // NULL in every visible row, or no rows
-    }
-    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
-    if unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) } == ext {
-        return;
-    }
-    let (mut table, ancestor_names) = dropped_table(relid, facts);
-    table.column = Some(column);
-    PENDING.with(|p| {
-        p.borrow_mut().push(Pending {
-            subid: current_subid(),
-            table,
-            attnum: Some((attnum, raw_name)),
-            ancestor_names,
-        })
-    });
-}
-
-// Not pinned to a search_path: it runs for every DDL statement, runs no SQL, and a pinned path
-// costs a GUC save and restore (and a search-path recomputation) on each call.
-#[pg_extern(sql = "
-CREATE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
-LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
-  'Loads memory_guard (and its object-access hook) before any DDL deletes anything.';
-")]
-fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
-    event_data(fcinfo, "on_ddl_command_start");
-    PENDING.with(|p| p.borrow_mut().clear());
-    VERIFIED.with(|v| *v.borrow_mut() = None);
-    EXTENSION_OID.with(|e| e.set(None));
-}
-
-#[pg_extern(sql = "
-CREATE FUNCTION memory_guard.on_sql_drop() RETURNS event_trigger
-LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION memory_guard.on_sql_drop() IS
-  'Refuses, warns about or logs the drop of tables holding rows (memory_guard.drop_mode).';
-")]
-fn on_sql_drop(fcinfo: pg_sys::FunctionCallInfo) {
-    let (tag, _) = event_data(fcinfo, "on_sql_drop");
-    let pending: Vec<Pending> = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    // An audit reports what enforce mode would refuse, whatever the setting.
-    let auditing = crate::audit::active();
+/// Judges the tables a statement deleted that held rows. `ended`: the statement is over, so
+/// what still exists was not deleted after all, and ancestors that are gone went with it;
+/// otherwise (judged as met) everything still exists.
+fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: &[DeletedObject], ended: bool) {
     let mode = effective_mode();
-    // Most drops delete nothing that holds rows: they leave here, before any SQL.
-    if !auditing && (mode == DropMode::Off || pending.is_empty()) {
+    if mode == DropMode::Off {
         return;
     }
-    with_catalog_search_path(|| {
-        if auditing {
-            crate::audit::record_dropped_tables();
-        }
-        if mode != DropMode::Off && !pending.is_empty() {
-            judge_pending(&tag, mode, pending);
-        }
-    });
-}
-
-/// The sql_drop work for the tables a statement deleted that held rows.
-fn judge_pending(tag: &str, mode: DropMode, pending: Vec<Pending>) {
-    // Facts for tables that still exist come from work that was rolled back or not finished.
     let mut catalog_names = Vec::new();
     let tables: Vec<DroppedTable> = pending
         .into_iter()
-        .filter(|p| match &p.attnum {
-            None => !probe::relation_exists(pg_sys::Oid::from_u32(p.table.relid)),
-            Some((attnum, _)) => column_gone(p.table.relid, *attnum),
+        .filter(|p| {
+            !ended
+                || match &p.attnum {
+                    None => !probe::relation_exists(pg_sys::Oid::from_u32(p.table.relid)),
+                    Some((attnum, _)) => column_gone(p.table.relid, *attnum),
+                }
         })
         .map(|mut p| {
             for a in p.table.ancestors.iter_mut() {
-                a.dropped = match &p.attnum {
-                    None => !probe::relation_exists(pg_sys::Oid::from_u32(a.relid)),
-                    // The parent's column of the same name went too (ALTER on the parent).
-                    Some((_, name)) => column_named_gone(a.relid, name),
-                };
+                a.dropped = ended
+                    && match &p.attnum {
+                        None => !probe::relation_exists(pg_sys::Oid::from_u32(a.relid)),
+                        // The parent's column of the same name went too (ALTER on the parent).
+                        Some((_, name)) => column_named_gone(a.relid, name),
+                    };
             }
             catalog_names.extend(
                 p.ancestor_names
@@ -319,27 +316,29 @@ fn judge_pending(tag: &str, mode: DropMode, pending: Vec<Pending>) {
             p.table
         })
         .collect();
-    if let Some(passed) = judge(tag, mode, tables, &catalog_names, "on_sql_drop") {
+    let cascaded = cascaded(deleted);
+    if let Some(passed) = judge(tag, mode, tables, &catalog_names, &cascaded, "drop_guard") {
         write_drop_log(tag, &passed);
     }
 }
 
 /// Decides for the data a statement is about to delete: raises (enforce), warns (warn), or
 /// records an audit finding; returns what passed, for drop_log (`None` during an audit, which
-/// is rolled back). Shared by the sql_drop trigger and the TRUNCATE hook.
+/// is rolled back). Shared by the drop guard and the TRUNCATE hook; `cascaded` is what the
+/// statement dropped through CASCADE (`type identity`).
 pub fn judge(
     tag: &str,
     mode: DropMode,
     tables: Vec<DroppedTable>,
     catalog_names: &[(String, String)],
+    cascaded: &[String],
     function: &'static str,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
     let auditing = crate::audit::active();
-    let permits: Vec<Permit> =
-        PERMITS.with(|p| p.borrow().iter().map(|s| s.permit.clone()).collect());
+    let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
-        let ctx = gather_context(tag, &decision.unguarded, catalog_names);
+        let ctx = gather_context(tag, &decision.unguarded, catalog_names, cascaded);
         let err = blocked_error(&decision.unguarded, &ctx);
         if auditing {
             let mut object: Vec<String> = decision
@@ -431,6 +430,7 @@ fn gather_context(
     tag: &str,
     unguarded: &[DroppedTable],
     catalog_names: &[(String, String)],
+    cascaded: &[String],
 ) -> DropContext {
     let at_stake: Vec<String> = unguarded
         .iter()
@@ -442,29 +442,16 @@ fn gather_context(
             v
         })
         .collect();
-    // TRUNCATE has no dropped objects to list (and no sql_drop context to list them from).
-    let in_sql_drop = !tag.starts_with("TRUNCATE");
-    let cascaded: Vec<String> = Spi::connect(|c| {
-        if !in_sql_drop {
-            return Ok(Vec::new());
-        }
-        c.select(
-            include_str!("../sql/queries/cascaded_objects.sql"),
-            None,
-            &[],
-        )
-        .map(|rows| {
-            rows.filter_map(|r| r.get::<String>(1).ok().flatten())
-                .collect::<Vec<_>>()
+    let cascaded: Vec<String> = cascaded
+        .iter()
+        .filter(|d| !at_stake.contains(d))
+        // DROP EXTENSION takes its own members along (hundreds for pgvector): list what is the
+        // user's, the tables and their parts.
+        .filter(|d| {
+            tag != "DROP EXTENSION" || USER_OBJECT_PREFIXES.iter().any(|p| d.starts_with(p))
         })
-    })
-    .unwrap_or_default()
-    .into_iter()
-    .filter(|d| !at_stake.contains(d))
-    // DROP EXTENSION takes its own members along (hundreds for pgvector): list what is the
-    // user's, the tables and their parts.
-    .filter(|d| tag != "DROP EXTENSION" || USER_OBJECT_PREFIXES.iter().any(|p| d.starts_with(p)))
-    .collect();
+        .cloned()
+        .collect();
 
     let mut referencing_functions: Vec<(String, Vec<String>)> = Vec::new();
     let mut seen: Vec<&(String, String)> = Vec::new();
@@ -544,12 +531,7 @@ fn allow_drop(target: Option<&str>, reason: Option<&str>) -> String {
         Some(c) => format!("column {table}.{c}"),
         None => table,
     };
-    PERMITS.with(|p| {
-        p.borrow_mut().push(StoredPermit {
-            subid: current_subid(),
-            permit,
-        })
-    });
+    PERMITS.with(|p| p.borrow_mut().push(permit));
     format!("drop of {name} allowed until the end of this transaction")
 }
 

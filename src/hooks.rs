@@ -46,12 +46,15 @@ unsafe extern "C-unwind" fn process_utility(
 ) {
     // SAFETY: Postgres passes a valid PlannedStmt whose utilityStmt is the statement's node; a
     // TruncateStmt is handed on only when the node tag says so.
-    unsafe {
-        let node = (*pstmt).utilityStmt;
-        if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_TruncateStmt {
-            guard_truncate(node.cast());
-        }
+    let node = unsafe { (*pstmt).utilityStmt };
+    // SAFETY: as above.
+    if !node.is_null() && unsafe { (*node).type_ } == pg_sys::NodeTag::T_TruncateStmt {
+        // SAFETY: the node is a TruncateStmt (checked above).
+        unsafe { guard_truncate(node.cast()) };
     }
+    // What a subcommand (ALTER TABLE's own CREATE INDEX, say) deletes belongs to its statement.
+    let complete = context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND;
+    let mark = complete.then(crate::statement::begin);
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard
     // implementation, unwrapped) gets exactly the arguments Postgres gave us.
     unsafe {
@@ -67,6 +70,20 @@ unsafe extern "C-unwind" fn process_utility(
             qc,
         )
     }
+    if let Some(mark) = mark {
+        // SAFETY: node is still the statement's parse tree (or NULL).
+        unsafe { statement_end(node, mark) };
+    }
+}
+
+/// A complete query ended without an error: judge what it deleted and the functions it
+/// created or changed. (If it raised, its subtransaction's abort discarded all of that.)
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn statement_end(node: *mut pg_sys::Node, mark: u64) {
+    crate::statement::end();
+    let tag = || crate::statement::tag_of(node);
+    crate::drop_guard::statement_end(mark, tag);
+    crate::search_path_lint::statement_end(mark, tag);
 }
 
 /// Refuses an unguarded TRUNCATE of tables holding rows, and records what passed in drop_log now,
@@ -122,24 +139,48 @@ unsafe extern "C-unwind" fn object_access(
         // very arguments Postgres gave us.
         unsafe { prev(access, class_id, object_id, sub_id, arg) };
     }
-    if access != pg_sys::ObjectAccessType::OAT_DROP {
-        return;
-    }
-    // SAFETY: for OAT_DROP, Postgres passes a pointer to an ObjectAccessDrop (objectaccess.h),
-    // valid for the duration of the call.
-    let flags =
-        unsafe { arg.cast::<pg_sys::ObjectAccessDrop>().as_ref() }.map_or(0, |d| d.dropflags);
-    // Internal deletions (the transient heap of a table rewrite, a toast table) are not a drop
-    // anyone asked for and lose nothing.
-    if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
-        return;
-    }
-    crate::drop_guard::before_any_drop();
-    if class_id == pg_sys::RelationRelationId {
-        if sub_id == 0 {
-            crate::drop_guard::before_table_drop(object_id);
-        } else if sub_id > 0 {
-            crate::drop_guard::before_column_drop(object_id, sub_id);
+    use pg_sys::ObjectAccessType::*;
+    match access {
+        OAT_DROP => {
+            // SAFETY: for OAT_DROP, Postgres passes a pointer to an ObjectAccessDrop
+            // (objectaccess.h), valid for the duration of the call.
+            let flags = unsafe { arg.cast::<pg_sys::ObjectAccessDrop>().as_ref() }
+                .map_or(0, |d| d.dropflags);
+            // Internal deletions (the transient heap of a table rewrite, a toast table) are not
+            // a drop anyone asked for and lose nothing.
+            if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
+                return;
+            }
+            if class_id == pg_sys::ExtensionRelationId {
+                crate::drop_guard::forget_extension_oid();
+            }
+            crate::drop_guard::before_drop(class_id, object_id, sub_id);
         }
+        OAT_POST_CREATE | OAT_POST_ALTER => {
+            if class_id == pg_sys::ExtensionRelationId {
+                crate::drop_guard::forget_extension_oid();
+            }
+            if class_id != pg_sys::ProcedureRelationId || sub_id != 0 {
+                return;
+            }
+            // SAFETY: Postgres passes an ObjectAccessPostCreate for OAT_POST_CREATE and an
+            // ObjectAccessPostAlter for OAT_POST_ALTER (objectaccess.h), or NULL; each is valid
+            // for the duration of the call.
+            let internal = unsafe {
+                if access == OAT_POST_CREATE {
+                    arg.cast::<pg_sys::ObjectAccessPostCreate>()
+                        .as_ref()
+                        .is_some_and(|a| a.is_internal)
+                } else {
+                    arg.cast::<pg_sys::ObjectAccessPostAlter>()
+                        .as_ref()
+                        .is_some_and(|a| a.is_internal)
+                }
+            };
+            if !internal {
+                crate::search_path_lint::function_changed(object_id);
+            }
+        }
+        _ => {}
     }
 }

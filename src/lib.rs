@@ -1,8 +1,11 @@
 //! memory_guard: a Postgres extension that keeps migrations from silently destroying data.
 //!
 //! Each capability has its own file: `drop_guard.rs` (the drop guard and `allow_drop`),
-//! `hooks.rs` (Postgres hooks), `probe.rs` (reading a table's facts under lock), `checksum.rs` (table checksums), `gucs.rs`
-//! (settings), `report.rs` (errors). Decisions live in the pgrx-free `memory_guard_core` crate.
+//! `search_path_lint.rs`, `type_change.rs`, `truncate_guard.rs`, `migrate.rs` (the migration
+//! toolkit), `audit.rs` (dry runs). Around them: `hooks.rs` (Postgres hooks), `statement.rs`
+//! (where a statement begins and ends, and the one event trigger), `probe.rs` (a table's facts
+//! under lock), `checksum.rs`, `gucs.rs` (settings), `report.rs` (errors). Decisions live in
+//! the pgrx-free `memory_guard_core` crate.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 ::pgrx::pg_module_magic!(name, version);
@@ -10,7 +13,6 @@
 mod audit;
 mod checksum;
 mod drop_guard;
-mod event_trigger;
 mod gucs;
 mod hooks;
 mod migrate;
@@ -18,6 +20,7 @@ mod owner;
 mod probe;
 mod report;
 mod search_path_lint;
+mod statement;
 mod truncate_guard;
 mod type_change;
 
@@ -25,24 +28,14 @@ mod type_change;
 ::pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",
-    requires = [drop_guard::on_ddl_command_start, drop_guard::on_sql_drop]
+    requires = [statement::on_ddl_command_start]
 );
 ::pgrx::extension_sql_file!(
     "../sql/search_path_lint.sql",
     name = "search_path_lint",
-    requires = [
-        "schema",
-        search_path_lint::on_function_ddl_start,
-        search_path_lint::on_function_ddl_end,
-        search_path_lint::lint_functions_rows
-    ]
+    requires = ["schema", search_path_lint::lint_functions_rows]
 );
 
-::pgrx::extension_sql_file!(
-    "../sql/type_change.sql",
-    name = "type_change",
-    requires = [type_change::on_alter_table_start]
-);
 ::pgrx::extension_sql_file!("../sql/ledger.sql", name = "ledger", requires = ["schema"]);
 ::pgrx::extension_sql_file!(
     "../sql/migrate.sql",
@@ -69,7 +62,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     truncate_guard::init();
     hooks::init();
-    drop_guard::init();
+    statement::init();
 }
 
 /// Required by `cargo pgrx test`.

@@ -7,7 +7,7 @@
 //! row-level security and privileges, which would hide rows from the dropping role but not save
 //! them from the drop.
 
-use memory_guard_core::drop_policy::RowEstimate;
+use memory_guard_core::drop_policy::{ObjectRef, RowEstimate};
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
@@ -255,4 +255,121 @@ pub fn relation_exists(relid: pg_sys::Oid) -> bool {
             pg_sys::Datum::from(0),
         )
     }
+}
+
+/// pg_depend and its (classid, objid, objsubid) index; fixed OIDs in pg_depend.h, which pgrx
+/// does not bind.
+const DEPEND_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2608);
+const DEPEND_DEPENDER_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2673);
+
+/// The normal (`true`) and internal (`false`) dependencies of an object about to be deleted:
+/// read before its deletion removes them, to tell later what CASCADE took along.
+pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
+    let mut out = Vec::new();
+    // SAFETY: a catalog index scan with stack-allocated scan keys that outlive the scan; the
+    // catalog is opened and closed with matching locks, and every tuple is read through the
+    // relation's own descriptor while the scan is open.
+    unsafe {
+        let dep = pg_sys::table_open(DEPEND_RELATION_ID, pg_sys::AccessShareLock as i32);
+        let mut keys = [pg_sys::ScanKeyData::default(); 3];
+        let values = [
+            (pg_sys::F_OIDEQ, pg_sys::Datum::from(object.0)),
+            (pg_sys::F_OIDEQ, pg_sys::Datum::from(object.1)),
+            (pg_sys::F_INT4EQ, pg_sys::Datum::from(object.2)),
+        ];
+        for (i, (proc_, value)) in values.into_iter().enumerate() {
+            pg_sys::ScanKeyInit(
+                &mut keys[i],
+                (i + 1) as i16,
+                pg_sys::BTEqualStrategyNumber as u16,
+                pg_sys::Oid::from_u32(proc_),
+                value,
+            );
+        }
+        let scan = pg_sys::systable_beginscan(
+            dep,
+            DEPEND_DEPENDER_INDEX_ID,
+            true,
+            std::ptr::null_mut(),
+            3,
+            keys.as_mut_ptr(),
+        );
+        let desc = (*dep).rd_att;
+        loop {
+            let tup = pg_sys::systable_getnext(scan);
+            if tup.is_null() {
+                break;
+            }
+            let mut isnull = false;
+            let kind = pg_sys::heap_getattr(tup, 7, desc, &mut isnull).value() as u8;
+            let normal = match kind {
+                b'n' => true,
+                b'i' => false,
+                _ => continue,
+            };
+            let refclass = pg_sys::heap_getattr(tup, 4, desc, &mut isnull).value() as u32;
+            let refobj = pg_sys::heap_getattr(tup, 5, desc, &mut isnull).value() as u32;
+            let refsub = pg_sys::heap_getattr(tup, 6, desc, &mut isnull).value() as i32;
+            out.push(((refclass, refobj, refsub), normal));
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(dep, pg_sys::AccessShareLock as i32);
+    }
+    out
+}
+
+/// `(type, identity)` of an object that still exists, as `pg_identify_object` gives them.
+/// `None` when a type it names is already gone: inside a cycle of dependencies (an extension's
+/// types and their I/O functions), Postgres may delete a type before an object that names it,
+/// and printing that name would raise.
+pub fn describe(object: ObjectRef, depends_on: &[(ObjectRef, bool)]) -> Option<(String, String)> {
+    let types_gone = depends_on.iter().any(|((class, oid, _), _)| {
+        *class == pg_sys::TypeRelationId.to_u32()
+            // SAFETY: a syscache existence check by OID has no preconditions in a transaction.
+            && !unsafe {
+                pg_sys::SearchSysCacheExists(
+                    pg_sys::SysCacheIdentifier::TYPEOID as i32,
+                    pg_sys::Datum::from(*oid),
+                    pg_sys::Datum::from(0),
+                    pg_sys::Datum::from(0),
+                    pg_sys::Datum::from(0),
+                )
+            }
+    });
+    if types_gone {
+        return None;
+    }
+    let address = pg_sys::ObjectAddress {
+        classId: pg_sys::Oid::from_u32(object.0),
+        objectId: pg_sys::Oid::from_u32(object.1),
+        objectSubId: object.2,
+    };
+    // SAFETY: catalog lookups with missing_ok, which return NULL rather than raise for an
+    // object that cannot be found; the palloc'd strings are copied before returning.
+    unsafe {
+        let kind = pg_sys::getObjectTypeDescription(&address, true);
+        let identity = pg_sys::getObjectIdentity(&address, true);
+        if kind.is_null() || identity.is_null() {
+            return None;
+        }
+        Some((
+            CStr::from_ptr(kind).to_string_lossy().into_owned(),
+            CStr::from_ptr(identity).to_string_lossy().into_owned(),
+        ))
+    }
+}
+
+/// `(schema, name)` of a table or partitioned table that is not temporary; `None` otherwise.
+pub fn permanent_table_name(relid: pg_sys::Oid) -> Option<(String, String)> {
+    // SAFETY: syscache lookups by OID, each checked before use.
+    unsafe {
+        let kind = pg_sys::get_rel_relkind(relid) as u8;
+        if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
+            return None;
+        }
+        if pg_sys::get_rel_persistence(relid) as u8 == pg_sys::RELPERSISTENCE_TEMP {
+            return None;
+        }
+    }
+    relation_catalog_name(relid)
 }

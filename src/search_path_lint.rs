@@ -1,14 +1,14 @@
 //! The search_path lint: warns (or refuses) when CREATE/ALTER FUNCTION leaves a security-relevant
 //! function without a safe, pinned search_path, and `lint_functions()` for what already exists.
 //!
-//! `ddl_command_start` records the settings of every function the statement may replace (by
-//! name), so `ddl_command_end` can tell a lost setting (a regression) from one never set. The
-//! analysis itself is `memory_guard_core::search_path`.
+//! The object-access hook reports each function a statement writes, while the catalog still
+//! shows the statement's own change as not yet made: its setting from before is read then, so
+//! that a lost setting (a regression) can be told from one never set. The functions are linted
+//! when the statement ends (`statement.rs`). The analysis itself is
+//! `memory_guard_core::search_path`.
 
-use crate::event_trigger::{
-    event_data, may_be_security_relevant, target_function_name, with_catalog_search_path,
-};
 use crate::owner::as_extension_owner;
+use crate::statement::{self, with_catalog_search_path, Scoped};
 use crate::{gucs, report};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::search_path::{
@@ -16,17 +16,21 @@ use memory_guard_core::search_path::{
 };
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
-use pgrx::PgOid;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+
+/// A function a statement wrote, and its search_path before: `None` if it is new.
+type Changed = (pg_sys::Oid, Option<Option<String>>);
 
 thread_local! {
-    /// (function OID, its search_path) for functions the running statement may replace.
-    static BEFORE: RefCell<Vec<(pg_sys::Oid, Option<String>)>> = const { RefCell::new(Vec::new()) };
-    /// Set at ddl_command_start when the statement cannot give a warning: ddl_command_end skips.
-    static NOTHING_TO_CHECK: Cell<bool> = const { Cell::new(false) };
-    /// The ddl_command_start query, planned once per backend (it runs for every CREATE FUNCTION).
-    static BEFORE_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static CHANGED: RefCell<Scoped<Changed>> = const { RefCell::new(Scoped::new()) };
+}
+
+pub fn transaction_end() {
+    CHANGED.with(|c| c.borrow_mut().clear());
+}
+
+pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
+    CHANGED.with(|c| c.borrow_mut().subxact_end(aborted, sub, parent));
 }
 
 fn creating_extension() -> bool {
@@ -34,71 +38,119 @@ fn creating_extension() -> bool {
     unsafe { pg_sys::creating_extension }
 }
 
-#[pg_extern(sql = "
-CREATE FUNCTION memory_guard.on_function_ddl_start() RETURNS event_trigger
-LANGUAGE c SET search_path = pg_catalog AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn on_function_ddl_start(fcinfo: pg_sys::FunctionCallInfo) {
-    let (_, parsetree) = event_data(fcinfo, "on_function_ddl_start");
-    BEFORE.with(|b| b.borrow_mut().clear());
-    NOTHING_TO_CHECK.with(|n| n.set(false));
+/// The statements the lint looks at; other writes of pg_proc (GRANT, CREATE AGGREGATE, a range
+/// type's constructors) are not a function definition someone just wrote.
+fn lints(tag: pg_sys::CommandTag::Type) -> bool {
+    use pg_sys::CommandTag::*;
+    matches!(
+        tag,
+        CMDTAG_CREATE_FUNCTION
+            | CMDTAG_ALTER_FUNCTION
+            | CMDTAG_CREATE_PROCEDURE
+            | CMDTAG_ALTER_PROCEDURE
+    )
+}
+
+/// From the object-access hook: the pg_proc row of `oid` was just inserted or updated.
+pub fn function_changed(oid: pg_sys::Oid) {
     if (gucs::search_path_mode() == CheckMode::Off && !crate::audit::active())
         || creating_extension()
+        || !crate::drop_guard::installed_here()
     {
         return;
     }
-    let Some(name) = target_function_name(parsetree) else {
-        return;
-    };
-    let before = settings_before(&name);
-    let lost_one_possible = before.iter().any(|(_, sp)| sp.is_some());
-    NOTHING_TO_CHECK.with(|n| n.set(!lost_one_possible && !may_be_security_relevant(parsetree)));
-    BEFORE.with(|b| *b.borrow_mut() = before);
-}
-
-/// The search_path settings of every function named `name`, with a plan kept across calls.
-fn settings_before(name: &str) -> Vec<(pg_sys::Oid, Option<String>)> {
-    BEFORE_PLAN.with(|cell| {
-        Spi::connect(|c| {
-            let mut plan = cell.borrow_mut();
-            if plan.is_none() {
-                let types = [PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID)];
-                *plan = Some(
-                    c.prepare(
-                        include_str!("../sql/queries/search_path_before.sql"),
-                        &types,
-                    )?
-                    .keep(),
-                );
-            }
-            let args: [DatumWithOid; 1] = [name.into()];
-            c.select(plan.as_ref().expect("prepared above"), None, &args)
-                .map(|rows| {
-                    rows.filter_map(|r| {
-                        Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()?))
-                    })
-                    .collect()
-                })
-        })
-        .unwrap_or_default()
-    })
-}
-
-#[pg_extern(sql = "
-CREATE FUNCTION memory_guard.on_function_ddl_end() RETURNS event_trigger
-LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn on_function_ddl_end(fcinfo: pg_sys::FunctionCallInfo) {
-    event_data(fcinfo, "on_function_ddl_end");
-    let before = BEFORE.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    if NOTHING_TO_CHECK.with(|n| n.replace(false)) {
-        return; // a plain function that pinned nothing before and pins nothing now
+    // The statement's own write is not visible before its next command counter increment, so
+    // this is the row as it was (none for a new function).
+    let before = proc_row(oid).map(|r| r.search_path);
+    CHANGED.with(|c| c.borrow_mut().push((oid, before)));
+    if !statement::wrapped() {
+        // No hook of ours will see this statement end (it loaded the library): lint now.
+        let changed = CHANGED.with(|c| c.borrow_mut().take_all());
+        if lints(statement::last_tag()) {
+            lint_changed(changed);
+        }
     }
-    with_catalog_search_path(|| check_functions(before));
 }
 
-/// The ddl_command_end work: lint what the statement created or changed.
-fn check_functions(before: Vec<(pg_sys::Oid, Option<String>)>) {
+/// A complete query ended: lint the functions it wrote.
+pub fn statement_end(mark: u64, tag: impl Fn() -> pg_sys::CommandTag::Type) {
+    if CHANGED.with(|c| c.borrow().is_empty()) {
+        return;
+    }
+    let changed = CHANGED.with(|c| c.borrow_mut().take_since(mark));
+    if !changed.is_empty() && lints(tag()) {
+        lint_changed(changed);
+    }
+}
+
+fn lint_changed(mut changed: Vec<Changed>) {
+    // SAFETY: makes the statement's catalog writes visible to what follows, as Postgres does
+    // before ddl_command_end triggers; nothing of the statement's own work is left to run.
+    unsafe { pg_sys::CommandCounterIncrement() };
+    // Several writes of one function in a statement: what it had before is the first one's.
+    let mut seen = Vec::new();
+    changed.retain(|(oid, _)| {
+        let first = !seen.contains(oid);
+        seen.push(*oid);
+        first
+    });
+    // A plain function that pinned nothing before and pins nothing now cannot be reported:
+    // skip the catalog queries (this is every CREATE FUNCTION of most migrations).
+    let may_report = changed.iter().any(|(oid, before)| {
+        matches!(before, Some(Some(_)))
+            || proc_row(*oid)
+                .is_some_and(|r| r.security_definer || r.is_trigger || r.search_path.is_some())
+    });
+    if may_report {
+        with_catalog_search_path(|| check_functions(changed));
+    }
+}
+
+/// What the lint needs first from a pg_proc row, read through the syscache.
+struct ProcRow {
+    security_definer: bool,
+    is_trigger: bool,
+    search_path: Option<String>,
+}
+
+fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
+    // SAFETY: a syscache lookup by OID, released on every path; the row is read as the
+    // FormData_pg_proc it is, and proconfig (a text[] or NULL) through SysCacheGetAttr.
+    unsafe {
+        let tup = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::PROCOID as i32,
+            pg_sys::Datum::from(oid),
+        );
+        if tup.is_null() {
+            return None;
+        }
+        let form = &*(((*tup).t_data as *mut u8).add((*(*tup).t_data).t_hoff as usize)
+            as *const pg_sys::FormData_pg_proc);
+        let mut isnull = true;
+        let config = pg_sys::SysCacheGetAttr(
+            pg_sys::SysCacheIdentifier::PROCOID as i32,
+            tup,
+            pg_sys::Anum_pg_proc_proconfig as i16,
+            &mut isnull,
+        );
+        let settings: Vec<Option<String>> =
+            Vec::<Option<String>>::from_datum(config, isnull).unwrap_or_default();
+        let row = ProcRow {
+            security_definer: form.prosecdef,
+            is_trigger: form.prorettype == pg_sys::TRIGGEROID
+                || form.prorettype == pg_sys::EVENT_TRIGGEROID,
+            search_path: settings
+                .into_iter()
+                .flatten()
+                .find_map(|s| s.strip_prefix("search_path=").map(str::to_string)),
+        };
+        pg_sys::ReleaseSysCache(tup);
+        Some(row)
+    }
+}
+
+/// Lints the functions a statement created or changed.
+fn check_functions(before: Vec<Changed>) {
     let auditing = crate::audit::active();
     let mode = if auditing {
         CheckMode::Warn
@@ -108,30 +160,14 @@ fn check_functions(before: Vec<(pg_sys::Oid, Option<String>)>) {
     if mode == CheckMode::Off || creating_extension() {
         return;
     }
-    let oids: Vec<pg_sys::Oid> = Spi::connect(|c| {
-        c.select(
-            "SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() \
-             WHERE classid = 'pg_catalog.pg_proc'::pg_catalog.regclass",
-            None,
-            &[],
-        )
-        .map(|rows| {
-            rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
-                .collect()
-        })
-    })
-    .unwrap_or_default();
-    if oids.is_empty() {
-        return;
-    }
+    let oids: Vec<pg_sys::Oid> = before.iter().map(|(oid, _)| *oid).collect();
     let mut functions = function_facts(Some(&oids), None);
     for (oid, facts) in functions.iter_mut() {
-        // What the function had before this statement: what ddl_command_start saw (it existed),
-        // else nothing (it is new).
+        // What the function had before this statement (`None`: it is new).
         facts.previous_search_path = before
             .iter()
             .find(|(o, _)| o == oid)
-            .map(|(_, sp)| sp.clone());
+            .and_then(|(_, sp)| sp.clone());
     }
     // Who may create in which schema matters only to security-relevant functions (the rest get
     // info findings, not reported here): skip the catalog work on the common path.
@@ -163,7 +199,7 @@ fn check_functions(before: Vec<(pg_sys::Oid, Option<String>)>) {
                 continue;
             }
             let report = finding.to_report(mode);
-            report::emit(&report, mode.reaction(), "on_function_ddl_end");
+            report::emit(&report, mode.reaction(), "search_path_lint");
         }
         remember(oid, &facts);
     }

@@ -137,6 +137,7 @@ pub unsafe fn before_truncate(
         drop_guard::effective_mode(),
         tables,
         &[],
+        &[],
         "truncate_guard",
     )
 }

@@ -1,23 +1,16 @@
 //! `memory_guard.type_change_mode`: reports `ALTER TABLE … ALTER COLUMN … TYPE` on a column
 //! holding values when the conversion can lose information (rules in
-//! `memory_guard_core::type_change`). Runs at ddl_command_start, after taking the lock the ALTER
+//! `memory_guard_core::type_change`). Runs at ddl_command_start (`statement.rs`), after taking the lock the ALTER
 //! itself takes, so the probe sees every committed value.
 
-use crate::event_trigger::event_data;
 use crate::{gucs, probe, report};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::type_change::{lossy, report as lossy_report};
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
-// Not pinned to a search_path, unlike the other event-trigger functions: it resolves the ALTER's
-// table name exactly as the ALTER will, through the caller's search_path, and runs no SQL.
-#[pg_extern(sql = "
-CREATE FUNCTION memory_guard.on_alter_table_start() RETURNS event_trigger
-LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
-    let (_, parsetree) = event_data(fcinfo, "on_alter_table_start");
+/// Called by the ddl_command_start trigger for every ALTER TABLE.
+pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
     let auditing = crate::audit::active();
     let mode = if auditing {
         CheckMode::Warn
@@ -57,7 +50,7 @@ fn on_alter_table_start(fcinfo: pg_sys::FunctionCallInfo) {
                 statement: stmt.to_string(),
             });
         } else {
-            report::emit(&err, mode.reaction(), "on_alter_table_start");
+            report::emit(&err, mode.reaction(), "type_change");
         }
     }
 }

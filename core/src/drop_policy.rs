@@ -308,6 +308,98 @@ pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> 
     decision
 }
 
+/// A catalog object by (class OID, object OID, sub-id), as `pg_depend` names it; sub-id 0 is
+/// the whole object, n > 0 its column n.
+pub type ObjectRef = (u32, u32, i32);
+
+/// One object a statement deleted, as the object-access hook saw it just before its deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedObject {
+    pub object: ObjectRef,
+    /// Its `pg_depend` rows of kind normal (`true`) or internal (`false`).
+    pub depends_on: Vec<(ObjectRef, bool)>,
+    /// `(type, identity)` as `pg_identify_object` gives them; `None` when it could not be listed.
+    pub described: Option<(String, String)>,
+}
+
+/// Whether deleting `deleted` takes `reference` with it: a whole object takes its columns.
+fn covers(deleted: ObjectRef, reference: ObjectRef) -> bool {
+    deleted.0 == reference.0
+        && deleted.1 == reference.1
+        && (deleted.2 == 0 || deleted.2 == reference.2)
+}
+
+/// Whether the object needs a description in case it is listed: it has a normal dependency
+/// (the only way to be cascaded to), or an object met earlier is an internal part of it (a
+/// view's `_RETURN` rule, cascaded to, takes its view along).
+pub fn may_be_cascaded<'a>(
+    depends_on: &[(ObjectRef, bool)],
+    object: ObjectRef,
+    mut earlier: impl Iterator<Item = &'a DeletedObject>,
+) -> bool {
+    depends_on.iter().any(|(_, normal)| *normal)
+        || earlier.any(|e| {
+            e.depends_on
+                .iter()
+                .any(|(r, normal)| !normal && covers(object, *r))
+        })
+}
+
+/// What a statement dropped because of CASCADE, as `pg_event_trigger_dropped_objects()` marks
+/// it `normal`: objects with a normal dependency on another deleted object, and the owners of
+/// such objects' internal parts. Listed as `type identity`, sorted, without views' `_RETURN`
+/// rules (their view is listed).
+pub fn cascaded(deleted: &[DeletedObject]) -> Vec<String> {
+    let mut normal: Vec<bool> = deleted
+        .iter()
+        .map(|d| {
+            d.depends_on.iter().any(|(r, is_normal)| {
+                *is_normal
+                    && deleted
+                        .iter()
+                        .any(|o| o.object != d.object && covers(o.object, *r))
+            })
+        })
+        .collect();
+    // An internal part reached by CASCADE takes its owner with it, transitively.
+    loop {
+        let mut changed = false;
+        for (i, d) in deleted.iter().enumerate() {
+            if !normal[i] {
+                continue;
+            }
+            for (r, is_normal) in &d.depends_on {
+                if *is_normal {
+                    continue;
+                }
+                for (j, o) in deleted.iter().enumerate() {
+                    if !normal[j] && covers(o.object, *r) {
+                        normal[j] = true;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut listed: Vec<(&str, &str)> = deleted
+        .iter()
+        .zip(&normal)
+        .filter(|(_, n)| **n)
+        .filter_map(|(d, _)| d.described.as_ref())
+        .filter(|(kind, identity)| !(kind == "rule" && identity.starts_with("\"_RETURN\" on ")))
+        .map(|(k, i)| (k.as_str(), i.as_str()))
+        .collect();
+    listed.sort();
+    listed.dedup();
+    listed
+        .into_iter()
+        .map(|(k, i)| format!("{k} {i}"))
+        .collect()
+}
+
 /// What else the statement takes down and who still depends on the tables, gathered by the
 /// extension only when it is about to refuse (it costs catalog queries).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -996,5 +1088,75 @@ mod tests {
             line,
             "memory_guard: blocked DROP TABLE of table public.a: estimated_rows=10 guard=none reason=none role=app"
         );
+    }
+
+    fn deleted(object: ObjectRef, deps: &[(ObjectRef, bool)], what: &str) -> DeletedObject {
+        let (kind, identity) = what.split_once(' ').unwrap();
+        DeletedObject {
+            object,
+            depends_on: deps.to_vec(),
+            described: Some((kind.to_string(), identity.to_string())),
+        }
+    }
+
+    #[test]
+    fn cascaded_lists_what_depends_normally_on_a_deleted_object_and_not_the_originals() {
+        const CLASS: u32 = 1259;
+        const SCHEMA: (u32, u32, i32) = (2615, 2200, 0);
+        let table = (CLASS, 10, 0);
+        let objects = vec![
+            // the policy's USING clause names a column of the table (its own tie to the table
+            // is automatic, not recorded here)
+            deleted(
+                (3256, 20, 0),
+                &[((CLASS, 10, 2), true)],
+                "policy p on public.t",
+            ),
+            // an index only depends automatically: it goes with its table, unlisted
+            deleted((CLASS, 30, 0), &[], "index public.t_idx"),
+            // the table itself depends normally on its schema, which stays
+            deleted(table, &[(SCHEMA, true)], "table public.t"),
+        ];
+        assert_eq!(cascaded(&objects), vec!["policy p on public.t"]);
+    }
+
+    #[test]
+    fn a_view_goes_with_its_return_rule_which_is_not_listed() {
+        const CLASS: u32 = 1259;
+        const RULE: u32 = 2618;
+        let (table, view) = ((CLASS, 10, 0), (CLASS, 11, 0));
+        let objects = vec![
+            deleted(
+                (RULE, 12, 0),
+                &[(view, false), ((CLASS, 10, 1), true)],
+                "rule \"_RETURN\" on public.v",
+            ),
+            deleted(view, &[((2615, 2200, 0), true)], "view public.v"),
+            deleted(table, &[], "table public.t"),
+        ];
+        assert_eq!(cascaded(&objects), vec!["view public.v"]);
+        // A dependency on one column is no dependency on another column of the table.
+        let column_only = vec![
+            deleted((CLASS, 10, 2), &[], "table column public.t.b"),
+            deleted(
+                (RULE, 12, 0),
+                &[(view, false), ((CLASS, 10, 1), true)],
+                "rule \"_RETURN\" on public.v",
+            ),
+        ];
+        assert!(cascaded(&column_only).is_empty());
+    }
+
+    #[test]
+    fn may_be_cascaded_asks_for_descriptions_only_where_they_can_be_needed() {
+        let view = (1259, 11, 0);
+        let rule = DeletedObject {
+            object: (2618, 12, 0),
+            depends_on: vec![(view, false), ((1259, 10, 1), true)],
+            described: None,
+        };
+        assert!(may_be_cascaded(&rule.depends_on, rule.object, [].iter()));
+        assert!(may_be_cascaded(&[], view, [&rule].into_iter()));
+        assert!(!may_be_cascaded(&[], (1259, 30, 0), [&rule].into_iter()));
     }
 }

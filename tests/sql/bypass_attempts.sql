@@ -10,12 +10,11 @@ SET memory_guard.drop_mode = off;
 SET memory_guard.search_path_mode = off;
 SET memory_guard.type_change_mode = off;
 SET session_replication_role = replica;
-ALTER EVENT TRIGGER memory_guard_sql_drop_guard DISABLE;
-ALTER EVENT TRIGGER memory_guard_ddl_command_start_load DISABLE;
-DROP EVENT TRIGGER memory_guard_sql_drop_guard;
-CREATE EVENT TRIGGER my_trigger ON sql_drop EXECUTE FUNCTION memory_guard.on_sql_drop();
+ALTER EVENT TRIGGER memory_guard_ddl_command_start DISABLE;
+DROP EVENT TRIGGER memory_guard_ddl_command_start;
+CREATE EVENT TRIGGER my_trigger ON ddl_command_start EXECUTE FUNCTION memory_guard.on_ddl_command_start();
 DROP EXTENSION memory_guard;
-ALTER EXTENSION memory_guard DROP EVENT TRIGGER memory_guard_sql_drop_guard;
+ALTER EXTENSION memory_guard DROP EVENT TRIGGER memory_guard_ddl_command_start;
 INSERT INTO memory_guard.drop_log (role_name, table_oid, table_name, command_tag, guard) VALUES ('x', 0, 'x', 'x', 'backup');
 DELETE FROM memory_guard.drop_log;
 TRUNCATE memory_guard.drop_log;
@@ -25,7 +24,7 @@ UPDATE memory_guard.ledger SET checksum = 'forged';
 INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid) VALUES (gen_random_uuid(), 0, 0);
 SELECT * FROM memory_guard.memory_notes_carryover;
 CREATE FUNCTION memory_guard.allow_drop(text, text) RETURNS text LANGUAGE sql AS 'SELECT 1::text';
-ALTER FUNCTION memory_guard.on_sql_drop() RESET search_path;
+ALTER FUNCTION memory_guard.on_ddl_command_start() SET search_path = public;
 LOAD 'memory_guard';
 \set VERBOSITY default
 -- Still guarded, and nothing was forged.

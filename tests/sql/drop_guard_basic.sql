@@ -110,8 +110,8 @@ SELECT memory_guard.allow_drop('basic.v', 'reason');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT memory_guard.allow_drop('not a "valid name', 'reason');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
--- The event-trigger functions refuse to be called directly.
-SELECT memory_guard.on_sql_drop();
+-- The event-trigger function refuses to be called directly.
+SELECT memory_guard.on_ddl_command_start();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 SET memory_guard.drop_mode = off;

@@ -1,0 +1,265 @@
+//! Where a DDL statement begins and ends, as memory_guard sees it.
+//!
+//! The object-access hook (`hooks.rs`) reports objects as Postgres deletes, creates or alters
+//! them; the drop guard and the lint collect those reports and judge them when the statement
+//! that caused them ends, at the exit of memory_guard's ProcessUtility hook. Event triggers on
+//! `sql_drop` or `ddl_command_end` would give the same moment, but while any such trigger exists
+//! Postgres tracks every dropped object and copies every parse tree of every DDL statement in
+//! the database, which is most of what a guard costs (bench/ddl_overhead.sh).
+//!
+//! So the only event trigger is `ddl_command_start`, and it is there to load the library. The
+//! statement during which the library is loaded is the one our ProcessUtility hook cannot wrap:
+//! its reports are judged as they arrive (see [`wrapped`]).
+
+use crate::report;
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
+
+/// One report, kept until the statement that made it ends or its subtransaction does.
+struct Entry<T> {
+    subid: pg_sys::SubTransactionId,
+    seq: u64,
+    value: T,
+}
+
+/// Reports (or permits) that belong to a (sub)transaction: gone when it aborts, handed to the
+/// parent when it commits, and numbered so a statement can take back what it caused.
+pub struct Scoped<T> {
+    items: Vec<Entry<T>>,
+}
+
+impl<T> Scoped<T> {
+    pub const fn new() -> Self {
+        Scoped { items: Vec::new() }
+    }
+
+    pub fn push(&mut self, value: T) {
+        let seq = SEQ.with(|s| {
+            let n = s.get();
+            s.set(n + 1);
+            n
+        });
+        self.items.push(Entry {
+            subid: current_subid(),
+            seq,
+            value,
+        });
+    }
+
+    /// Removes and returns what was pushed since `mark` (see [`begin`]).
+    pub fn take_since(&mut self, mark: u64) -> Vec<T> {
+        let at = self.items.partition_point(|e| e.seq < mark);
+        self.items.drain(at..).map(|e| e.value).collect()
+    }
+
+    pub fn take_all(&mut self) -> Vec<T> {
+        self.take_since(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().map(|e| &e.value)
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    /// A subtransaction ended: what it made goes with it (abort) or to its parent (commit).
+    pub fn subxact_end(
+        &mut self,
+        aborted: bool,
+        sub: pg_sys::SubTransactionId,
+        parent: pg_sys::SubTransactionId,
+    ) {
+        if aborted {
+            self.items.retain(|e| e.subid != sub);
+        } else {
+            self.items
+                .iter_mut()
+                .filter(|e| e.subid == sub)
+                .for_each(|e| e.subid = parent);
+        }
+    }
+}
+
+thread_local! {
+    static SEQ: Cell<u64> = const { Cell::new(0) };
+    /// The complete queries our ProcessUtility hook is running, innermost last: (the
+    /// subtransaction it began in, the first sequence number it owns).
+    static FRAMES: RefCell<Vec<(pg_sys::SubTransactionId, u64)>> = const { RefCell::new(Vec::new()) };
+    /// The command tag of the latest ddl_command_start, for reports judged as they arrive.
+    static LAST_TAG: Cell<pg_sys::CommandTag::Type> = const { Cell::new(pg_sys::CommandTag::CMDTAG_UNKNOWN) };
+}
+
+fn current_subid() -> pg_sys::SubTransactionId {
+    // SAFETY: only called inside a transaction (hooks during a statement, SQL functions).
+    unsafe { pg_sys::GetCurrentSubTransactionId() }
+}
+
+/// A complete query begins (called by the ProcessUtility hook, outside any Rust guard, so it
+/// does nothing that can raise). Returns its mark, for [`Scoped::take_since`].
+pub fn begin() -> u64 {
+    let mark = SEQ.with(|s| s.get());
+    FRAMES.with(|f| f.borrow_mut().push((current_subid(), mark)));
+    mark
+}
+
+/// The query begun with [`begin`] ended without an error.
+pub fn end() {
+    FRAMES.with(|f| f.borrow_mut().pop());
+}
+
+/// Whether a running ProcessUtility hook call will judge what is reported now. False only in
+/// the statement that loaded the library (and in deletions outside any utility statement):
+/// there, reports are judged as they arrive.
+pub fn wrapped() -> bool {
+    FRAMES.with(|f| !f.borrow().is_empty())
+}
+
+pub fn last_tag() -> pg_sys::CommandTag::Type {
+    LAST_TAG.with(|t| t.get())
+}
+
+pub fn tag_name(tag: pg_sys::CommandTag::Type) -> String {
+    // SAFETY: GetCommandTagName returns a static C string for every tag value.
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::GetCommandTagName(tag)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The tag of a statement's parse tree.
+pub fn tag_of(node: *mut pg_sys::Node) -> pg_sys::CommandTag::Type {
+    if node.is_null() {
+        return pg_sys::CommandTag::CMDTAG_UNKNOWN;
+    }
+    // SAFETY: node is the utility statement of a PlannedStmt Postgres is executing.
+    unsafe { pg_sys::CreateCommandTag(node) }
+}
+
+pub fn init() {
+    // SAFETY: called once from _PG_init; the callbacks are plain functions that live as long as
+    // the library, which Postgres never unloads.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn xact_callback(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::XactEvent::*;
+    match event {
+        // Whatever a statement reported and nothing judged yet is judged before it can commit.
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => crate::drop_guard::before_commit(),
+        XACT_EVENT_COMMIT
+        | XACT_EVENT_ABORT
+        | XACT_EVENT_PREPARE
+        | XACT_EVENT_PARALLEL_COMMIT
+        | XACT_EVENT_PARALLEL_ABORT => {
+            FRAMES.with(|f| f.borrow_mut().clear());
+            crate::drop_guard::transaction_end();
+            crate::search_path_lint::transaction_end();
+        }
+        _ => {}
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn subxact_callback(
+    event: pg_sys::SubXactEvent::Type,
+    sub: pg_sys::SubTransactionId,
+    parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    let aborted = match event {
+        SUBXACT_EVENT_ABORT_SUB => true,
+        SUBXACT_EVENT_COMMIT_SUB => false,
+        _ => return,
+    };
+    if aborted {
+        // A query that raised inside the subtransaction never reached its end().
+        FRAMES.with(|f| f.borrow_mut().retain(|(s, _)| *s != sub));
+    }
+    crate::drop_guard::subxact_end(aborted, sub, parent);
+    crate::search_path_lint::subxact_end(aborted, sub, parent);
+}
+
+/// The event's command tag and raw parse tree. Raises 39P01 when `fcinfo` is not an event
+/// trigger call (someone ran the function by hand).
+fn event_data(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &'static str,
+) -> (pg_sys::CommandTag::Type, *mut pg_sys::Node) {
+    // SAFETY: fcinfo comes from the function manager; its context is either NULL or a Node, and
+    // is an EventTriggerData exactly when the node tag says so.
+    unsafe {
+        let ctx = (*fcinfo).context;
+        if ctx.is_null() || (*ctx).type_ != pg_sys::NodeTag::T_EventTriggerData {
+            let e = GuardError::new(
+                SqlState::TriggerProtocolViolated,
+                format!("{function}() must be called as an event trigger"),
+            )
+            .hint("CREATE EXTENSION memory_guard installs it as one; do not call it directly.");
+            report::raise(&e, function);
+        }
+        let data = &*(ctx as *const pg_sys::EventTriggerData);
+        (data.tag, data.parsetree)
+    }
+}
+
+// Not pinned to a search_path: it runs for every DDL statement, and a pinned path costs a GUC
+// save and restore (and a search-path recomputation) on each call. The type-change check it
+// calls resolves the ALTER's table through the caller's search_path, exactly as the ALTER will.
+#[pgrx::pg_extern(sql = "
+CREATE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
+  'Loads memory_guard (and its hooks) before any DDL runs; checks ALTER COLUMN ... TYPE.';
+")]
+fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
+    let (tag, parsetree) = event_data(fcinfo, "on_ddl_command_start");
+    LAST_TAG.with(|t| t.set(tag));
+    if !wrapped() {
+        crate::drop_guard::unwrapped_statement_start();
+    }
+    if tag == pg_sys::CommandTag::CMDTAG_ALTER_TABLE {
+        crate::type_change::before_alter_table(parsetree);
+    }
+}
+
+/// Runs `f` with `search_path = pg_catalog`, exactly as `SET search_path` on the function would,
+/// but only around the SQL the guard actually runs. A setting on a function is applied and
+/// undone on every call, with a search-path recomputation each way, while almost every
+/// statement needs no SQL from the guard at all.
+pub fn with_catalog_search_path<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: what fmgr does for a function with a SET clause: a new GUC nest level, a setting
+    // saved for that level, and its restore. If `f` raises, the (sub)transaction abort pops the
+    // level itself, as it does for fmgr.
+    let level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    };
+    let r = f();
+    // SAFETY: pops the level pushed above, restoring the caller's search_path.
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    r
+}
