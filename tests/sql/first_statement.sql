@@ -1,0 +1,57 @@
+-- memory_guard's library is loaded by its ddl_command_start trigger, inside the first DDL
+-- statement of a session (unless it is preloaded). Its ProcessUtility hook, which judges every
+-- later statement when it ends, does not exist yet when that first statement begins: the first
+-- statement is judged as each table is met instead. It refuses the same drops; for one table
+-- and what CASCADE takes with it, the report is the same. Each \c below starts such a session.
+CREATE SCHEMA first;
+CREATE TABLE first.notes (id int PRIMARY KEY, body text);
+INSERT INTO first.notes VALUES (1, 'keep');
+CREATE VIEW first.notes_view AS SELECT * FROM first.notes;
+CREATE TABLE first.other (id int);
+INSERT INTO first.other VALUES (1);
+CREATE TABLE first.parts (id int) PARTITION BY RANGE (id);
+CREATE TABLE first.parts_1 PARTITION OF first.parts FOR VALUES FROM (0) TO (10);
+INSERT INTO first.parts VALUES (1);
+CREATE TABLE first.empty (id int);
+TRUNCATE memory_guard.drop_log;
+
+\c
+DROP TABLE first.notes CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- In a transaction block, as psql --single-transaction applies a migration file.
+\c
+BEGIN;
+DROP TABLE IF EXISTS first.notes CASCADE;
+ROLLBACK;
+
+-- Two tables at stake: the first one met is reported, and nothing is dropped.
+\c
+DROP TABLE first.other, first.notes CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- A partitioned table: its partition is met first, and is named.
+\c
+DROP TABLE first.parts;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Empty tables pass, as always.
+\c
+DROP TABLE first.empty;
+
+-- A drop that passes (here in warn mode) is logged as it passes.
+\c
+SET memory_guard.drop_mode = warn;
+DROP TABLE first.other;
+RESET memory_guard.drop_mode;
+SELECT table_name, command_tag, guard FROM memory_guard.drop_log ORDER BY id;
+
+-- The lint, too, looks at the first statement's function as it is written.
+\c
+CREATE FUNCTION first.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+
+-- Nothing at stake was dropped.
+SELECT (SELECT count(*) FROM first.notes) AS notes, (SELECT count(*) FROM first.parts) AS parts,
+       to_regclass('first.other') IS NULL AS other_dropped, to_regclass('first.empty') IS NULL AS empty_dropped;
+SET memory_guard.drop_mode = off;
+DROP SCHEMA first CASCADE;
