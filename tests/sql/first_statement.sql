@@ -55,3 +55,4 @@ SELECT (SELECT count(*) FROM first.notes) AS notes, (SELECT count(*) FROM first.
        to_regclass('first.other') IS NULL AS other_dropped, to_regclass('first.empty') IS NULL AS empty_dropped;
 SET memory_guard.drop_mode = off;
 DROP SCHEMA first CASCADE;
+TRUNCATE memory_guard.drop_log;
