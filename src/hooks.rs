@@ -125,7 +125,10 @@ unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
     }
 }
 
-#[pgrx::pg_guard]
+/// Postgres calls this for every object created or altered, every schema searched and every
+/// function an executor initialises, in every query: so the few events memory_guard wants are
+/// picked out here, before any Rust guard is set up, and the rest return at once. Not
+/// `#[pg_guard]` for the same reason as `process_utility`: it owns nothing that needs dropping.
 unsafe extern "C-unwind" fn object_access(
     access: pg_sys::ObjectAccessType::Type,
     class_id: pg_sys::Oid,
@@ -139,6 +142,28 @@ unsafe extern "C-unwind" fn object_access(
         // very arguments Postgres gave us.
         unsafe { prev(access, class_id, object_id, sub_id, arg) };
     }
+    use pg_sys::ObjectAccessType::*;
+    let wanted = match access {
+        OAT_DROP => true,
+        OAT_POST_CREATE | OAT_POST_ALTER => {
+            class_id == pg_sys::ProcedureRelationId || class_id == pg_sys::ExtensionRelationId
+        }
+        _ => false,
+    };
+    if wanted {
+        // SAFETY: the arguments are Postgres' own, handed on unchanged.
+        unsafe { object_access_event(access, class_id, object_id, sub_id, arg) };
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn object_access_event(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut std::ffi::c_void,
+) {
     use pg_sys::ObjectAccessType::*;
     match access {
         OAT_DROP => {
