@@ -110,9 +110,24 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     if !guard_active() {
         return;
     }
+    // A toast table and its index go with their table: they hold none of its rows of their own,
+    // are never cascaded to, and are never listed.
+    if class_id == pg_sys::RelationRelationId
+        // SAFETY: a syscache lookup by OID, InvalidOid when not found.
+        && unsafe { pg_sys::get_rel_namespace(object_id) }
+            == pg_sys::Oid::from_u32(pg_sys::PG_TOAST_NAMESPACE)
+    {
+        return;
+    }
     before_first_drop();
     let object = (class_id.to_u32(), object_id.to_u32(), sub_id);
-    let depends_on = probe::dependencies(object);
+    // A relation's row type and an array type are internal parts of what they belong to, with
+    // no other dependency of their own: noted (others may depend on them), not looked into.
+    let depends_on = if class_id == pg_sys::TypeRelationId && probe::is_dependent_type(object_id) {
+        Vec::new()
+    } else {
+        probe::dependencies(object)
+    };
     DELETED.with(|d| {
         let mut deleted = d.borrow_mut();
         let described = may_be_cascaded(&depends_on, object, deleted.iter())

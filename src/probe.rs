@@ -52,9 +52,16 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
             pg_sys::relation_close(rel, pg_sys::NoLock as i32);
             return None;
         }
-        let has_rows = first_visible_row_exists(rel, column);
         let current_pages =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) as u64;
+        // A heap table keeps every row in its main fork: with no pages it has none, and the
+        // scan (a snapshot, a scan descriptor, a slot) is spared. Other access methods may keep
+        // rows elsewhere, and are always scanned.
+        let has_rows = if form.relam == pg_sys::HEAP_TABLE_AM_OID && current_pages == 0 {
+            false
+        } else {
+            first_visible_row_exists(rel, column)
+        };
         let relname = CStr::from_ptr(form.relname.data.as_ptr())
             .to_string_lossy()
             .into_owned();
@@ -313,9 +320,23 @@ pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
             out.push(((refclass, refobj, refsub), normal));
         }
         pg_sys::systable_endscan(scan);
-        pg_sys::table_close(dep, pg_sys::AccessShareLock as i32);
+        // The lock is kept to the end of the transaction, as Postgres keeps its own on
+        // pg_depend: the next object's scan then finds it in the local lock table.
+        pg_sys::table_close(dep, pg_sys::NoLock as i32);
     }
     out
+}
+
+/// Whether a type is a relation's row type or the implicit array type of another type.
+pub fn is_dependent_type(typid: pg_sys::Oid) -> bool {
+    // SAFETY: syscache lookups by OID, InvalidOid when not found.
+    unsafe {
+        if pg_sys::get_typ_typrelid(typid) != pg_sys::InvalidOid {
+            return true;
+        }
+        let element = pg_sys::get_element_type(typid);
+        element != pg_sys::InvalidOid && pg_sys::get_array_type(element) == typid
+    }
 }
 
 /// `(type, identity)` of an object that still exists, as `pg_identify_object` gives them.
