@@ -3,7 +3,8 @@
 //! The object-access hook sees every object a statement deletes, after Postgres' own dependency
 //! walk has locked it and before it is gone: the one place every DROP form (IF EXISTS, CASCADE,
 //! DROP SCHEMA, DROP OWNED, DROP EXTENSION, …) passes through, so memory_guard never has to guess
-//! the cascade from the statement's text.
+//! the cascade from the statement's text. It also sees each function as its pg_proc row is
+//! written, for the search_path lint.
 
 use pgrx::pg_sys;
 
@@ -25,14 +26,18 @@ pub fn init() {
     }
 }
 
-/// TRUNCATE only (event triggers never see it); everything else passes straight through.
+/// Guards TRUNCATE before it runs (event triggers never see it), and marks where each complete
+/// query begins and ends: at its end, what the object-access hook reported during it is judged
+/// (`statement.rs`). A query that raises never reaches its end; its subtransaction's abort
+/// discards what it reported.
 ///
 /// Deliberately not `#[pg_guard]`: an error raised by the statement must reach the client as
 /// Postgres raised it. pgrx's guard, like its wrapped bindings, catches a Postgres error and
 /// raises a copy without the error position, CONTEXT and schema/table/constraint fields (Postgres'
 /// own regression suite, run with the library loaded, lost every `LINE n: …^` of a failing DDL).
 /// So this frame owns nothing that needs dropping, the Rust work runs in the guarded
-/// `guard_truncate`, and Postgres' longjmp crosses this frame as it would a C one.
+/// `guard_truncate` and `statement_end`, and Postgres' longjmp crosses this frame as it would a C
+/// one.
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
