@@ -39,9 +39,11 @@ thread_local! {
     static PENDING: RefCell<Scoped<Pending>> = const { RefCell::new(Scoped::new()) };
     /// Every object deleted by the running statements, for the refusal's CASCADE list.
     static DELETED: RefCell<Scoped<DeletedObject>> = const { RefCell::new(Scoped::new()) };
-    /// memory_guard's extension OID in this database, looked up once per transaction (and again
-    /// after any CREATE or DROP EXTENSION): the hook asks for every object a statement deletes.
-    static EXTENSION_OID: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+    /// memory_guard's extension OID in this database and the OID of its drop_log, which exists
+    /// exactly as long as the extension does: the hook asks for every object a statement deletes,
+    /// and a syscache probe of drop_log is far cheaper than reading pg_extension. An answer of
+    /// "not installed" is only trusted for the transaction.
+    static EXTENSION: Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { Cell::new(None) };
     /// Ledger copies verified at the statement's first deletion; `None` until then.
     static VERIFIED: RefCell<Option<Vec<(u32, VerifiedCopy)>>> = const { RefCell::new(None) };
     static PERMITS: RefCell<Scoped<Permit>> = const { RefCell::new(Scoped::new()) };
@@ -49,11 +51,17 @@ thread_local! {
 
 /// Permits and facts are for the current transaction only.
 pub fn transaction_end() {
+    crate::migrate::forget_ledger_state();
     PENDING.with(|p| p.borrow_mut().clear());
     DELETED.with(|d| d.borrow_mut().clear());
     PERMITS.with(|p| p.borrow_mut().clear());
     VERIFIED.with(|v| *v.borrow_mut() = None);
-    EXTENSION_OID.with(|e| e.set(None));
+    if EXTENSION
+        .with(|e| e.get())
+        .is_some_and(|(ext, _)| ext == pg_sys::InvalidOid)
+    {
+        forget_extension_oid();
+    }
 }
 
 /// A permit given inside a savepoint that is rolled back was never given; facts from work that
@@ -65,7 +73,7 @@ pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys:
 }
 
 pub fn forget_extension_oid() {
-    EXTENSION_OID.with(|e| e.set(None));
+    EXTENSION.with(|e| e.set(None));
 }
 
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
@@ -93,13 +101,19 @@ fn before_first_drop() {
 }
 
 fn memory_guard_extension() -> pg_sys::Oid {
-    if let Some(oid) = EXTENSION_OID.with(|e| e.get()) {
-        return oid;
+    if let Some((ext, drop_log)) = EXTENSION.with(|e| e.get()) {
+        if ext == pg_sys::InvalidOid || probe::relation_exists(drop_log) {
+            return ext;
+        }
     }
-    // SAFETY: a catalog lookup by a static name, missing_ok so it never raises.
-    let oid = unsafe { pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true) };
-    EXTENSION_OID.with(|e| e.set(Some(oid)));
-    oid
+    // SAFETY: catalog lookups by static names, missing_ok so they never raise.
+    let found = unsafe {
+        let ext = pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true);
+        let schema = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
+        (ext, pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema))
+    };
+    EXTENSION.with(|e| e.set(Some(found)));
+    found.0
 }
 
 /// Called by the object-access hook for every object a statement deletes (internal deletions
@@ -204,7 +218,7 @@ fn table_at_stake(relid: pg_sys::Oid) -> bool {
     let Some(facts) = probe::probe_locked_table(relid) else {
         return false;
     };
-    if !facts.has_rows || is_own_table(relid) {
+    if is_own_table(relid) {
         return false; // memory_guard's own tables go with DROP EXTENSION memory_guard
     }
     let (table, ancestor_names) = dropped_table(relid, facts);
@@ -218,8 +232,8 @@ fn column_at_stake(relid: pg_sys::Oid, attnum: i32) -> bool {
     let Some((facts, column, raw_name)) = probe::probe_locked_column(relid, attnum) else {
         return false;
     };
-    if !facts.has_rows || is_own_table(relid) {
-        return false; // NULL in every visible row, or no rows
+    if is_own_table(relid) {
+        return false;
     }
     let (mut table, ancestor_names) = dropped_table(relid, facts);
     table.column = Some(column);

@@ -92,10 +92,24 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
     .unwrap_or_default()
 }
 
+thread_local! {
+    /// The ledger was found empty in this transaction (cleared at its end, and when this backend
+    /// writes the ledger): every DROP asks. Another session's entry committed meanwhile counts
+    /// from this session's next transaction, so a drop it would guard is refused until then.
+    static LEDGER_EMPTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+pub fn forget_ledger_state() {
+    LEDGER_EMPTY.with(|e| e.set(false));
+}
+
 /// Whether memory_guard.ledger has never held a row (no pages), read from its size on disk.
 fn ledger_is_empty() -> bool {
+    if LEDGER_EMPTY.with(|e| e.get()) {
+        return true;
+    }
     // SAFETY: catalog lookups by name; the relation is opened with AccessShareLock and closed.
-    unsafe {
+    let empty = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
         let relid = pg_sys::get_relname_relid(c"ledger".as_ptr(), nsp);
         if relid == pg_sys::InvalidOid {
@@ -105,7 +119,9 @@ fn ledger_is_empty() -> bool {
         let pages = pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
         pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
         pages == 0
-    }
+    };
+    LEDGER_EMPTY.with(|e| e.set(empty));
+    empty
 }
 
 /// Raises 42501 unless the current user owns `relid` (or is a member of its owner).
@@ -154,6 +170,7 @@ fn ledger_insert(
         checksum.into(),
         JsonB(details).into(),
     ];
+    forget_ledger_state();
     one::<i64>(
         "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, copy_name, row_count, checksum, role_name, details) \
          SELECT $1, $2, $3, c.relowner, $4, $5, $6, SESSION_USER, $7 FROM pg_catalog.pg_class c WHERE c.oid = $2 \

@@ -20,20 +20,19 @@ const INVALID_SUB_TRANSACTION_ID: pg_sys::SubTransactionId = 0;
 const ANUM_INHRELID: i16 = 1;
 const ANUM_INHPARENT: i32 = 2;
 
-/// What the probe found for a plain table with storage.
+/// What the probe found for a plain table with storage that holds rows.
 pub struct TableFacts {
     pub schema: String,
     pub relname: String,
     pub name: String,
     pub is_partition: bool,
-    pub has_rows: bool,
     pub estimate: RowEstimate,
     pub created_in_transaction: bool,
 }
 
-/// Probes `relid`, which the caller's statement has locked. `None` for relations that hold no
-/// data of their own to lose: views, partitioned parents (their partitions are probed), indexes,
-/// sequences, foreign tables, and temporary tables.
+/// Probes `relid`, which the caller's statement has locked. `None` for tables without a visible
+/// row, and for relations that hold no data of their own to lose: views, partitioned parents
+/// (their partitions are probed), indexes, sequences, foreign tables, and temporary tables.
 pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
     probe(relid, None)
 }
@@ -62,6 +61,10 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
         } else {
             first_visible_row_exists(rel, column)
         };
+        if !has_rows {
+            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+            return None; // nothing to lose: the names are not worth looking up
+        }
         let relname = CStr::from_ptr(form.relname.data.as_ptr())
             .to_string_lossy()
             .into_owned();
@@ -72,7 +75,6 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
             schema,
             relname,
             is_partition: form.relispartition,
-            has_rows,
             estimate: RowEstimate::from_stats(
                 form.reltuples as f64,
                 form.relpages as i64,
@@ -86,8 +88,9 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
 }
 
 /// Probes column `attnum` of `relid` (locked by the caller's statement): its name (quoted, and
-/// as in the catalog), and whether a visible row holds a value in it. The scan stops at the first such row; a column that
-/// is NULL everywhere is read to the end. `None` as for [`probe_locked_table`].
+/// as in the catalog), when a visible row holds a value in it. The scan stops at the first such
+/// row; a column that is NULL everywhere is read to the end. `None` as for [`probe_locked_table`],
+/// and for a column without a value.
 pub fn probe_locked_column(
     relid: pg_sys::Oid,
     attnum: i32,

@@ -115,9 +115,6 @@ pub unsafe fn before_truncate(
         .iter()
         .filter_map(|relid| {
             let facts = probe::probe_locked_table(*relid)?;
-            if !facts.has_rows {
-                return None;
-            }
             let (mut t, _) = drop_guard::dropped_table(*relid, facts);
             t.verified_copy = verified
                 .iter()

@@ -27,11 +27,8 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
             continue;
         };
         let Some((facts, _, _)) = probe::probe_locked_column(change.relid, change.attnum) else {
-            continue;
-        };
-        if !facts.has_rows {
             continue; // no value to lose
-        }
+        };
         let column = format!("{}.{}", facts.name, change.column);
         let err = lossy_report(&column, &change.old, &change.new, &why, mode);
         if auditing {
