@@ -367,7 +367,10 @@ pub fn judge(
     let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
-        let ctx = gather_context(tag, &decision.unguarded, catalog_names, cascaded);
+        let mut ctx = gather_context(tag, &decision.unguarded, catalog_names, cascaded);
+        if !auditing && mode.reaction() != Some(Reaction::Refuse) {
+            ctx.goes_ahead_under = Some(mode);
+        }
         let err = blocked_error(&decision.unguarded, &ctx);
         if auditing {
             let mut object: Vec<String> = decision
@@ -515,6 +518,7 @@ fn gather_context(
         command_tag: tag.to_string(),
         cascaded,
         referencing_functions,
+        goes_ahead_under: None,
     }
 }
 

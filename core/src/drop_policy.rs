@@ -410,6 +410,8 @@ pub struct DropContext {
     pub cascaded: Vec<String>,
     /// Per root table name: functions (regprocedure) whose bodies still name it.
     pub referencing_functions: Vec<(String, Vec<String>)>,
+    /// The mode under which the statement goes ahead anyway (warn, log); `None`: it is refused.
+    pub goes_ahead_under: Option<DropMode>,
 }
 
 /// Data at stake, grouped under the table a person dropped (root first, then members), and by
@@ -563,14 +565,15 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
             ));
         }
     }
-    detail.push(
-        if ctx.command_tag.starts_with("TRUNCATE") {
-            "Nothing was truncated."
-        } else {
-            "Nothing was dropped."
-        }
-        .to_string(),
-    );
+    detail.push(match ctx.goes_ahead_under {
+        // A WARNING (or log line) comes before the statement completes: it is not refused.
+        Some(mode) => format!(
+            "The statement goes ahead (memory_guard.drop_mode = {}), and drop_log records it.",
+            mode.as_str()
+        ),
+        None if ctx.command_tag.starts_with("TRUNCATE") => "Nothing was truncated.".to_string(),
+        None => "Nothing was dropped.".to_string(),
+    });
 
     let mut hint = String::from("Keep the data first, then run the statement again:");
     let mut backed: Vec<&str> = Vec::new();
@@ -951,6 +954,7 @@ mod tests {
                 "public.memory_notes".into(),
                 vec!["public.search_memory_notes(vector,uuid,double precision,integer)".into()],
             )],
+            goes_ahead_under: None,
         };
         let e = blocked_error(&[table(2, "memory_notes", true)], &ctx);
         assert_eq!(e.sqlstate.code(), "2BP01");
@@ -1158,5 +1162,20 @@ mod tests {
         assert!(may_be_cascaded(&rule.depends_on, rule.object, [].iter()));
         assert!(may_be_cascaded(&[], view, [&rule].into_iter()));
         assert!(!may_be_cascaded(&[], (1259, 30, 0), [&rule].into_iter()));
+    }
+
+    #[test]
+    fn a_drop_that_goes_ahead_does_not_say_nothing_was_dropped() {
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            goes_ahead_under: Some(DropMode::Warn),
+            ..Default::default()
+        };
+        let detail = blocked_error(&[table(1, "a", true)], &ctx).detail.unwrap();
+        assert!(!detail.contains("Nothing was dropped"), "{detail}");
+        assert!(
+            detail.ends_with("The statement goes ahead (memory_guard.drop_mode = warn), and drop_log records it."),
+            "{detail}"
+        );
     }
 }
