@@ -188,7 +188,7 @@ pub fn unwrapped_statement_start() {
 }
 
 /// A complete query ended: judge the tables it deleted that held rows.
-pub fn statement_end(mark: u64, tag: impl Fn() -> pg_sys::CommandTag::Type) {
+pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
     VERIFIED.with(|v| *v.borrow_mut() = None);
     if DELETED.with(|d| d.borrow().is_empty()) {
         return; // most statements delete nothing
@@ -198,9 +198,7 @@ pub fn statement_end(mark: u64, tag: impl Fn() -> pg_sys::CommandTag::Type) {
     if pending.is_empty() {
         return;
     }
-    with_catalog_search_path(|| {
-        judge_pending(&statement::tag_name(tag()), pending, &deleted, true)
-    });
+    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, &deleted, true));
 }
 
 /// Nothing reported may commit unjudged, whatever path the statement took.

@@ -59,7 +59,8 @@ unsafe extern "C-unwind" fn process_utility(
     }
     // What a subcommand (ALTER TABLE's own CREATE INDEX, say) deletes belongs to its statement.
     let complete = context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND;
-    let mark = complete.then(crate::statement::begin);
+    // The tag is read before the statement runs, which may scribble on its parse tree.
+    let mark = complete.then(|| (crate::statement::begin(), crate::statement::tag_of(node)));
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard
     // implementation, unwrapped) gets exactly the arguments Postgres gave us.
     unsafe {
@@ -75,18 +76,17 @@ unsafe extern "C-unwind" fn process_utility(
             qc,
         )
     }
-    if let Some(mark) = mark {
-        // SAFETY: node is still the statement's parse tree (or NULL).
-        unsafe { statement_end(node, mark) };
+    if let Some((mark, tag)) = mark {
+        // SAFETY: a guarded Rust function called with plain values.
+        unsafe { statement_end(tag, mark) };
     }
 }
 
 /// A complete query ended without an error: judge what it deleted and the functions it
 /// created or changed. (If it raised, its subtransaction's abort discarded all of that.)
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn statement_end(node: *mut pg_sys::Node, mark: u64) {
+unsafe extern "C-unwind" fn statement_end(tag: pg_sys::CommandTag::Type, mark: u64) {
     crate::statement::end();
-    let tag = || crate::statement::tag_of(node);
     crate::drop_guard::statement_end(mark, tag);
     crate::search_path_lint::statement_end(mark, tag);
 }

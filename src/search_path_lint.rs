@@ -73,12 +73,12 @@ pub fn function_changed(oid: pg_sys::Oid) {
 }
 
 /// A complete query ended: lint the functions it wrote.
-pub fn statement_end(mark: u64, tag: impl Fn() -> pg_sys::CommandTag::Type) {
+pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
     if CHANGED.with(|c| c.borrow().is_empty()) {
         return;
     }
     let changed = CHANGED.with(|c| c.borrow_mut().take_since(mark));
-    if !changed.is_empty() && lints(tag()) {
+    if !changed.is_empty() && lints(tag) {
         lint_changed(changed);
     }
 }
