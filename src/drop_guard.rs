@@ -15,7 +15,7 @@ use crate::statement::{self, with_catalog_search_path, Scoped};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,
-    DropContext, DropMode, DroppedTable, Guard, Permit, VerifiedCopy,
+    DropContext, DropMode, DroppedTable, Guard, InternalOwners, Permit, VerifiedCopy,
 };
 use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, Reaction, SqlState};
@@ -39,6 +39,9 @@ thread_local! {
     static PENDING: RefCell<Scoped<Pending>> = const { RefCell::new(Scoped::new()) };
     /// Every object deleted by the running statements, for the refusal's CASCADE list.
     static DELETED: RefCell<Scoped<DeletedObject>> = const { RefCell::new(Scoped::new()) };
+    /// Owners of the internal parts deleted in this transaction (a superset is harmless: it only
+    /// decides which objects are described).
+    static INTERNAL_OWNERS: RefCell<Option<InternalOwners>> = const { RefCell::new(None) };
     /// memory_guard's extension OID in this database and the OID of its drop_log, which exists
     /// exactly as long as the extension does: the hook asks for every object a statement deletes,
     /// and a syscache probe of drop_log is far cheaper than reading pg_extension. An answer of
@@ -54,6 +57,7 @@ pub fn transaction_end() {
     crate::migrate::forget_ledger_state();
     PENDING.with(|p| p.borrow_mut().clear());
     DELETED.with(|d| d.borrow_mut().clear());
+    INTERNAL_OWNERS.with(|o| *o.borrow_mut() = None);
     PERMITS.with(|p| p.borrow_mut().clear());
     VERIFIED.with(|v| *v.borrow_mut() = None);
     if EXTENSION
@@ -142,16 +146,23 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     } else {
         probe::dependencies(object)
     };
+    let may_be_listed = INTERNAL_OWNERS.with(|o| {
+        let mut owners = o.borrow_mut();
+        may_be_cascaded(
+            &depends_on,
+            object,
+            owners.get_or_insert_with(InternalOwners::new),
+        )
+    });
+    let described = may_be_listed
+        .then(|| probe::describe(object, &depends_on))
+        .flatten();
     DELETED.with(|d| {
-        let mut deleted = d.borrow_mut();
-        let described = may_be_cascaded(&depends_on, object, deleted.iter())
-            .then(|| probe::describe(object, &depends_on))
-            .flatten();
-        deleted.push(DeletedObject {
+        d.borrow_mut().push(DeletedObject {
             object,
             depends_on,
             described,
-        });
+        })
     });
     if class_id != pg_sys::RelationRelationId || sub_id < 0 {
         return;
