@@ -170,6 +170,10 @@ unsafe extern "C-unwind" fn object_access_event(
     arg: *mut std::ffi::c_void,
 ) {
     use pg_sys::ObjectAccessType::*;
+    // CREATE, ALTER or DROP EXTENSION: which extension is memory_guard may have changed.
+    if class_id == pg_sys::ExtensionRelationId {
+        crate::drop_guard::forget_extension_oid();
+    }
     match access {
         OAT_DROP => {
             // SAFETY: for OAT_DROP, Postgres passes a pointer to an ObjectAccessDrop
@@ -181,15 +185,9 @@ unsafe extern "C-unwind" fn object_access_event(
             if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
                 return;
             }
-            if class_id == pg_sys::ExtensionRelationId {
-                crate::drop_guard::forget_extension_oid();
-            }
             crate::drop_guard::before_drop(class_id, object_id, sub_id);
         }
         OAT_POST_CREATE | OAT_POST_ALTER => {
-            if class_id == pg_sys::ExtensionRelationId {
-                crate::drop_guard::forget_extension_oid();
-            }
             if class_id != pg_sys::ProcedureRelationId || sub_id != 0 {
                 return;
             }

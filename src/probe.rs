@@ -255,11 +255,16 @@ pub fn relation_name(relid: pg_sys::Oid) -> Option<String> {
 
 /// Whether a relation with this OID is visible in the catalog to the current command.
 pub fn relation_exists(relid: pg_sys::Oid) -> bool {
+    exists_in(pg_sys::SysCacheIdentifier::RELOID, relid)
+}
+
+/// Whether the catalog row with this OID is visible to the current command.
+fn exists_in(cache: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid) -> bool {
     // SAFETY: a syscache existence check by OID has no preconditions inside a transaction.
     unsafe {
         pg_sys::SearchSysCacheExists(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(relid),
+            cache as i32,
+            pg_sys::Datum::from(oid),
             pg_sys::Datum::from(0),
             pg_sys::Datum::from(0),
             pg_sys::Datum::from(0),
@@ -277,8 +282,8 @@ const DEPEND_DEPENDER_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2673);
 pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
     let mut out = Vec::new();
     // SAFETY: a catalog index scan with stack-allocated scan keys that outlive the scan; the
-    // catalog is opened and closed with matching locks, and every tuple is read through the
-    // relation's own descriptor while the scan is open.
+    // catalog is opened with AccessShareLock (kept to the end of the transaction, see below),
+    // and every tuple is read through the relation's own descriptor while the scan is open.
     unsafe {
         let dep = pg_sys::table_open(DEPEND_RELATION_ID, pg_sys::AccessShareLock as i32);
         let mut keys = [pg_sys::ScanKeyData::default(); 3];
@@ -349,16 +354,10 @@ pub fn is_dependent_type(typid: pg_sys::Oid) -> bool {
 pub fn describe(object: ObjectRef, depends_on: &[(ObjectRef, bool)]) -> Option<(String, String)> {
     let types_gone = depends_on.iter().any(|((class, oid, _), _)| {
         *class == pg_sys::TypeRelationId.to_u32()
-            // SAFETY: a syscache existence check by OID has no preconditions in a transaction.
-            && !unsafe {
-                pg_sys::SearchSysCacheExists(
-                    pg_sys::SysCacheIdentifier::TYPEOID as i32,
-                    pg_sys::Datum::from(*oid),
-                    pg_sys::Datum::from(0),
-                    pg_sys::Datum::from(0),
-                    pg_sys::Datum::from(0),
-                )
-            }
+            && !exists_in(
+                pg_sys::SysCacheIdentifier::TYPEOID,
+                pg_sys::Oid::from_u32(*oid),
+            )
     });
     if types_gone {
         return None;
