@@ -152,6 +152,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
             &depends_on,
             object,
             owners.get_or_insert_with(InternalOwners::new),
+            probe::may_be_deleted,
         )
     });
     let described = may_be_listed

@@ -335,6 +335,35 @@ pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
     out
 }
 
+/// Whether this transaction holds the object in AccessExclusiveLock, as Postgres' dependency
+/// walk holds everything it is about to delete (`AcquireDeletionLock`): never false for an
+/// object the running statement deletes, and false for what it merely uses, such as the schema
+/// of a dropped table or function. Objects locked by earlier statements of the transaction
+/// answer true too, which only costs a description.
+pub fn may_be_deleted(object: ObjectRef) -> bool {
+    let (class, oid, _) = object;
+    let lockmode = pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE;
+    if class == pg_sys::RelationRelationId.to_u32() {
+        // SAFETY: a lookup in this backend's local lock table; no preconditions.
+        return unsafe {
+            pg_sys::CheckRelationOidLockedByMe(pg_sys::Oid::from_u32(oid), lockmode, false)
+        };
+    }
+    // What SET_LOCKTAG_OBJECT builds for LockDatabaseObject(class, oid, 0, ...): pg_depend
+    // names only objects of this database (shared ones are in pg_shdepend).
+    let tag = pg_sys::LOCKTAG {
+        // SAFETY: reading a backend-global set once at connection.
+        locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        locktag_field2: class,
+        locktag_field3: oid,
+        locktag_field4: 0,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_OBJECT as u8,
+        locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+    };
+    // SAFETY: a lookup of a fully initialised tag in this backend's local lock table.
+    unsafe { pg_sys::LockHeldByMe(&tag, lockmode) }
+}
+
 /// Whether a type is a relation's row type or the implicit array type of another type.
 pub fn is_dependent_type(typid: pg_sys::Oid) -> bool {
     // SAFETY: syscache lookups by OID, InvalidOid when not found.

@@ -335,22 +335,33 @@ fn covers(deleted: ObjectRef, reference: ObjectRef) -> bool {
 pub type InternalOwners = HashSet<(u32, u32)>;
 
 /// Whether the object needs a description in case it is listed: it has a normal dependency
-/// (the only way to be cascaded to), or an object met earlier is an internal part of it (a
-/// view's `_RETURN` rule, cascaded to, takes its view along). Then notes the owners of its own
-/// internal dependencies, for the objects met after it.
+/// (the only way to be cascaded to) on an object that may be deleted too, or an object met
+/// earlier that may be listed is an internal part of it (a view's `_RETURN` rule, cascaded to,
+/// takes its view along). Then, if it may be listed itself, notes the owners of its own internal
+/// dependencies, for the objects met after it.
+///
+/// `may_be_deleted` need not be exact, only never false for an object the statement deletes:
+/// the guard answers it from the locks Postgres' dependency walk takes on everything it
+/// deletes. Most objects depend normally only on their schema, which no DROP of a table or
+/// function locks, and a description is the costliest thing the guard does per object.
 pub fn may_be_cascaded(
     depends_on: &[(ObjectRef, bool)],
     object: ObjectRef,
     owners: &mut InternalOwners,
+    may_be_deleted: impl Fn(ObjectRef) -> bool,
 ) -> bool {
-    let may =
-        depends_on.iter().any(|(_, normal)| *normal) || owners.contains(&(object.0, object.1));
-    owners.extend(
-        depends_on
+    let may = owners.contains(&(object.0, object.1))
+        || depends_on
             .iter()
-            .filter(|(_, normal)| !normal)
-            .map(|((class, oid, _), _)| (*class, *oid)),
-    );
+            .any(|(r, normal)| *normal && may_be_deleted(*r));
+    if may {
+        owners.extend(
+            depends_on
+                .iter()
+                .filter(|(_, normal)| !normal)
+                .map(|((class, oid, _), _)| (*class, *oid)),
+        );
+    }
     may
 }
 
@@ -1167,17 +1178,49 @@ mod tests {
 
     #[test]
     fn may_be_cascaded_asks_for_descriptions_only_where_they_can_be_needed() {
-        let view = (1259, 11, 0);
+        let (table, view, schema) = ((1259, 10, 0), (1259, 11, 0), (2615, 2200, 0));
+        let deleted = |r: ObjectRef| r.1 == table.1 || r.1 == view.1;
         let rule = DeletedObject {
             object: (2618, 12, 0),
             depends_on: vec![(view, false), ((1259, 10, 1), true)],
             described: None,
         };
         let mut owners = InternalOwners::new();
-        assert!(may_be_cascaded(&rule.depends_on, rule.object, &mut owners));
+        assert!(may_be_cascaded(
+            &rule.depends_on,
+            rule.object,
+            &mut owners,
+            deleted
+        ));
         // the rule is an internal part of the view, met before it
-        assert!(may_be_cascaded(&[], view, &mut owners));
-        assert!(!may_be_cascaded(&[], (1259, 30, 0), &mut owners));
+        assert!(may_be_cascaded(&[], view, &mut owners, deleted));
+        assert!(!may_be_cascaded(&[], (1259, 30, 0), &mut owners, deleted));
+        // a normal dependency on what stays (the schema) cannot make it cascaded
+        assert!(!may_be_cascaded(
+            &[(schema, true)],
+            (1255, 40, 0),
+            &mut owners,
+            deleted
+        ));
+    }
+
+    #[test]
+    fn only_parts_that_may_be_listed_take_their_owner_along() {
+        let deleted = |r: ObjectRef| r == (1259, 10, 0);
+        let mut owners = InternalOwners::new();
+        // an index (internal part of its constraint) that nothing cascades to
+        let index = [((2606, 50, 0), false), ((1259, 10, 1), false)];
+        assert!(!may_be_cascaded(
+            &index,
+            (1259, 51, 0),
+            &mut owners,
+            deleted
+        ));
+        assert!(!may_be_cascaded(&[], (2606, 50, 0), &mut owners, deleted));
+        // the same index on a function being dropped: its constraint goes along
+        let index = [((2606, 60, 0), false), ((1259, 10, 0), true)];
+        assert!(may_be_cascaded(&index, (1259, 61, 0), &mut owners, deleted));
+        assert!(may_be_cascaded(&[], (2606, 60, 0), &mut owners, deleted));
     }
 
     #[test]
