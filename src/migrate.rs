@@ -116,9 +116,9 @@ fn ledger_is_empty() -> bool {
             return true;
         }
         let rel = pg_sys::relation_open(relid, pg_sys::AccessShareLock as i32);
-        let pages = pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+        let empty = crate::probe::main_fork_is_empty(rel);
         pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
-        pages == 0
+        empty
     };
     LEDGER_EMPTY.with(|e| e.set(empty));
     empty
