@@ -60,7 +60,12 @@ unsafe extern "C-unwind" fn process_utility(
     // What a subcommand (ALTER TABLE's own CREATE INDEX, say) deletes belongs to its statement.
     let complete = context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND;
     // The tag is read before the statement runs, which may scribble on its parse tree.
-    let mark = complete.then(|| (crate::statement::begin(), crate::statement::tag_of(node)));
+    let mark = complete.then(|| {
+        (
+            crate::statement::begin(node),
+            crate::statement::tag_of(node),
+        )
+    });
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard
     // implementation, unwrapped) gets exactly the arguments Postgres gave us.
     unsafe {

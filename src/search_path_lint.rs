@@ -60,8 +60,13 @@ pub fn function_changed(oid: pg_sys::Oid) {
         return;
     }
     // The statement's own write is not visible before its next command counter increment, so
-    // this is the row as it was (none for a new function).
-    let before = proc_row(oid).map(|r| r.search_path);
+    // this is the row as it was (none for a new function). A plain CREATE FUNCTION has nothing
+    // to look up, and a lookup of a row that is not there is a catalog index scan.
+    let before = if statement::creates_new_function() {
+        None
+    } else {
+        proc_row(oid).map(|r| r.search_path)
+    };
     CHANGED.with(|c| c.borrow_mut().push((oid, before)));
     if !statement::wrapped() {
         // No hook of ours will see this statement end (it loaded the library): lint now.

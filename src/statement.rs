@@ -89,9 +89,8 @@ impl<T> Scoped<T> {
 
 thread_local! {
     static SEQ: Cell<u64> = const { Cell::new(0) };
-    /// The complete queries our ProcessUtility hook is running, innermost last: (the
-    /// subtransaction it began in, the first sequence number it owns).
-    static FRAMES: RefCell<Vec<(pg_sys::SubTransactionId, u64)>> = const { RefCell::new(Vec::new()) };
+    /// The complete queries our ProcessUtility hook is running, innermost last.
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
     /// The command tag of the latest ddl_command_start, for reports judged as they arrive.
     static LAST_TAG: Cell<pg_sys::CommandTag::Type> = const { Cell::new(pg_sys::CommandTag::CMDTAG_UNKNOWN) };
 }
@@ -101,12 +100,37 @@ fn current_subid() -> pg_sys::SubTransactionId {
     unsafe { pg_sys::GetCurrentSubTransactionId() }
 }
 
+struct Frame {
+    /// The subtransaction it began in.
+    subid: pg_sys::SubTransactionId,
+    /// A CREATE FUNCTION or PROCEDURE without OR REPLACE: every function it writes is new.
+    creates_new_function: bool,
+}
+
 /// A complete query begins (called by the ProcessUtility hook, outside any Rust guard, so it
 /// does nothing that can raise). Returns its mark, for [`Scoped::take_since`].
-pub fn begin() -> u64 {
+pub fn begin(node: *mut pg_sys::Node) -> u64 {
     let mark = SEQ.with(|s| s.get());
-    FRAMES.with(|f| f.borrow_mut().push((current_subid(), mark)));
+    // SAFETY: node is NULL or the utility statement Postgres is about to run; it is read as a
+    // CreateFunctionStmt only when its tag says it is one.
+    let creates_new_function = !node.is_null()
+        && unsafe {
+            (*node).type_ == pg_sys::NodeTag::T_CreateFunctionStmt
+                && !(*node.cast::<pg_sys::CreateFunctionStmt>()).replace
+        };
+    FRAMES.with(|f| {
+        f.borrow_mut().push(Frame {
+            subid: current_subid(),
+            creates_new_function,
+        })
+    });
     mark
+}
+
+/// Whether the running statement is a CREATE FUNCTION or PROCEDURE without OR REPLACE, whose
+/// functions had no earlier version to look up.
+pub fn creates_new_function() -> bool {
+    FRAMES.with(|f| f.borrow().last().is_some_and(|fr| fr.creates_new_function))
 }
 
 /// The query begun with [`begin`] ended without an error.
@@ -187,7 +211,7 @@ unsafe extern "C-unwind" fn subxact_callback(
     };
     if aborted {
         // A query that raised inside the subtransaction never reached its end().
-        FRAMES.with(|f| f.borrow_mut().retain(|(s, _)| *s != sub));
+        FRAMES.with(|f| f.borrow_mut().retain(|fr| fr.subid != sub));
     }
     crate::drop_guard::subxact_end(aborted, sub, parent);
     crate::search_path_lint::subxact_end(aborted, sub, parent);
