@@ -1,22 +1,55 @@
 #!/usr/bin/env bash
 # DDL overhead: a DDL-heavy workload (create/alter/drop empty tables, indexes and functions,
-# 8 statements per transaction) against three databases of one cluster: no extension,
+# 8 statements per transaction) against four databases of one cluster: no extension,
 # memory_guard, a naive PL/pgSQL event trigger that runs SELECT EXISTS on the table a DROP
-# TABLE names, and a second database without the extension (the noise floor). Transactions go to the three in turn, one at a time, and each backend's CPU time
-# is read from /proc: on this shared, noisy machine, runs taken one after another (or side by
-# side, competing for two cores) differed by more than the 3% being measured. The cluster lives
-# on tmpfs when /dev/shm exists: most of a CREATE TABLE's time is the file system's, and ext4's
-# varies from run to run. Prints the median CPU per transaction and of the per-round ratios.
-#   bash bench/ddl_overhead.sh [transactions per database and round] [rounds]
+# TABLE names, and a second database without the extension (the noise floor). Transactions go
+# to the four in turn, one at a time. The cluster lives on tmpfs when /dev/shm exists: most of a
+# CREATE TABLE's time is the file system's, and ext4's varies from run to run.
+#
+# Two ways to count the work of each database's backend:
+#   cpu (default)  its CPU time, user and system, from /proc/PID/schedstat in nanoseconds. On
+#                  this shared 2-core machine, runs taken one after another (or side by side)
+#                  differed by more than the 3% being measured; interleaving gives every database
+#                  the same machine, but a round's ratio still moves by a few percent.
+#   instructions   the instructions it executed, counted by valgrind's callgrind with the whole
+#                  server running under it: the same on every run, whatever else the machine is
+#                  doing, but blind to time spent in the kernel (file creation and removal, the
+#                  same in all four databases), so the ratio is of user-space work only.
+# Prints the median per transaction and of the per-round ratios.
+#   bash bench/ddl_overhead.sh [transactions per database and round] [rounds] [cpu|instructions]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 TXNS=${1:-1000}
 ROUNDS=${2:-7}
+COUNT=${3:-cpu}
+case "$COUNT" in
+  cpu) ;;
+  instructions) command -v valgrind >/dev/null || { echo "instructions needs valgrind" >&2; exit 1; } ;;
+  *) echo "count cpu or instructions, not $COUNT" >&2; exit 1 ;;
+esac
 source scripts/cluster.sh
 [ -d /dev/shm ] && export TMPDIR=/dev/shm
 cluster_start "autovacuum = off"
-trap cluster_stop EXIT
+keep_callgrind() {
+  if [ -n "${KEEP_CALLGRIND:-}" ] && [ -d "${CALLGRIND_DIR:-}" ]; then
+    mkdir -p "$KEEP_CALLGRIND" && cp "$CALLGRIND_DIR"/cg.* "$KEEP_CALLGRIND"/
+  fi
+  cluster_stop
+}
+trap keep_callgrind EXIT
+if [ "$COUNT" = instructions ]; then
+  # The same server again, under callgrind: backends are forked, not executed, so each is
+  # counted in its own output file, written when it exits.
+  sudo -u postgres "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -w stop >/dev/null
+  export CALLGRIND_DIR=$CLUSTER_DIR/callgrind
+  mkdir -p "$CALLGRIND_DIR" && chown postgres "$CALLGRIND_DIR"
+  printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p --dump-instr=no "%s" "$@"\n' \
+    "$CALLGRIND_DIR" "$PGBIN/postgres" >"$CLUSTER_DIR/postgres-under-callgrind"
+  chmod 755 "$CLUSTER_DIR/postgres-under-callgrind"
+  sudo -u postgres "$PGBIN/pg_ctl" -p "$CLUSTER_DIR/postgres-under-callgrind" -D "$CLUSTER_DIR/data" \
+    -l "$CLUSTER_DIR/server.log" -w -t 300 start >/dev/null
+fi
 for db in none guard plpgsql control; do "$PGBIN/createdb" "bench_$db"; done
 psql -X -q -d bench_guard -c "CREATE EXTENSION memory_guard" 2>/dev/null
 psql -X -q -d bench_plpgsql <<'SQL'
@@ -33,13 +66,13 @@ BEGIN
 END $$;
 CREATE EVENT TRIGGER naive_drop_guard ON ddl_command_start EXECUTE FUNCTION naive_drop_guard();
 SQL
-python3 - "$TXNS" "$ROUNDS" <<'PY'
+python3 - "$TXNS" "$ROUNDS" "$COUNT" <<'PY'
 # One psql session per database, fed one transaction at a time in turn (none, guard, plpgsql,
 # control, none, ...): all four meet the same machine at the same moments, and never compete for it.
-# Each backend's CPU time (user + system, from /proc) over its transactions is the work its DDL
-# cost; the driver's own time and psql's are outside it.
+# Each backend's work over its transactions (CPU time or instructions) is what its DDL cost; the
+# driver's own work and psql's are outside it.
 import os, statistics, subprocess, sys, time
-txns, rounds = int(sys.argv[1]), int(sys.argv[2])
+txns, rounds, count = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 dbs = ("none", "guard", "plpgsql", "control")
 ddl = """BEGIN;
 CREATE TABLE t_{n} (id int PRIMARY KEY, label text);
@@ -61,40 +94,75 @@ def cpu(pid):
     except (OSError, ValueError, IndexError):
         fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / tick
+def instructions_at_exit(pid):
+    # callgrind writes a backend's totals to cg.PID when it exits, shortly after psql does.
+    path = f"{os.environ['CALLGRIND_DIR']}/cg.{pid}"
+    for _ in range(600):
+        if os.path.exists(path):
+            for line in open(path):
+                if line.startswith("totals:"):
+                    return int(line.split()[1])
+        time.sleep(0.1)
+    raise SystemExit(f"callgrind wrote no totals for backend {pid}")
 def until_done(p):
     while (line := p.stdout.readline()) and line.strip() != "done":
         if not line:
             raise SystemExit("psql ended early")
-sessions = {}
-for db in dbs:
+def open_session(db):
     p = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", f"bench_{db}"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     p.stdin.write("SELECT pg_backend_pid();\n")
-    sessions[db] = (p, int(p.stdout.readline()))
-results = {db: [] for db in dbs}
+    return p, int(p.stdout.readline())
 n = 0
-for r in range(rounds):
-    for db, (p, _) in sessions.items():
-        p.stdin.write("VACUUM;\n\\echo done\n")  # the workload leaves dead catalog rows behind
-        until_done(p)
-    start = {db: cpu(pid) for db, (_, pid) in sessions.items()}
-    for i in range(txns):
-        order = dbs[i % 4:] + dbs[:i % 4]  # nobody always goes first
-        for db in order:
-            p, _ = sessions[db]
-            n += 1
-            p.stdin.write(ddl.format(n=n))
+def transaction(p):
+    global n
+    n += 1
+    p.stdin.write(ddl.format(n=n))
+    until_done(p)
+results = {db: [] for db in dbs}
+if count == "cpu":
+    sessions = {db: open_session(db) for db in dbs}
+    for r in range(rounds):
+        for db, (p, _) in sessions.items():
+            p.stdin.write("VACUUM;\n\\echo done\n")  # the workload leaves dead catalog rows behind
             until_done(p)
-    for db, (_, pid) in sessions.items():
-        results[db].append((cpu(pid) - start[db]) * 1e6 / txns)
-for p, _ in sessions.values():
-    p.stdin.close()
-    p.wait()
+        start = {db: cpu(pid) for db, (_, pid) in sessions.items()}
+        for i in range(txns):
+            for db in dbs[i % 4:] + dbs[:i % 4]:  # nobody always goes first
+                transaction(sessions[db][0])
+        for db, (_, pid) in sessions.items():
+            results[db].append((cpu(pid) - start[db]) * 1e6 / txns)
+    for p, _ in sessions.values():
+        p.stdin.close()
+        p.wait()
+else:
+    # Counts are the same whenever they are taken, so databases need not take turns. A backend's
+    # count is read when it exits, and includes its start and its first statements (loading
+    # memory_guard, filling caches): each round runs a short session and a long one per database
+    # and keeps the difference, the cost of `txns` transactions in a warm session.
+    warm = 20
+    for r in range(rounds):
+        for db in dbs:
+            totals = []
+            for k in (warm, warm + txns):
+                subprocess.run(["psql", "-X", "-q", "-d", f"bench_{db}", "-c", "VACUUM"], check=True)
+                p, pid = open_session(db)
+                for _ in range(k):
+                    transaction(p)
+                p.stdin.close()
+                p.wait()
+                totals.append(instructions_at_exit(pid))
+            results[db].append((totals[1] - totals[0]) / txns)
 med = {db: statistics.median(v) for db, v in results.items()}
-print(f"{rounds} rounds of {txns} transactions per database, interleaved one transaction at a time, "
-      "8 DDL statements per transaction")
+unit = "us backend CPU" if count == "cpu" else "backend instructions"
+how = ("interleaved one transaction at a time" if count == "cpu"
+       else "counted under callgrind, a long session less a short one")
+print(f"{rounds} rounds of {txns} transactions per database, {how}, 8 DDL statements per transaction")
+if count == "instructions":
+    print(f"  (user-space instructions of the backend; callgrind_annotate reads the per-backend files "
+          f"kept with KEEP_CALLGRIND=dir)")
 for db in dbs:
-    print(f"  {db:8} median {med[db]:7.1f} us backend CPU per transaction"
+    print(f"  {db:8} median {med[db]:9.1f} {unit} per transaction"
           f"  (rounds: {', '.join(f'{c:.0f}' for c in results[db])})")
 def ratio(a, b):
     return statistics.median(x / y for x, y in zip(results[a], results[b]))

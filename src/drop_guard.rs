@@ -15,7 +15,7 @@ use crate::statement::{self, with_catalog_search_path, Scoped};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,
-    DropContext, DropMode, DroppedTable, Guard, InternalOwners, Permit, VerifiedCopy,
+    DropContext, DropMode, DroppedTable, Guard, InternalOwners, ObjectRef, Permit, VerifiedCopy,
 };
 use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, Reaction, SqlState};
@@ -35,10 +35,39 @@ struct Pending {
     tag: pg_sys::CommandTag::Type,
 }
 
+/// An object the running statements deleted, for the refusal's CASCADE list. The dependencies
+/// of an object described when met are read only when a statement is judged: most statements
+/// delete nothing that holds rows, and one `pg_depend` scan per deleted object was about half of
+/// what the guard cost an ordinary DROP (bench/ddl_overhead.sh, instructions).
+#[derive(Clone)]
+struct Seen {
+    object: ObjectRef,
+    /// The command that deleted it: its dependencies are read as that command saw them.
+    deleted_by: pg_sys::CommandId,
+    depends_on: Option<Vec<(ObjectRef, bool)>>,
+    described: Option<(String, String)>,
+}
+
+impl Seen {
+    fn into_deleted(self) -> DeletedObject {
+        DeletedObject {
+            depends_on: self
+                .depends_on
+                .unwrap_or_else(|| probe::dependencies(self.object, Some(self.deleted_by))),
+            object: self.object,
+            described: self.described,
+        }
+    }
+}
+
+fn deleted_objects(seen: Vec<Seen>) -> Vec<DeletedObject> {
+    seen.into_iter().map(Seen::into_deleted).collect()
+}
+
 thread_local! {
     static PENDING: RefCell<Scoped<Pending>> = const { RefCell::new(Scoped::new()) };
-    /// Every object deleted by the running statements, for the refusal's CASCADE list.
-    static DELETED: RefCell<Scoped<DeletedObject>> = const { RefCell::new(Scoped::new()) };
+    /// Every object deleted by the running statements.
+    static DELETED: RefCell<Scoped<Seen>> = const { RefCell::new(Scoped::new()) };
     /// Owners of the internal parts deleted in this transaction (a superset is harmless: it only
     /// decides which objects are described).
     static INTERNAL_OWNERS: RefCell<Option<InternalOwners>> = const { RefCell::new(None) };
@@ -139,32 +168,45 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     }
     before_first_drop();
     let object = (class_id.to_u32(), object_id.to_u32(), sub_id);
-    // A relation's row type and an array type are internal parts of what they belong to, with
-    // no other dependency of their own: noted (others may depend on them), not looked into.
-    let depends_on = if class_id == pg_sys::TypeRelationId && probe::is_dependent_type(object_id) {
-        Vec::new()
+    let seen = if probe::described_without_types(object) {
+        // Relations, columns, and what belongs to one table: described now, which costs less
+        // than reading the dependencies that would tell whether the description is needed.
+        Seen {
+            object,
+            // SAFETY: reads the transaction's command counter; inside a statement.
+            deleted_by: unsafe { pg_sys::GetCurrentCommandId(false) },
+            depends_on: None,
+            described: probe::describe(object, &[]),
+        }
     } else {
-        probe::dependencies(object)
+        // A relation's row type and an array type are internal parts of what they belong to,
+        // with no other dependency of their own: noted (others may depend on them), not looked
+        // into.
+        let depends_on =
+            if class_id == pg_sys::TypeRelationId && probe::is_dependent_type(object_id) {
+                Vec::new()
+            } else {
+                probe::dependencies(object, None)
+            };
+        let may_be_listed = INTERNAL_OWNERS.with(|o| {
+            let mut owners = o.borrow_mut();
+            may_be_cascaded(
+                &depends_on,
+                object,
+                owners.get_or_insert_with(InternalOwners::new),
+                probe::may_be_deleted,
+            )
+        });
+        Seen {
+            object,
+            deleted_by: pg_sys::InvalidCommandId,
+            described: may_be_listed
+                .then(|| probe::describe(object, &depends_on))
+                .flatten(),
+            depends_on: Some(depends_on),
+        }
     };
-    let may_be_listed = INTERNAL_OWNERS.with(|o| {
-        let mut owners = o.borrow_mut();
-        may_be_cascaded(
-            &depends_on,
-            object,
-            owners.get_or_insert_with(InternalOwners::new),
-            probe::may_be_deleted,
-        )
-    });
-    let described = may_be_listed
-        .then(|| probe::describe(object, &depends_on))
-        .flatten();
-    DELETED.with(|d| {
-        d.borrow_mut().push(DeletedObject {
-            object,
-            depends_on,
-            described,
-        })
-    });
+    DELETED.with(|d| d.borrow_mut().push(seen));
     if class_id != pg_sys::RelationRelationId || sub_id < 0 {
         return;
     }
@@ -180,12 +222,12 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     };
     if found && !statement::wrapped() {
         let pending = PENDING.with(|p| p.borrow_mut().take_all());
-        let deleted: Vec<DeletedObject> = DELETED.with(|d| d.borrow().iter().cloned().collect());
+        let deleted: Vec<Seen> = DELETED.with(|d| d.borrow().iter().cloned().collect());
         with_catalog_search_path(|| {
             judge_pending(
                 &statement::tag_name(statement::last_tag()),
                 pending,
-                &deleted,
+                deleted,
                 false,
             )
         });
@@ -210,7 +252,7 @@ pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
     if pending.is_empty() {
         return;
     }
-    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, &deleted, true));
+    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
 }
 
 /// Nothing reported may commit unjudged, whatever path the statement took.
@@ -220,7 +262,7 @@ pub fn before_commit() {
         return;
     };
     let deleted = DELETED.with(|d| d.borrow_mut().take_all());
-    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, &deleted, true));
+    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
 }
 
 /// A relation about to be deleted, under its lock: pending if it is a table holding rows.
@@ -313,7 +355,7 @@ pub fn dropped_table(
 /// Judges the tables a statement deleted that held rows. `ended`: the statement is over, so
 /// what still exists was not deleted after all, and ancestors that are gone went with it;
 /// otherwise (judged as met) everything still exists.
-fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: &[DeletedObject], ended: bool) {
+fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: Vec<Seen>, ended: bool) {
     let mode = effective_mode();
     if mode == DropMode::Off {
         return;
@@ -355,29 +397,29 @@ fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: &[DeletedObject], en
             p.table
         })
         .collect();
-    let cascaded = cascaded(deleted);
-    if let Some(passed) = judge(tag, mode, tables, &catalog_names, &cascaded, "drop_guard") {
+    let cascaded = || cascaded(&deleted_objects(deleted));
+    if let Some(passed) = judge(tag, mode, tables, &catalog_names, cascaded, "drop_guard") {
         write_drop_log(tag, &passed);
     }
 }
 
 /// Decides for the data a statement is about to delete: raises (enforce), warns (warn), or
 /// records an audit finding; returns what passed, for drop_log (`None` during an audit, which
-/// is rolled back). Shared by the drop guard and the TRUNCATE hook; `cascaded` is what the
-/// statement dropped through CASCADE (`type identity`).
+/// is rolled back). Shared by the drop guard and the TRUNCATE hook; `cascaded` gives what the
+/// statement dropped through CASCADE (`type identity`), asked only for a report.
 pub fn judge(
     tag: &str,
     mode: DropMode,
     tables: Vec<DroppedTable>,
     catalog_names: &[(String, String)],
-    cascaded: &[String],
+    cascaded: impl FnOnce() -> Vec<String>,
     function: &'static str,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
     let auditing = crate::audit::active();
     let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
-        let mut ctx = gather_context(tag, &decision.unguarded, catalog_names, cascaded);
+        let mut ctx = gather_context(tag, &decision.unguarded, catalog_names, &cascaded());
         if !auditing && mode.reaction() != Some(Reaction::Refuse) {
             ctx.goes_ahead_under = Some(mode);
         }

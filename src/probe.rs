@@ -310,14 +310,26 @@ fn exists_in(cache: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid) -> bool 
 const DEPEND_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2608);
 const DEPEND_DEPENDER_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2673);
 
-/// The normal (`true`) and internal (`false`) dependencies of an object about to be deleted:
-/// read before its deletion removes them, to tell later what CASCADE took along.
-pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
+/// The normal (`true`) and internal (`false`) dependencies of an object, to tell what CASCADE
+/// took along: as the catalog shows them now (`None`: the object is about to be deleted), or as
+/// it showed them to command `as_of` of this transaction, after the object's deletion removed
+/// them. The rows a transaction deletes stay in the table until it ends, and a snapshot whose
+/// command counter is the one of the deleting command still sees them, exactly as that
+/// command's own catalog snapshot did.
+pub fn dependencies(object: ObjectRef, as_of: Option<pg_sys::CommandId>) -> Vec<(ObjectRef, bool)> {
     let mut out = Vec::new();
     // SAFETY: a catalog index scan with stack-allocated scan keys that outlive the scan; the
     // catalog is opened with AccessShareLock (kept to the end of the transaction, see below),
-    // and every tuple is read through the relation's own descriptor while the scan is open.
+    // and every tuple is read through the relation's own descriptor while the scan is open. A
+    // snapshot for `as_of` is this backend's own registered copy (RegisterSnapshot copies the
+    // static one GetLatestSnapshot returns), so changing its command counter touches nothing
+    // else; it is unregistered after the scan.
     unsafe {
+        let snapshot = as_of.map(|cid| {
+            let snap = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            (*snap).curcid = cid;
+            snap
+        });
         let dep = pg_sys::table_open(DEPEND_RELATION_ID, pg_sys::AccessShareLock as i32);
         let mut keys = [pg_sys::ScanKeyData::default(); 3];
         let values = [
@@ -338,7 +350,7 @@ pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
             dep,
             DEPEND_DEPENDER_INDEX_ID,
             true,
-            std::ptr::null_mut(),
+            snapshot.unwrap_or(std::ptr::null_mut()),
             3,
             keys.as_mut_ptr(),
         );
@@ -361,6 +373,9 @@ pub fn dependencies(object: ObjectRef) -> Vec<(ObjectRef, bool)> {
             out.push(((refclass, refobj, refsub), normal));
         }
         pg_sys::systable_endscan(scan);
+        if let Some(snap) = snapshot {
+            pg_sys::UnregisterSnapshot(snap);
+        }
         // The lock is kept to the end of the transaction, as Postgres keeps its own on
         // pg_depend: the next object's scan then finds it in the local lock table.
         pg_sys::table_close(dep, pg_sys::NoLock as i32);
@@ -395,6 +410,55 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
     };
     // SAFETY: a lookup of a fully initialised tag in this backend's local lock table.
     unsafe { pg_sys::LockHeldByMe(&tag, lockmode) }
+}
+
+/// Catalogs whose objects are described without naming a type: relations and their columns,
+/// and what belongs to one table (`name on schema.table`). OIDs from the catalog headers, which
+/// pgrx does not all bind.
+const ATTRDEF_RELATION_ID: u32 = 2604;
+const CONSTRAINT_RELATION_ID: u32 = 2606;
+const REWRITE_RELATION_ID: u32 = 2618;
+const TRIGGER_RELATION_ID: u32 = 2620;
+const POLICY_RELATION_ID: u32 = 3256;
+/// pg_constraint.contypid (pg_constraint.h): the domain of a domain constraint, 0 otherwise.
+const ANUM_PG_CONSTRAINT_CONTYPID: i16 = 9;
+
+/// Whether describing the object names no type. Such an object can be described whenever it
+/// is met, without looking at its dependencies: the description of an object that names a type
+/// (a function's arguments, a domain's constraint) can raise when the type went first, which
+/// Postgres' deletion order allows inside a cycle of dependencies (an extension's base type and
+/// its I/O functions), so those are described only after their dependencies were checked.
+pub fn described_without_types(object: ObjectRef) -> bool {
+    let (class, oid, _) = object;
+    match class {
+        c if c == pg_sys::RelationRelationId.to_u32() => true,
+        ATTRDEF_RELATION_ID | REWRITE_RELATION_ID | TRIGGER_RELATION_ID | POLICY_RELATION_ID => {
+            true
+        }
+        CONSTRAINT_RELATION_ID => {
+            // SAFETY: a syscache lookup by OID, released on every path; contypid is a plain
+            // oid column read through SysCacheGetAttr.
+            unsafe {
+                let tup = pg_sys::SearchSysCache1(
+                    pg_sys::SysCacheIdentifier::CONSTROID as i32,
+                    pg_sys::Datum::from(pg_sys::Oid::from_u32(oid)),
+                );
+                if tup.is_null() {
+                    return false;
+                }
+                let mut isnull = true;
+                let domain = pg_sys::SysCacheGetAttr(
+                    pg_sys::SysCacheIdentifier::CONSTROID as i32,
+                    tup,
+                    ANUM_PG_CONSTRAINT_CONTYPID,
+                    &mut isnull,
+                );
+                pg_sys::ReleaseSysCache(tup);
+                isnull || domain.value() == 0
+            }
+        }
+        _ => false,
+    }
 }
 
 /// Whether a type is a relation's row type or the implicit array type of another type.

@@ -134,7 +134,7 @@ pub unsafe fn before_truncate(
         drop_guard::effective_mode(),
         tables,
         &[],
-        &[],
+        Vec::new,
         "truncate_guard",
     )
 }
