@@ -76,6 +76,9 @@ thread_local! {
     /// and a syscache probe of drop_log is far cheaper than reading pg_extension. An answer of
     /// "not installed" is only trusted for the transaction.
     static EXTENSION: Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { Cell::new(None) };
+    /// drop_log was found in this transaction: no need to probe for it again until it ends or
+    /// an extension is created, altered or dropped.
+    static EXTENSION_SEEN: Cell<bool> = const { Cell::new(false) };
     /// Ledger copies verified at the statement's first deletion; `None` until then.
     static VERIFIED: RefCell<Option<Vec<(u32, VerifiedCopy)>>> = const { RefCell::new(None) };
     static PERMITS: RefCell<Scoped<Permit>> = const { RefCell::new(Scoped::new()) };
@@ -89,6 +92,7 @@ pub fn transaction_end() {
     INTERNAL_OWNERS.with(|o| *o.borrow_mut() = None);
     PERMITS.with(|p| p.borrow_mut().clear());
     VERIFIED.with(|v| *v.borrow_mut() = None);
+    EXTENSION_SEEN.with(|s| s.set(false));
     if EXTENSION
         .with(|e| e.get())
         .is_some_and(|(ext, _)| ext == pg_sys::InvalidOid)
@@ -100,6 +104,10 @@ pub fn transaction_end() {
 /// A permit given inside a savepoint that is rolled back was never given; facts from work that
 /// was rolled back describe nothing that happened.
 pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
+    if aborted {
+        // What the savepoint did to extensions is undone: look for drop_log again.
+        EXTENSION_SEEN.with(|s| s.set(false));
+    }
     PERMITS.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
     PENDING.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
     DELETED.with(|d| d.borrow_mut().subxact_end(aborted, sub, parent));
@@ -107,6 +115,7 @@ pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys:
 
 pub fn forget_extension_oid() {
     EXTENSION.with(|e| e.set(None));
+    EXTENSION_SEEN.with(|s| s.set(false));
 }
 
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
@@ -135,7 +144,11 @@ fn before_first_drop() {
 
 fn memory_guard_extension() -> pg_sys::Oid {
     if let Some((ext, drop_log)) = EXTENSION.with(|e| e.get()) {
-        if ext == pg_sys::InvalidOid || probe::relation_exists(drop_log) {
+        if ext == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
+            return ext;
+        }
+        if probe::relation_exists(drop_log) {
+            EXTENSION_SEEN.with(|s| s.set(true));
             return ext;
         }
     }
