@@ -50,6 +50,12 @@ if [ "$COUNT" = instructions ]; then
   sudo -u postgres "$PGBIN/pg_ctl" -p "$CLUSTER_DIR/postgres-under-callgrind" -D "$CLUSTER_DIR/data" \
     -l "$CLUSTER_DIR/server.log" -w -t 300 start >/dev/null
 fi
+if [ "${PIN:-}" = 1 ] && command -v taskset >/dev/null; then
+  # experiment: every backend on the last core, this script and psql on the others
+  last=$(( $(nproc) - 1 ))
+  taskset -a -p -c "$last" "$(head -1 "$CLUSTER_DIR/data/postmaster.pid")" >/dev/null
+  [ "$last" -gt 0 ] && taskset -p -c "0-$((last - 1))" $$ >/dev/null
+fi
 for db in none guard plpgsql control; do "$PGBIN/createdb" "bench_$db"; done
 psql -X -q -d bench_guard -c "CREATE EXTENSION memory_guard" 2>/dev/null
 psql -X -q -d bench_plpgsql <<'SQL'
@@ -86,6 +92,9 @@ COMMIT;
 \\echo done
 """
 tick = os.sysconf("SC_CLK_TCK")
+def user_system(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / tick, int(fields[12]) / tick
 def cpu(pid):
     # schedstat's first field is the time the task has run, in nanoseconds; stat's utime and
     # stime count clock ticks (10 ms), about 1% of a round, the size of what is measured.
@@ -120,6 +129,7 @@ def transaction(p):
     p.stdin.write(ddl.format(n=n))
     until_done(p)
 results = {db: [] for db in dbs}
+split = {db: [0.0, 0.0] for db in dbs}  # user and system seconds over all rounds (cpu only)
 if count == "cpu":
     sessions = {db: open_session(db) for db in dbs}
     for r in range(rounds):
@@ -127,11 +137,14 @@ if count == "cpu":
             p.stdin.write("VACUUM;\n\\echo done\n")  # the workload leaves dead catalog rows behind
             until_done(p)
         start = {db: cpu(pid) for db, (_, pid) in sessions.items()}
+        ticks = {db: user_system(pid) for db, (_, pid) in sessions.items()}
         for i in range(txns):
             for db in dbs[i % 4:] + dbs[:i % 4]:  # nobody always goes first
                 transaction(sessions[db][0])
         for db, (_, pid) in sessions.items():
             results[db].append((cpu(pid) - start[db]) * 1e6 / txns)
+            now = user_system(pid)
+            split[db] = [t + n - b for t, n, b in zip(split[db], now, ticks[db])]
     for p, _ in sessions.values():
         p.stdin.close()
         p.wait()
@@ -169,6 +182,11 @@ def ratio(a, b):
 for other, label in (("none", "no extension"), ("plpgsql", "PL/pgSQL trigger")):
     r = ratio("guard", other)
     print(f"ratio memory_guard / {label}: {r:.3f} ({100 * (r - 1):+.1f}%, median of per-round ratios)")
+if count == "cpu":
+    # Where the time went, in 10 ms ticks summed over all rounds: user space (what the
+    # instruction count sees) and the kernel (file creation and removal, and any system call).
+    for db in dbs:
+        print(f"  {db:8} user {split[db][0]:7.2f} s, system {split[db][1]:7.2f} s over all rounds")
 # The same workload on a second database without the extension: how far apart two identical
 # settings land on this machine, the floor under the figures above.
 print(f"noise floor, no extension / no extension (control): {ratio('none', 'control'):.3f}")

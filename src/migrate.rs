@@ -108,18 +108,17 @@ fn ledger_is_empty() -> bool {
     if LEDGER_EMPTY.with(|e| e.get()) {
         return true;
     }
-    // SAFETY: catalog lookups by name; the relation is opened with AccessShareLock and closed.
-    let empty = unsafe {
+    // SAFETY: catalog lookups by name, with missing_ok.
+    let relid = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
-        let relid = pg_sys::get_relname_relid(c"ledger".as_ptr(), nsp);
-        if relid == pg_sys::InvalidOid {
-            return true;
-        }
-        let rel = pg_sys::relation_open(relid, pg_sys::AccessShareLock as i32);
-        let empty = crate::probe::main_fork_is_empty(rel);
-        pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
-        empty
+        pg_sys::get_relname_relid(c"ledger".as_ptr(), nsp)
     };
+    if relid == pg_sys::InvalidOid {
+        return true;
+    }
+    // Asked of the file without opening the relation: a lock and a relation cache entry in
+    // every transaction that drops anything cost more than the question.
+    let empty = crate::probe::permanent_relation_is_empty(relid);
     LEDGER_EMPTY.with(|e| e.set(empty));
     empty
 }

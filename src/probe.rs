@@ -98,16 +98,55 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
 /// # Safety
 /// `rel` must be an open relation with storage.
 pub unsafe fn main_fork_is_empty(rel: pg_sys::Relation) -> bool {
-    // SAFETY: rel is open (caller's contract), so its physical address is valid; the path is a
-    // palloc'd C string, relative to the data directory (the backend's working directory),
-    // read and freed here.
+    // SAFETY: rel is open (caller's contract), so its physical address is valid.
+    let (node, backend) = unsafe { ((*rel).rd_node, (*rel).rd_backend) };
+    file_is_empty(node, backend)
+}
+
+/// The same question for a permanent relation that need not be open, from its pg_class row:
+/// no lock, no relation cache entry, one stat(2). A relation rewritten meanwhile (a new file)
+/// is asked through the file its row names for this command; `false` when the row names no
+/// file of its own (a mapped catalog) or the relation is not permanent.
+pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup by OID, released before the file is looked at; the row is read
+    // as the FormData_pg_class it is.
+    let node = unsafe {
+        let tup = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+        );
+        if tup.is_null() {
+            return false;
+        }
+        let form = &*(((*tup).t_data as *mut u8).add((*(*tup).t_data).t_hoff as usize)
+            as *const pg_sys::FormData_pg_class);
+        let node = (form.relpersistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
+            && form.relfilenode != pg_sys::InvalidOid)
+            .then(|| pg_sys::RelFileNode {
+                spcNode: if form.reltablespace == pg_sys::InvalidOid {
+                    pg_sys::MyDatabaseTableSpace
+                } else {
+                    form.reltablespace
+                },
+                dbNode: pg_sys::MyDatabaseId,
+                relNode: form.relfilenode,
+            });
+        pg_sys::ReleaseSysCache(tup);
+        node
+    };
+    node.is_some_and(|n| file_is_empty(n, pg_sys::InvalidBackendId))
+}
+
+/// Whether the first segment of a relation's main fork is an empty file.
+fn file_is_empty(node: pg_sys::RelFileNode, backend: pg_sys::BackendId) -> bool {
+    // SAFETY: GetRelationPath only formats its arguments into a palloc'd C string, relative to
+    // the data directory (the backend's working directory), which is read and freed here.
     unsafe {
-        let node = (*rel).rd_node;
         let path = pg_sys::GetRelationPath(
             node.dbNode,
             node.spcNode,
             node.relNode,
-            (*rel).rd_backend,
+            backend,
             pg_sys::ForkNumber::MAIN_FORKNUM,
         );
         let empty = CStr::from_ptr(path)
@@ -533,12 +572,15 @@ mod tests {
             .unwrap()
             .unwrap();
         // SAFETY: the table exists (it was just created); opened and closed with a lock.
-        unsafe {
+        let empty = unsafe {
             let rel = pg_sys::relation_open(oid, pg_sys::AccessShareLock as i32);
             let empty = super::main_fork_is_empty(rel);
             pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
             empty
-        }
+        };
+        // The same answer from the catalog row, without opening the relation.
+        assert_eq!(super::permanent_relation_is_empty(oid), empty);
+        empty
     }
 
     #[pg_test]
