@@ -10,18 +10,20 @@
 #   cpu (default)  its CPU time, user and system, from /proc/PID/schedstat in nanoseconds. On
 #                  this shared 2-core machine, runs taken one after another (or side by side)
 #                  differed by more than the 3% being measured; interleaving gives every database
-#                  the same machine, but a round's ratio still moves by a few percent.
+#                  the same machine, pinning (below) the same core, and a round's ratio of two
+#                  identical databases still moves by a couple of percent.
 #   instructions   the instructions it executed, counted by valgrind's callgrind with the whole
 #                  server running under it: the same on every run, whatever else the machine is
 #                  doing, but blind to time spent in the kernel (file creation and removal, the
 #                  same in all four databases), so the ratio is of user-space work only.
 # Prints the median per transaction and of the per-round ratios.
-#   bash bench/ddl_overhead.sh [transactions per database and round] [rounds] [cpu|instructions]
+#   bash bench/ddl_overhead.sh [transactions per database and round (200)] [rounds (21)] [cpu|instructions]
+#   bash bench/ddl_overhead.sh 40 3 instructions     # about 2 minutes
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-TXNS=${1:-1000}
-ROUNDS=${2:-7}
+TXNS=${1:-200}
+ROUNDS=${2:-21}
 COUNT=${3:-cpu}
 case "$COUNT" in
   cpu) ;;
@@ -50,11 +52,14 @@ if [ "$COUNT" = instructions ]; then
   sudo -u postgres "$PGBIN/pg_ctl" -p "$CLUSTER_DIR/postgres-under-callgrind" -D "$CLUSTER_DIR/data" \
     -l "$CLUSTER_DIR/server.log" -w -t 300 start >/dev/null
 fi
-if [ "${PIN:-}" = 1 ] && command -v taskset >/dev/null; then
-  # experiment: every backend on the last core, this script and psql on the others
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null; then
+  # Every backend on the last core, this script and psql on the others: the four databases then
+  # take turns on one core and its caches. Unpinned, the kernel moved them between cores and a
+  # round's ratio of two identical databases ranged over 0.93-1.14; pinned, over 0.97-1.04.
+  # PIN=0 turns it off.
   last=$(( $(nproc) - 1 ))
   taskset -a -p -c "$last" "$(head -1 "$CLUSTER_DIR/data/postmaster.pid")" >/dev/null
-  [ "$last" -gt 0 ] && taskset -p -c "0-$((last - 1))" $$ >/dev/null
+  taskset -p -c "0-$((last - 1))" $$ >/dev/null
 fi
 for db in none guard plpgsql control; do "$PGBIN/createdb" "bench_$db"; done
 psql -X -q -d bench_guard -c "CREATE EXTENSION memory_guard" 2>/dev/null
