@@ -3,7 +3,9 @@
 //! How the pieces meet, for one statement:
 //! 1. The object-access hook (`hooks.rs`) calls [`before_drop`] for each object Postgres'
 //!    dependency walk deletes, while it still exists and is locked: tables and columns are
-//!    probed there, and every object's dependencies are noted, to tell later what CASCADE took.
+//!    probed there, and every object is noted with what is needed to tell later what CASCADE
+//!    took (a description while it can still be given; its dependencies, read then or, for
+//!    relations and what belongs to one table, only if a report needs them).
 //! 2. When the statement ends (`statement.rs`), [`statement_end`] hands the facts to the core
 //!    policy and raises, warns, or writes `memory_guard.drop_log`. Raising rolls the whole
 //!    statement back: nothing is dropped.

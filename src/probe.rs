@@ -108,33 +108,50 @@ pub unsafe fn main_fork_is_empty(rel: pg_sys::Relation) -> bool {
 /// is asked through the file its row names for this command; `false` when the row names no
 /// file of its own (a mapped catalog) or the relation is not permanent.
 pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
-    // SAFETY: a syscache lookup by OID, released before the file is looked at; the row is read
-    // as the FormData_pg_class it is.
-    let node = unsafe {
-        let tup = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(relid),
-        );
-        if tup.is_null() {
-            return false;
-        }
-        let form = &*(((*tup).t_data as *mut u8).add((*(*tup).t_data).t_hoff as usize)
-            as *const pg_sys::FormData_pg_class);
-        let node = (form.relpersistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
-            && form.relfilenode != pg_sys::InvalidOid)
-            .then(|| pg_sys::RelFileNode {
-                spcNode: if form.reltablespace == pg_sys::InvalidOid {
-                    pg_sys::MyDatabaseTableSpace
-                } else {
-                    form.reltablespace
-                },
-                dbNode: pg_sys::MyDatabaseId,
-                relNode: form.relfilenode,
-            });
-        pg_sys::ReleaseSysCache(tup);
-        node
-    };
+    let node = catalog_row(
+        pg_sys::SysCacheIdentifier::RELOID,
+        relid,
+        |form: &pg_sys::FormData_pg_class, _| {
+            (form.relpersistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
+                && form.relfilenode != pg_sys::InvalidOid)
+                .then(|| pg_sys::RelFileNode {
+                    spcNode: if form.reltablespace == pg_sys::InvalidOid {
+                        // SAFETY: a backend-global set once at connection.
+                        unsafe { pg_sys::MyDatabaseTableSpace }
+                    } else {
+                        form.reltablespace
+                    },
+                    // SAFETY: as above.
+                    dbNode: unsafe { pg_sys::MyDatabaseId },
+                    relNode: form.relfilenode,
+                })
+        },
+    )
+    .flatten();
     node.is_some_and(|n| file_is_empty(n, pg_sys::InvalidBackendId))
+}
+
+/// Reads the catalog row with this OID through the syscache, as the fixed-size struct `F` of
+/// its catalog (`FormData_pg_class` for RELOID, …): `read` sees it, and the tuple for
+/// `SysCacheGetAttr`, while the row is pinned. `None` when there is no such row.
+pub fn catalog_row<F, R>(
+    cache: pg_sys::SysCacheIdentifier::Type,
+    oid: pg_sys::Oid,
+    read: impl FnOnce(&F, pg_sys::HeapTuple) -> R,
+) -> Option<R> {
+    // SAFETY: a syscache lookup by OID; the tuple stays pinned until ReleaseSysCache, after
+    // `read` returns, and its fixed-size part (GETSTRUCT) is the catalog's struct, which the
+    // caller names with `F` for the cache it asks.
+    unsafe {
+        let tup = pg_sys::SearchSysCache1(cache as i32, pg_sys::Datum::from(oid));
+        if tup.is_null() {
+            return None;
+        }
+        let form = &*(((*tup).t_data as *mut u8).add((*(*tup).t_data).t_hoff as usize) as *const F);
+        let result = read(form, tup);
+        pg_sys::ReleaseSysCache(tup);
+        Some(result)
+    }
 }
 
 /// Whether the first segment of a relation's main fork is an empty file.

@@ -119,28 +119,21 @@ struct ProcRow {
 }
 
 fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
-    // SAFETY: a syscache lookup by OID, released on every path; the row is read as the
-    // FormData_pg_proc it is, and proconfig (a text[] or NULL) through SysCacheGetAttr.
-    unsafe {
-        let tup = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::PROCOID as i32,
-            pg_sys::Datum::from(oid),
-        );
-        if tup.is_null() {
-            return None;
-        }
-        let form = &*(((*tup).t_data as *mut u8).add((*(*tup).t_data).t_hoff as usize)
-            as *const pg_sys::FormData_pg_proc);
+    let cache = pg_sys::SysCacheIdentifier::PROCOID;
+    crate::probe::catalog_row(cache, oid, |form: &pg_sys::FormData_pg_proc, tup| {
         let mut isnull = true;
-        let config = pg_sys::SysCacheGetAttr(
-            pg_sys::SysCacheIdentifier::PROCOID as i32,
-            tup,
-            pg_sys::Anum_pg_proc_proconfig as i16,
-            &mut isnull,
-        );
-        let settings: Vec<Option<String>> =
-            Vec::<Option<String>>::from_datum(config, isnull).unwrap_or_default();
-        let row = ProcRow {
+        // SAFETY: proconfig (a text[] or NULL) read from the pinned row, through the cache it
+        // came from; the array is copied into Rust strings before the row is released.
+        let settings: Vec<Option<String>> = unsafe {
+            let config = pg_sys::SysCacheGetAttr(
+                cache as i32,
+                tup,
+                pg_sys::Anum_pg_proc_proconfig as i16,
+                &mut isnull,
+            );
+            Vec::<Option<String>>::from_datum(config, isnull).unwrap_or_default()
+        };
+        ProcRow {
             security_definer: form.prosecdef,
             is_trigger: form.prorettype == pg_sys::TRIGGEROID
                 || form.prorettype == pg_sys::EVENT_TRIGGEROID,
@@ -148,10 +141,8 @@ fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
                 .into_iter()
                 .flatten()
                 .find_map(|s| s.strip_prefix("search_path=").map(str::to_string)),
-        };
-        pg_sys::ReleaseSysCache(tup);
-        Some(row)
-    }
+        }
+    })
 }
 
 /// Lints the functions a statement created or changed.
