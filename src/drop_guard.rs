@@ -37,17 +37,28 @@ struct Pending {
     tag: pg_sys::CommandTag::Type,
 }
 
-/// An object the running statements deleted, for the refusal's CASCADE list. The dependencies
-/// of an object described when met are read only when a statement is judged: most statements
-/// delete nothing that holds rows, and one `pg_depend` scan per deleted object was about half of
-/// what the guard cost an ordinary DROP (bench/ddl_overhead.sh, instructions).
+/// An object the running statements deleted, for the refusal's CASCADE list. For relations,
+/// columns and what belongs to one table, what the list needs is read only when a statement is
+/// judged, and only if it is refused or reported: most statements delete nothing that holds
+/// rows, and a `pg_depend` scan and a description per deleted object were most of what the guard
+/// cost an ordinary DROP (bench/ddl_overhead.sh, instructions).
 #[derive(Clone)]
 struct Seen {
     object: ObjectRef,
     /// The command that deleted it: its dependencies are read as that command saw them.
     deleted_by: pg_sys::CommandId,
     depends_on: Option<Vec<(ObjectRef, bool)>>,
-    described: Option<(String, String)>,
+    described: Description,
+}
+
+/// How a deleted object will be named in a report.
+#[derive(Clone)]
+enum Description {
+    /// Named when met, or `None`: it cannot be listed.
+    Given(Option<(String, String)>),
+    /// A relation or column, named only if a report asks, from the catalog as the command that
+    /// deleted it saw it.
+    Relation,
 }
 
 impl Seen {
@@ -57,7 +68,11 @@ impl Seen {
                 .depends_on
                 .unwrap_or_else(|| probe::dependencies(self.object, Some(self.deleted_by))),
             object: self.object,
-            described: self.described,
+            described: match self.described {
+                Description::Given(described) => described,
+                Description::Relation => probe::relation_name_as_of(self.object, self.deleted_by)
+                    .and_then(|name| name.describe(probe::quote_identifier)),
+            },
         }
     }
 }
@@ -184,14 +199,20 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     before_first_drop();
     let object = (class_id.to_u32(), object_id.to_u32(), sub_id);
     let seen = if probe::described_without_types(object) {
-        // Relations, columns, and what belongs to one table: described now, which costs less
-        // than reading the dependencies that would tell whether the description is needed.
+        // Relations, columns, and what belongs to one table: nothing is read now. A relation or
+        // column is named, and the dependencies of all of them read, only if a report needs
+        // them, from the catalog as this command sees it; the others (no catalog lets them be
+        // read by OID cheaply later) are described now.
         Seen {
             object,
             // SAFETY: reads the transaction's command counter; inside a statement.
             deleted_by: unsafe { pg_sys::GetCurrentCommandId(false) },
             depends_on: None,
-            described: probe::describe(object, &[]),
+            described: if class_id == pg_sys::RelationRelationId {
+                Description::Relation
+            } else {
+                Description::Given(probe::describe(object, &[]))
+            },
         }
     } else {
         // A relation's row type and an array type are internal parts of what they belong to,
@@ -215,9 +236,11 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         Seen {
             object,
             deleted_by: pg_sys::InvalidCommandId,
-            described: may_be_listed
-                .then(|| probe::describe(object, &depends_on))
-                .flatten(),
+            described: Description::Given(
+                may_be_listed
+                    .then(|| probe::describe(object, &depends_on))
+                    .flatten(),
+            ),
             depends_on: Some(depends_on),
         }
     };

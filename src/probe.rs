@@ -7,7 +7,7 @@
 //! row-level security and privileges, which would hide rows from the dropping role but not save
 //! them from the drop.
 
-use memory_guard_core::drop_policy::{ObjectRef, RowEstimate};
+use memory_guard_core::drop_policy::{ObjectRef, RelationName, RowEstimate};
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
@@ -369,74 +369,196 @@ const DEPEND_DEPENDER_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2673);
 /// The normal (`true`) and internal (`false`) dependencies of an object, to tell what CASCADE
 /// took along: as the catalog shows them now (`None`: the object is about to be deleted), or as
 /// it showed them to command `as_of` of this transaction, after the object's deletion removed
-/// them. The rows a transaction deletes stay in the table until it ends, and a snapshot whose
-/// command counter is the one of the deleting command still sees them, exactly as that
-/// command's own catalog snapshot did.
+/// them (see [`scan_catalog`]).
 pub fn dependencies(object: ObjectRef, as_of: Option<pg_sys::CommandId>) -> Vec<(ObjectRef, bool)> {
+    let keys = [
+        (1, pg_sys::F_OIDEQ, pg_sys::Datum::from(object.0)),
+        (2, pg_sys::F_OIDEQ, pg_sys::Datum::from(object.1)),
+        (3, pg_sys::F_INT4EQ, pg_sys::Datum::from(object.2)),
+    ];
     let mut out = Vec::new();
-    // SAFETY: a catalog index scan with stack-allocated scan keys that outlive the scan; the
-    // catalog is opened with AccessShareLock (kept to the end of the transaction, see below),
-    // and every tuple is read through the relation's own descriptor while the scan is open. A
-    // snapshot for `as_of` is this backend's own registered copy (RegisterSnapshot copies the
-    // static one GetLatestSnapshot returns), so changing its command counter touches nothing
-    // else; it is unregistered after the scan.
+    scan_catalog(
+        DEPEND_RELATION_ID,
+        DEPEND_DEPENDER_INDEX_ID,
+        &keys,
+        as_of,
+        |tup, desc| {
+            let attr = |n: i32| {
+                let mut isnull = false;
+                // SAFETY: a fixed-width column of a pg_depend row, read through its descriptor
+                // while the scan holds the row.
+                unsafe { pg_sys::heap_getattr(tup, n, desc, &mut isnull) }.value()
+            };
+            let normal = match attr(7) as u8 {
+                b'n' => true,
+                b'i' => false,
+                _ => return true,
+            };
+            out.push(((attr(4) as u32, attr(5) as u32, attr(6) as i32), normal));
+            true
+        },
+    );
+    out
+}
+
+/// Scans `catalog` through `index` for the rows equal to `keys` (heap column number, equality
+/// function, value), handing each to `row` until it answers false. With `as_of`, the rows are those
+/// command `as_of` of this transaction saw: rows a transaction deletes stay in the table until
+/// it ends, and a snapshot whose command counter is the deleting command's sees them, exactly
+/// as that command's own catalog snapshot did. Without, as the catalog shows them now.
+fn scan_catalog(
+    catalog: pg_sys::Oid,
+    index: pg_sys::Oid,
+    keys: &[(i16, u32, pg_sys::Datum)],
+    as_of: Option<pg_sys::CommandId>,
+    mut row: impl FnMut(pg_sys::HeapTuple, pg_sys::TupleDesc) -> bool,
+) {
+    // SAFETY: a catalog index scan with scan keys that outlive it; the catalog is opened with
+    // AccessShareLock (kept to the end of the transaction, as Postgres keeps its own catalog
+    // locks, so the next scan finds it in the local lock table), and every row is handed out
+    // only while the scan holds it. A snapshot for `as_of` is this backend's own registered copy
+    // (RegisterSnapshot copies the static one GetLatestSnapshot returns), so changing its
+    // command counter touches nothing else; it is unregistered after the scan.
     unsafe {
         let snapshot = as_of.map(|cid| {
             let snap = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
             (*snap).curcid = cid;
             snap
         });
-        let dep = pg_sys::table_open(DEPEND_RELATION_ID, pg_sys::AccessShareLock as i32);
-        let mut keys = [pg_sys::ScanKeyData::default(); 3];
-        let values = [
-            (pg_sys::F_OIDEQ, pg_sys::Datum::from(object.0)),
-            (pg_sys::F_OIDEQ, pg_sys::Datum::from(object.1)),
-            (pg_sys::F_INT4EQ, pg_sys::Datum::from(object.2)),
-        ];
-        for (i, (proc_, value)) in values.into_iter().enumerate() {
+        let rel = pg_sys::table_open(catalog, pg_sys::AccessShareLock as i32);
+        let mut scankeys = vec![pg_sys::ScanKeyData::default(); keys.len()];
+        for (key, (column, proc_, value)) in scankeys.iter_mut().zip(keys) {
             pg_sys::ScanKeyInit(
-                &mut keys[i],
-                (i + 1) as i16,
+                key,
+                *column,
                 pg_sys::BTEqualStrategyNumber as u16,
-                pg_sys::Oid::from_u32(proc_),
-                value,
+                pg_sys::Oid::from_u32(*proc_),
+                *value,
             );
         }
         let scan = pg_sys::systable_beginscan(
-            dep,
-            DEPEND_DEPENDER_INDEX_ID,
+            rel,
+            index,
             true,
             snapshot.unwrap_or(std::ptr::null_mut()),
-            3,
-            keys.as_mut_ptr(),
+            keys.len() as i32,
+            scankeys.as_mut_ptr(),
         );
-        let desc = (*dep).rd_att;
         loop {
             let tup = pg_sys::systable_getnext(scan);
-            if tup.is_null() {
+            if tup.is_null() || !row(tup, (*rel).rd_att) {
                 break;
             }
-            let mut isnull = false;
-            let kind = pg_sys::heap_getattr(tup, 7, desc, &mut isnull).value() as u8;
-            let normal = match kind {
-                b'n' => true,
-                b'i' => false,
-                _ => continue,
-            };
-            let refclass = pg_sys::heap_getattr(tup, 4, desc, &mut isnull).value() as u32;
-            let refobj = pg_sys::heap_getattr(tup, 5, desc, &mut isnull).value() as u32;
-            let refsub = pg_sys::heap_getattr(tup, 6, desc, &mut isnull).value() as i32;
-            out.push(((refclass, refobj, refsub), normal));
         }
         pg_sys::systable_endscan(scan);
         if let Some(snap) = snapshot {
             pg_sys::UnregisterSnapshot(snap);
         }
-        // The lock is kept to the end of the transaction, as Postgres keeps its own on
-        // pg_depend: the next object's scan then finds it in the local lock table.
-        pg_sys::table_close(dep, pg_sys::NoLock as i32);
+        pg_sys::table_close(rel, pg_sys::NoLock as i32);
     }
-    out
+}
+
+/// pg_class, pg_namespace and pg_attribute with their indexes by OID and by (attrelid,
+/// attnum); fixed OIDs in the catalog headers.
+const CLASS_OID_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2662);
+const NAMESPACE_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2615);
+const NAMESPACE_OID_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2685);
+const ATTRIBUTE_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(1249);
+const ATTRIBUTE_RELID_NUM_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2659);
+/// pg_attribute.attnum; scan keys name heap columns, which systable_beginscan maps to the
+/// index's.
+const ANUM_ATTNUM: i16 = 6;
+
+/// The names of a relation or column as command `as_of` of this transaction saw them: for
+/// naming, in a report, a relation the statement has deleted since. Three catalog lookups that
+/// only a report pays for, where describing each deleted relation while it still existed cost
+/// every DROP about as much.
+pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Option<RelationName> {
+    let (_, relid, attnum) = object;
+    let by_oid = |oid: u32| [(1, pg_sys::F_OIDEQ, pg_sys::Datum::from(oid))];
+    let name_of = |data: &pg_sys::NameData| {
+        // SAFETY: a NUL-terminated NameData inside a row the scan holds.
+        unsafe { CStr::from_ptr(data.data.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut class = None;
+    scan_catalog(
+        pg_sys::RelationRelationId,
+        CLASS_OID_INDEX_ID,
+        &by_oid(relid),
+        Some(as_of),
+        |tup, _| {
+            // SAFETY: the fixed-size part of a pg_class row the scan holds.
+            let form = unsafe { &*(heap_struct(tup) as *const pg_sys::FormData_pg_class) };
+            class = Some((
+                form.relkind as u8,
+                form.relnamespace,
+                name_of(&form.relname),
+            ));
+            false
+        },
+    );
+    let (relkind, namespace, relname) = class?;
+    // SAFETY: compares with this backend's own temporary schema; no catalog access.
+    let schema = if unsafe { pg_sys::isTempNamespace(namespace) } {
+        Some("pg_temp".to_string())
+    } else {
+        let mut schema = None;
+        scan_catalog(
+            NAMESPACE_RELATION_ID,
+            NAMESPACE_OID_INDEX_ID,
+            &by_oid(namespace.to_u32()),
+            Some(as_of),
+            |tup, _| {
+                // SAFETY: the fixed-size part of a pg_namespace row the scan holds.
+                let form = unsafe { &*(heap_struct(tup) as *const pg_sys::FormData_pg_namespace) };
+                schema = Some(name_of(&form.nspname));
+                false
+            },
+        );
+        schema
+    }?;
+    let column = if attnum == 0 {
+        None
+    } else {
+        let mut column = None;
+        scan_catalog(
+            ATTRIBUTE_RELATION_ID,
+            ATTRIBUTE_RELID_NUM_INDEX_ID,
+            &[
+                (1, pg_sys::F_OIDEQ, pg_sys::Datum::from(relid)),
+                (
+                    ANUM_ATTNUM,
+                    pg_sys::F_INT2EQ,
+                    pg_sys::Datum::from(attnum as i16),
+                ),
+            ],
+            Some(as_of),
+            |tup, _| {
+                // SAFETY: the fixed-size part of a pg_attribute row the scan holds.
+                let form = unsafe { &*(heap_struct(tup) as *const pg_sys::FormData_pg_attribute) };
+                column = Some(name_of(&form.attname));
+                false
+            },
+        );
+        Some(column?)
+    };
+    Some(RelationName {
+        relkind,
+        schema,
+        relname,
+        column,
+    })
+}
+
+/// The fixed-size part of a heap tuple (Postgres' GETSTRUCT).
+///
+/// # Safety
+/// `tup` must be a valid heap tuple.
+unsafe fn heap_struct(tup: pg_sys::HeapTuple) -> *const u8 {
+    // SAFETY: the caller's contract; t_hoff is the offset of the data within the header.
+    unsafe { ((*tup).t_data as *const u8).add((*(*tup).t_data).t_hoff as usize) }
 }
 
 /// Whether this transaction holds the object in AccessExclusiveLock, as Postgres' dependency
@@ -562,6 +684,15 @@ pub fn describe(object: ObjectRef, depends_on: &[(ObjectRef, bool)]) -> Option<(
             CStr::from_ptr(identity).to_string_lossy().into_owned(),
         ))
     }
+}
+
+/// One identifier quoted as Postgres quotes it (`quote_identifier`).
+pub fn quote_identifier(name: &str) -> String {
+    let c = std::ffi::CString::new(name).expect("catalog names have no NUL");
+    // SAFETY: a valid NUL-terminated string; the result (it or a palloc'd copy) is copied out.
+    unsafe { CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr())) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// `(schema, name)` of a table or partitioned table that is not temporary; `None` otherwise.

@@ -365,6 +365,47 @@ pub fn may_be_cascaded(
     may
 }
 
+/// A relation (or one of its columns) as it was when it was deleted: what `pg_identify_object`
+/// needs to name it, kept raw because naming it costs more than keeping it, and most deleted
+/// relations are never named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationName {
+    /// `pg_class.relkind`.
+    pub relkind: u8,
+    /// Schema and relation, and the column for a column, as spelt in the catalog.
+    pub schema: String,
+    pub relname: String,
+    pub column: Option<String>,
+}
+
+impl RelationName {
+    /// `(type, identity)` as `pg_identify_object` gives them (`table`, `s.t`; `view column`,
+    /// `s.v.c`), with `quote` quoting one identifier as Postgres does; `None` for a relkind
+    /// Postgres has no name of its own for.
+    pub fn describe(&self, quote: impl Fn(&str) -> String) -> Option<(String, String)> {
+        let kind = match self.relkind {
+            b'r' | b'p' => "table",
+            b'i' | b'I' => "index",
+            b'S' => "sequence",
+            b't' => "toast table",
+            b'v' => "view",
+            b'm' => "materialized view",
+            b'c' => "composite type",
+            b'f' => "foreign table",
+            _ => return None,
+        };
+        let mut identity = format!("{}.{}", quote(&self.schema), quote(&self.relname));
+        let kind = match &self.column {
+            Some(column) => {
+                identity = format!("{identity}.{}", quote(column));
+                format!("{kind} column")
+            }
+            None => kind.to_string(),
+        };
+        Some((kind, identity))
+    }
+}
+
 /// What a statement dropped because of CASCADE, as `pg_event_trigger_dropped_objects()` marks
 /// it `normal`: objects with a normal dependency on another deleted object, and the owners of
 /// such objects' internal parts. Listed as `type identity`, sorted, without views' `_RETURN`
@@ -1202,6 +1243,36 @@ mod tests {
             &mut owners,
             deleted
         ));
+    }
+
+    #[test]
+    fn relations_are_named_as_pg_identify_object_names_them() {
+        let quote = |s: &str| {
+            if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                s.to_string()
+            } else {
+                format!("\"{s}\"")
+            }
+        };
+        let name = |relkind: u8, column: Option<&str>| RelationName {
+            relkind,
+            schema: "app".into(),
+            relname: "Notes".into(),
+            column: column.map(str::to_string),
+        };
+        let described = |n: RelationName| n.describe(quote);
+        assert_eq!(
+            described(name(b'r', None)),
+            Some(("table".into(), "app.\"Notes\"".into()))
+        );
+        assert_eq!(described(name(b'p', None)).unwrap().0, "table");
+        assert_eq!(described(name(b'I', None)).unwrap().0, "index");
+        assert_eq!(described(name(b'm', None)).unwrap().0, "materialized view");
+        assert_eq!(
+            described(name(b'v', Some("body"))),
+            Some(("view column".into(), "app.\"Notes\".body".into()))
+        );
+        assert_eq!(described(name(b'x', None)), None);
     }
 
     #[test]
