@@ -417,11 +417,13 @@ fn scan_catalog(
     // AccessShareLock (kept to the end of the transaction, as Postgres keeps its own catalog
     // locks, so the next scan finds it in the local lock table), and every row is handed out
     // only while the scan holds it. A snapshot for `as_of` is this backend's own registered copy
-    // (RegisterSnapshot copies the static one GetLatestSnapshot returns), so changing its
-    // command counter touches nothing else; it is unregistered after the scan.
+    // of the catalog snapshot (RegisterSnapshot copies the static one GetCatalogSnapshot keeps,
+    // which is reused until an invalidation, so a report that reads many objects does not take
+    // a new snapshot for each), so changing its command counter touches nothing else; it is
+    // unregistered after the scan.
     unsafe {
         let snapshot = as_of.map(|cid| {
-            let snap = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            let snap = pg_sys::RegisterSnapshot(pg_sys::GetCatalogSnapshot(catalog));
             (*snap).curcid = cid;
             snap
         });
