@@ -435,8 +435,15 @@ fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: Vec<Seen>, ended: bo
             p.table
         })
         .collect();
-    let cascaded = || cascaded(&deleted_objects(deleted));
-    if let Some(passed) = judge(tag, mode, tables, &catalog_names, cascaded, "drop_guard") {
+    let cascade_list = || cascaded(&deleted_objects(deleted));
+    if let Some(passed) = judge(
+        tag,
+        mode,
+        tables,
+        &catalog_names,
+        cascade_list,
+        "drop_guard",
+    ) {
         write_drop_log(tag, &passed);
     }
 }

@@ -147,8 +147,7 @@ pub fn catalog_row<F, R>(
         if tup.is_null() {
             return None;
         }
-        let form = &*(((*tup).t_data as *mut u8).add((*(*tup).t_data).t_hoff as usize) as *const F);
-        let result = read(form, tup);
+        let result = read(&*(heap_struct(tup) as *const F), tup);
         pg_sys::ReleaseSysCache(tup);
         Some(result)
     }
@@ -484,67 +483,49 @@ pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Optio
             .to_string_lossy()
             .into_owned()
     };
-    let mut class = None;
-    scan_catalog(
+    let (relkind, namespace, relname) = first_row_as_of(
         pg_sys::RelationRelationId,
         CLASS_OID_INDEX_ID,
         &by_oid(relid),
-        Some(as_of),
-        |tup, _| {
-            // SAFETY: the fixed-size part of a pg_class row the scan holds.
-            let form = unsafe { &*(heap_struct(tup) as *const pg_sys::FormData_pg_class) };
-            class = Some((
+        as_of,
+        |form: &pg_sys::FormData_pg_class| {
+            (
                 form.relkind as u8,
                 form.relnamespace,
                 name_of(&form.relname),
-            ));
-            false
+            )
         },
-    );
-    let (relkind, namespace, relname) = class?;
+    )?;
     // SAFETY: compares with this backend's own temporary schema; no catalog access.
     let schema = if unsafe { pg_sys::isTempNamespace(namespace) } {
-        Some("pg_temp".to_string())
+        "pg_temp".to_string()
     } else {
-        let mut schema = None;
-        scan_catalog(
+        first_row_as_of(
             NAMESPACE_RELATION_ID,
             NAMESPACE_OID_INDEX_ID,
             &by_oid(namespace.to_u32()),
-            Some(as_of),
-            |tup, _| {
-                // SAFETY: the fixed-size part of a pg_namespace row the scan holds.
-                let form = unsafe { &*(heap_struct(tup) as *const pg_sys::FormData_pg_namespace) };
-                schema = Some(name_of(&form.nspname));
-                false
-            },
-        );
-        schema
-    }?;
+            as_of,
+            |form: &pg_sys::FormData_pg_namespace| name_of(&form.nspname),
+        )?
+    };
     let column = if attnum == 0 {
         None
     } else {
-        let mut column = None;
-        scan_catalog(
+        let keys = [
+            (1, pg_sys::F_OIDEQ, pg_sys::Datum::from(relid)),
+            (
+                ANUM_ATTNUM,
+                pg_sys::F_INT2EQ,
+                pg_sys::Datum::from(attnum as i16),
+            ),
+        ];
+        Some(first_row_as_of(
             ATTRIBUTE_RELATION_ID,
             ATTRIBUTE_RELID_NUM_INDEX_ID,
-            &[
-                (1, pg_sys::F_OIDEQ, pg_sys::Datum::from(relid)),
-                (
-                    ANUM_ATTNUM,
-                    pg_sys::F_INT2EQ,
-                    pg_sys::Datum::from(attnum as i16),
-                ),
-            ],
-            Some(as_of),
-            |tup, _| {
-                // SAFETY: the fixed-size part of a pg_attribute row the scan holds.
-                let form = unsafe { &*(heap_struct(tup) as *const pg_sys::FormData_pg_attribute) };
-                column = Some(name_of(&form.attname));
-                false
-            },
-        );
-        Some(column?)
+            &keys,
+            as_of,
+            |form: &pg_sys::FormData_pg_attribute| name_of(&form.attname),
+        )?)
     };
     Some(RelationName {
         relkind,
@@ -552,6 +533,27 @@ pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Optio
         relname,
         column,
     })
+}
+
+/// The first row [`scan_catalog`] finds as command `as_of` saw it, read as the fixed-size
+/// struct `F` of that catalog.
+fn first_row_as_of<F, R>(
+    catalog: pg_sys::Oid,
+    index: pg_sys::Oid,
+    keys: &[(i16, u32, pg_sys::Datum)],
+    as_of: pg_sys::CommandId,
+    read: impl FnOnce(&F) -> R,
+) -> Option<R> {
+    let mut read = Some(read);
+    let mut found = None;
+    scan_catalog(catalog, index, keys, Some(as_of), |tup, _| {
+        // SAFETY: the fixed-size part of a row the scan holds, of the catalog whose struct the
+        // caller names with `F`.
+        let form = unsafe { &*(heap_struct(tup) as *const F) };
+        found = read.take().map(|read| read(form));
+        false
+    });
+    found
 }
 
 /// The fixed-size part of a heap tuple (Postgres' GETSTRUCT).
