@@ -61,11 +61,15 @@ unsafe extern "C-unwind" fn process_utility(
     let complete = context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND;
     // The tag is read before the statement runs, which may scribble on its parse tree.
     let mark = complete.then(|| {
-        (
-            crate::statement::begin(node),
-            crate::statement::tag_of(node),
-        )
+        let tag = crate::statement::tag_of(node);
+        (crate::statement::begin(node, tag), tag)
     });
+    if let Some((_, pg_sys::CommandTag::CMDTAG_ALTER_TABLE)) = mark {
+        // Where the ddl_command_start trigger would check it, before the ALTER looks anything
+        // up; the trigger stays quiet once this hook exists (statement.rs).
+        // SAFETY: the node is the AlterTableStmt Postgres is about to execute (its tag says so).
+        unsafe { check_alter_table(node) };
+    }
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard
     // implementation, unwrapped) gets exactly the arguments Postgres gave us.
     unsafe {
@@ -94,6 +98,12 @@ unsafe extern "C-unwind" fn statement_end(tag: pg_sys::CommandTag::Type, mark: u
     crate::statement::end();
     crate::drop_guard::statement_end(mark, tag);
     crate::search_path_lint::statement_end(mark, tag);
+}
+
+/// Reports a lossy ALTER COLUMN ... TYPE before the ALTER rewrites anything (`type_change.rs`).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_alter_table(node: *mut pg_sys::Node) {
+    crate::type_change::before_alter_table(node);
 }
 
 /// Refuses an unguarded TRUNCATE of tables holding rows, and records what passed in drop_log now,

@@ -91,7 +91,8 @@ thread_local! {
     static SEQ: Cell<u64> = const { Cell::new(0) };
     /// The complete queries our ProcessUtility hook is running, innermost last.
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-    /// The command tag of the latest ddl_command_start, for reports judged as they arrive.
+    /// The command tag of the latest complete query (or, in the statement that loaded the
+    /// library, of its ddl_command_start), for reports judged as they arrive or at commit.
     static LAST_TAG: Cell<pg_sys::CommandTag::Type> = const { Cell::new(pg_sys::CommandTag::CMDTAG_UNKNOWN) };
 }
 
@@ -109,7 +110,8 @@ struct Frame {
 
 /// A complete query begins (called by the ProcessUtility hook, outside any Rust guard, so it
 /// does nothing that can raise). Returns its mark, for [`Scoped::take_since`].
-pub fn begin(node: *mut pg_sys::Node) -> u64 {
+pub fn begin(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) -> u64 {
+    LAST_TAG.with(|t| t.set(tag));
     let mark = SEQ.with(|s| s.get());
     // SAFETY: node is NULL or the utility statement Postgres is about to run; it is read as a
     // CreateFunctionStmt only when its tag says it is one.
@@ -240,24 +242,98 @@ fn event_data(
     }
 }
 
-// Not pinned to a search_path: it runs for every DDL statement, and a pinned path costs a GUC
-// save and restore (and a search-path recomputation) on each call. The type-change check it
-// calls resolves the ALTER's table through the caller's search_path, exactly as the ALTER will.
+// Not pinned to a search_path: the ALTER TABLE check it runs in the statement that loads the
+// library resolves the table through the caller's search_path, exactly as the ALTER will.
 #[pgrx::pg_extern(sql = "
 CREATE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
 LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
-  'Loads memory_guard (and its hooks) before any DDL runs; checks ALTER COLUMN ... TYPE.';
+  'Loads memory_guard (and its hooks) before the first DDL of a session runs.';
 ")]
 fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (tag, parsetree) = event_data(fcinfo, "on_ddl_command_start");
-    LAST_TAG.with(|t| t.set(tag));
-    if !wrapped() {
-        crate::drop_guard::unwrapped_statement_start();
+    // First, before anything here can take a lock and so read invalidations that would rebuild
+    // the cache under Postgres' loop over the triggers being fired.
+    // SAFETY: fcinfo is this event trigger call's (checked by event_data).
+    unsafe { quiet_for_this_session((*(*fcinfo).flinfo).fn_oid) };
+    if wrapped() {
+        // The library was loaded before: our ProcessUtility hook has begun this statement, and
+        // checks an ALTER TABLE there.
+        return;
     }
+    LAST_TAG.with(|t| t.set(tag));
+    crate::drop_guard::unwrapped_statement_start();
     if tag == pg_sys::CommandTag::CMDTAG_ALTER_TABLE {
         crate::type_change::before_alter_table(parsetree);
     }
+}
+
+thread_local! {
+    /// A tag set no statement's tag is in, allocated once for the session.
+    static NO_TAG: Cell<*mut pg_sys::Bitmapset> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Once the library is loaded, its ProcessUtility hook sees every statement before Postgres
+/// fires ddl_command_start, and does all the trigger did: the trigger's only remaining work
+/// would be its call, which Postgres makes for every DDL statement with a memory context, a
+/// function lookup and a command counter increment (half of what memory_guard added to a DDL
+/// workload, bench/ddl_overhead.sh). So this session's copy of the event trigger cache is told
+/// that the trigger fires for no command tag. Nothing else changes: the catalog still holds the
+/// trigger, every other session loads the library through it, and when this session's cache is
+/// rebuilt (any change to an event trigger invalidates it) the trigger fires once more and is
+/// quieted again.
+///
+/// # Safety
+/// Inside a transaction; `fnoid` is this trigger's function.
+unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
+    let none = NO_TAG.with(|n| {
+        if n.get().is_null() {
+            // SAFETY: allocates one Bitmapset in TopMemoryContext, which lives as long as the
+            // backend; it is never freed or changed (Postgres only reads a cache item's tagset,
+            // and frees the cache's own memory context, not this one, on a rebuild).
+            n.set(unsafe {
+                pgrx::PgMemoryContexts::TopMemoryContext.switch_to(|_| {
+                    pg_sys::bms_make_singleton(pg_sys::CommandTag::COMMAND_TAG_NEXTTAG as i32)
+                })
+            });
+        }
+        n.get()
+    });
+    // SAFETY: EventCacheLookup (utils/evtcache.h) returns this backend's cached list of
+    // EventTriggerCacheItem pointers for the event, valid until the cache is invalidated,
+    // which cannot happen during this loop. Setting the tagset of our own items is the only
+    // change, and Postgres reads it only to decide whether to fire them.
+    unsafe {
+        // Guarded as pgrx guards its own bindings: a rebuild reads pg_event_trigger, which can
+        // raise.
+        let list = pg_sys::ffi::pg_guard_ffi_boundary(|| EventCacheLookup(EVT_DDL_COMMAND_START));
+        if list.is_null() {
+            return;
+        }
+        for i in 0..(*list).length as usize {
+            let item = (*(*list).elements.add(i))
+                .ptr_value
+                .cast::<EventTriggerCacheItem>();
+            if (*item).fnoid == fnoid {
+                (*item).tagset = none;
+            }
+        }
+    }
+}
+
+// utils/evtcache.h of Postgres 15, which pgrx does not bind.
+#[repr(C)]
+struct EventTriggerCacheItem {
+    fnoid: pg_sys::Oid,
+    enabled: std::ffi::c_char,
+    tagset: *mut pg_sys::Bitmapset,
+}
+
+/// `EventTriggerEvent`'s first member.
+const EVT_DDL_COMMAND_START: std::ffi::c_int = 0;
+
+extern "C-unwind" {
+    fn EventCacheLookup(event: std::ffi::c_int) -> *mut pg_sys::List;
 }
 
 /// Runs `f` with `search_path = pg_catalog`, exactly as `SET search_path` on the function would,

@@ -1,7 +1,8 @@
 //! `memory_guard.type_change_mode`: reports `ALTER TABLE … ALTER COLUMN … TYPE` on a column
 //! holding values when the conversion can lose information (rules in
-//! `memory_guard_core::type_change`). Runs at ddl_command_start (`statement.rs`), after taking the lock the ALTER
-//! itself takes, so the probe sees every committed value.
+//! `memory_guard_core::type_change`). Runs just before the ALTER (`hooks.rs`; in the statement
+//! that loads the library, at its ddl_command_start, `statement.rs`), after taking the lock the
+//! ALTER itself takes, so the probe sees every committed value.
 
 use crate::{gucs, probe, report};
 use memory_guard_core::error::CheckMode;
@@ -9,7 +10,7 @@ use memory_guard_core::type_change::{lossy, report as lossy_report};
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
-/// Called by the ddl_command_start trigger for every ALTER TABLE.
+/// Called for every ALTER TABLE before it runs.
 pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
     let auditing = crate::audit::active();
     let mode = if auditing {

@@ -50,6 +50,33 @@ SELECT table_name, command_tag, guard FROM memory_guard.drop_log ORDER BY id;
 \c
 CREATE FUNCTION first.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
 
+-- After the first statement the library's hooks see every statement before Postgres fires
+-- ddl_command_start, and the trigger quiets itself in this session's event trigger cache:
+-- Postgres calls it once, not for every DDL statement. Any change to an event trigger rebuilds
+-- the cache, and it is called once more. The guard and the checks stay on throughout.
+\c
+BEGIN;
+SET LOCAL track_functions = 'all';
+CREATE TABLE first.quiet_1 (id int);
+CREATE INDEX ON first.quiet_1 (id);
+CREATE TABLE first.quiet_2 (v text);
+DROP TABLE first.quiet_2;
+SELECT pg_stat_get_xact_function_calls('memory_guard.on_ddl_command_start'::regproc) AS trigger_calls;
+ALTER EVENT TRIGGER memory_guard_ddl_command_start ENABLE;
+CREATE TABLE first.quiet_3 (v text);
+INSERT INTO first.quiet_3 VALUES ('short');
+ALTER TABLE first.quiet_3 ALTER COLUMN v TYPE varchar(5);
+CREATE INDEX ON first.quiet_3 (v);
+SELECT pg_stat_get_xact_function_calls('memory_guard.on_ddl_command_start'::regproc) AS trigger_calls;
+DROP TABLE first.parts;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- In a new session it loads the library again.
+\c
+CREATE TABLE first.quiet_4 AS SELECT 1 AS x;
+DROP TABLE first.quiet_4;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
 -- Nothing at stake was dropped.
 SELECT (SELECT count(*) FROM first.notes) AS notes, (SELECT count(*) FROM first.parts) AS parts,
        to_regclass('first.other') IS NULL AS other_dropped, to_regclass('first.empty') IS NULL AS empty_dropped;
