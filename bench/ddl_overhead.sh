@@ -98,8 +98,10 @@ COMMIT;
 """
 tick = os.sysconf("SC_CLK_TCK")
 def user_system(pid):
+    # User and system seconds, and minor page faults (memory first touched: kernel time that
+    # the instruction count does not see).
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    return int(fields[11]) / tick, int(fields[12]) / tick, int(fields[7])
 def cpu(pid):
     # schedstat's first field is the time the task has run, in nanoseconds; stat's utime and
     # stime count clock ticks (10 ms), about 1% of a round, the size of what is measured.
@@ -134,7 +136,7 @@ def transaction(p):
     p.stdin.write(ddl.format(n=n))
     until_done(p)
 results = {db: [] for db in dbs}
-split = {db: [0.0, 0.0] for db in dbs}  # user and system seconds over all rounds (cpu only)
+split = {db: [0.0, 0.0, 0] for db in dbs}  # user, system seconds, faults over all rounds (cpu only)
 if count == "cpu":
     sessions = {db: open_session(db) for db in dbs}
     for r in range(rounds):
@@ -191,7 +193,8 @@ if count == "cpu":
     # Where the time went, in 10 ms ticks summed over all rounds: user space (what the
     # instruction count sees) and the kernel (file creation and removal, and any system call).
     for db in dbs:
-        print(f"  {db:8} user {split[db][0]:7.2f} s, system {split[db][1]:7.2f} s over all rounds")
+        print(f"  {db:8} user {split[db][0]:7.2f} s, system {split[db][1]:7.2f} s over all rounds,"
+              f" {split[db][2] / (rounds * txns):.1f} minor page faults per transaction")
 # The same workload on a second database without the extension: how far apart two identical
 # settings land on this machine, the floor under the figures above.
 print(f"noise floor, no extension / no extension (control): {ratio('none', 'control'):.3f}")

@@ -38,8 +38,9 @@ struct Pending {
 }
 
 /// An object the running statements deleted, for the refusal's CASCADE list. For relations,
-/// columns and what belongs to one table, what the list needs is read only when a statement is
-/// judged, and only if it is refused or reported: most statements delete nothing that holds
+/// columns, what belongs to one table, and functions nothing deleted took along, what the list
+/// needs is read only when a statement is judged, and only if it is refused or reported: most
+/// statements delete nothing that holds
 /// rows, and a `pg_depend` scan and a description per deleted object were most of what the guard
 /// cost an ordinary DROP (bench/ddl_overhead.sh, instructions).
 #[derive(Clone)]
@@ -56,9 +57,9 @@ struct Seen {
 enum Description {
     /// Named when met, or `None`: it cannot be listed.
     Given(Option<(String, String)>),
-    /// A relation or column, named only if a report asks, from the catalog as the command that
-    /// deleted it saw it.
-    Relation,
+    /// A relation, column, or what belongs to one table, named only if a report asks, from the
+    /// catalog as the command that deleted it saw it.
+    AsOf,
 }
 
 impl Seen {
@@ -70,8 +71,7 @@ impl Seen {
             object: self.object,
             described: match self.described {
                 Description::Given(described) => described,
-                Description::Relation => probe::relation_name_as_of(self.object, self.deleted_by)
-                    .and_then(|name| name.describe(probe::quote_identifier)),
+                Description::AsOf => probe::describe_as_of(self.object, self.deleted_by),
             },
         }
     }
@@ -199,20 +199,32 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     before_first_drop();
     let object = (class_id.to_u32(), object_id.to_u32(), sub_id);
     let seen = if probe::described_without_types(object) {
-        // Relations, columns, and what belongs to one table: nothing is read now. A relation or
-        // column is named, and the dependencies of all of them read, only if a report needs
-        // them, from the catalog as this command sees it; the others (no catalog lets them be
-        // read by OID cheaply later) are described now.
+        // Relations, columns, and what belongs to one table: nothing is read now. They are
+        // named, and their dependencies read, only if a report needs them, from the catalog as
+        // this command sees it.
         Seen {
             object,
             // SAFETY: reads the transaction's command counter; inside a statement.
             deleted_by: unsafe { pg_sys::GetCurrentCommandId(false) },
             depends_on: None,
-            described: if class_id == pg_sys::RelationRelationId {
-                Description::Relation
-            } else {
-                Description::Given(probe::describe(object, &[]))
-            },
+            described: Description::AsOf,
+        }
+    } else if class_id == pg_sys::ProcedureRelationId
+        && !INTERNAL_OWNERS.with(|o| {
+            o.borrow()
+                .as_ref()
+                .is_some_and(|owners| owners.contains(&(object.0, object.1)))
+        })
+        && probe::function_depends_on_nothing_deleted(object_id)
+    {
+        // A function nothing deleted took along (DROP FUNCTION itself, most often): never
+        // listed, and its dependencies are read, like a relation's, only if a report needs them.
+        Seen {
+            object,
+            // SAFETY: reads the transaction's command counter; inside a statement.
+            deleted_by: unsafe { pg_sys::GetCurrentCommandId(false) },
+            depends_on: None,
+            described: Description::Given(None),
         }
     } else {
         // A relation's row type and an array type are internal parts of what they belong to,

@@ -7,7 +7,7 @@
 //! row-level security and privileges, which would hide rows from the dropping role but not save
 //! them from the drop.
 
-use memory_guard_core::drop_policy::{ObjectRef, RelationName, RowEstimate};
+use memory_guard_core::drop_policy::{ObjectRef, RelationName, RowEstimate, TablePart};
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
@@ -535,6 +535,56 @@ pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Optio
     })
 }
 
+/// `(type, identity)` of a deleted relation, column, or object that belongs to one table (see
+/// [`described_without_types`]), as command `as_of` of this transaction saw it and its table:
+/// for a report that lists it after the statement deleted it.
+pub fn describe_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Option<(String, String)> {
+    let (class, oid, _) = object;
+    if class == pg_sys::RelationRelationId.to_u32() {
+        return relation_name_as_of(object, as_of)?.describe(quote_identifier);
+    }
+    // The part's catalog: its index by OID, and the columns of its name and of its table (and,
+    // for a default, of its column number).
+    let (part, index, name_column, table_column, attnum_column) = match class {
+        CONSTRAINT_RELATION_ID => (TablePart::Constraint, 2667, Some(2), 8, None),
+        TRIGGER_RELATION_ID => (TablePart::Trigger, 2702, Some(4), 2, None),
+        POLICY_RELATION_ID => (TablePart::Policy, 3257, Some(2), 3, None),
+        REWRITE_RELATION_ID => (TablePart::Rule, 2692, Some(2), 3, None),
+        ATTRDEF_RELATION_ID => (TablePart::Default, 2657, None, 2, Some(3)),
+        _ => return None,
+    };
+    let mut found = None;
+    scan_catalog(
+        pg_sys::Oid::from_u32(class),
+        pg_sys::Oid::from_u32(index),
+        &[(1, pg_sys::F_OIDEQ, pg_sys::Datum::from(oid))],
+        Some(as_of),
+        |tup, desc| {
+            let attr = |n: i32| {
+                let mut isnull = true;
+                // SAFETY: a column of a row the scan holds, read through its descriptor.
+                let value = unsafe { pg_sys::heap_getattr(tup, n, desc, &mut isnull) };
+                (!isnull).then_some(value)
+            };
+            let name = name_column.and_then(attr).map(|d| {
+                // SAFETY: a name column's datum points at the NameData inside the row.
+                unsafe { CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()) }
+                    .to_string_lossy()
+                    .into_owned()
+            });
+            let table = attr(table_column).map(|d| d.value() as u32);
+            let attnum = attnum_column
+                .and_then(attr)
+                .map_or(0, |d| d.value() as i16 as i32);
+            found = table.map(|t| (name.unwrap_or_default(), t, attnum));
+            false
+        },
+    );
+    let (name, table, attnum) = found?;
+    let table = relation_name_as_of((pg_sys::RelationRelationId.to_u32(), table, attnum), as_of)?;
+    part.describe(&name, &table, quote_identifier)
+}
+
 /// The first row [`scan_catalog`] finds as command `as_of` saw it, read as the fixed-size
 /// struct `F` of that catalog.
 fn first_row_as_of<F, R>(
@@ -594,6 +644,57 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
     unsafe { pg_sys::LockHeldByMe(&tag, lockmode) }
 }
 
+/// Whether a function certainly has no normal dependency on anything this transaction holds
+/// for deletion, read from its pg_proc row alone, without a pg_depend scan. For a plain function
+/// the row names every such dependency Postgres records (ProcedureCreate): its schema, its
+/// language, its result and argument types, and the transforms of those types for its
+/// language. A function whose dependencies are not all in the row answers false, and the caller
+/// reads pg_depend: a SQL-standard body or argument defaults (what they use), OUT arguments
+/// (more types), a support function, an aggregate (its support functions).
+pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
+    let cache = pg_sys::SysCacheIdentifier::PROCOID;
+    catalog_row(cache, oid, |form: &pg_sys::FormData_pg_proc, tup| {
+        let has = |column: u32| {
+            let mut isnull = true;
+            // SAFETY: a column of the pinned row, read through the cache it came from; only
+            // its null flag is used.
+            unsafe { pg_sys::SysCacheGetAttr(cache as i32, tup, column as i16, &mut isnull) };
+            !isnull
+        };
+        let plain = matches!(form.prokind as u8, b'f' | b'p' | b'w')
+            && form.prosupport == pg_sys::InvalidOid
+            && form.pronargdefaults == 0
+            && !has(pg_sys::Anum_pg_proc_proallargtypes)
+            && !has(pg_sys::Anum_pg_proc_protrftypes)
+            && !has(pg_sys::Anum_pg_proc_prosqlbody);
+        if !plain
+            || may_be_deleted((
+                pg_sys::NamespaceRelationId.to_u32(),
+                form.pronamespace.to_u32(),
+                0,
+            ))
+            || may_be_deleted((LANGUAGE_RELATION_ID, form.prolang.to_u32(), 0))
+        {
+            return false;
+        }
+        // SAFETY: proargtypes is an oidvector of pronargs elements stored inside the pinned row.
+        let arguments = unsafe {
+            form.proargtypes
+                .values
+                .as_slice(form.proargtypes.dim1.max(0) as usize)
+        };
+        std::iter::once(&form.prorettype)
+            .chain(arguments)
+            .all(|&typid| {
+                !may_be_deleted((pg_sys::TypeRelationId.to_u32(), typid.to_u32(), 0))
+                    // SAFETY: a syscache lookup with missing_ok; it does not raise.
+                    && unsafe { pg_sys::get_transform_oid(typid, form.prolang, true) }
+                        == pg_sys::InvalidOid
+            })
+    })
+    .unwrap_or(false)
+}
+
 /// Catalogs whose objects are described without naming a type: relations and their columns,
 /// and what belongs to one table (`name on schema.table`). OIDs from the catalog headers, which
 /// pgrx does not all bind.
@@ -602,6 +703,7 @@ const CONSTRAINT_RELATION_ID: u32 = 2606;
 const REWRITE_RELATION_ID: u32 = 2618;
 const TRIGGER_RELATION_ID: u32 = 2620;
 const POLICY_RELATION_ID: u32 = 3256;
+const LANGUAGE_RELATION_ID: u32 = 2612;
 /// pg_constraint.contypid (pg_constraint.h): the domain of a domain constraint, 0 otherwise.
 const ANUM_PG_CONSTRAINT_CONTYPID: i16 = 9;
 

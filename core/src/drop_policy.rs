@@ -394,7 +394,7 @@ impl RelationName {
             b'f' => "foreign table",
             _ => return None,
         };
-        let mut identity = format!("{}.{}", quote(&self.schema), quote(&self.relname));
+        let mut identity = self.qualified(&quote);
         let kind = match &self.column {
             Some(column) => {
                 identity = format!("{identity}.{}", quote(column));
@@ -403,6 +403,50 @@ impl RelationName {
             None => kind.to_string(),
         };
         Some((kind, identity))
+    }
+
+    /// `schema.relation`, each part quoted as Postgres would.
+    fn qualified(&self, quote: impl Fn(&str) -> String) -> String {
+        format!("{}.{}", quote(&self.schema), quote(&self.relname))
+    }
+}
+
+/// What belongs to one table and is named after it, as `pg_identify_object` names it: a table
+/// constraint, trigger, policy or rule is `name on schema.table`, a column default `for
+/// schema.table.column`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TablePart {
+    Constraint,
+    Trigger,
+    Policy,
+    Rule,
+    Default,
+}
+
+impl TablePart {
+    /// `(type, identity)` of the part called `name` (unused for a default) of `table` (for a
+    /// default, the column it belongs to); `None` for a default without its column.
+    pub fn describe(
+        self,
+        name: &str,
+        table: &RelationName,
+        quote: impl Fn(&str) -> String,
+    ) -> Option<(String, String)> {
+        let on = |kind: &str| {
+            let identity = format!("{} on {}", quote(name), table.qualified(&quote));
+            Some((kind.to_string(), identity))
+        };
+        match self {
+            TablePart::Constraint => on("table constraint"),
+            TablePart::Trigger => on("trigger"),
+            TablePart::Policy => on("policy"),
+            TablePart::Rule => on("rule"),
+            TablePart::Default => {
+                let column = table.column.as_deref()?;
+                let identity = format!("for {}.{}", table.qualified(&quote), quote(column));
+                Some(("default value".to_string(), identity))
+            }
+        }
     }
 }
 
@@ -1273,6 +1317,51 @@ mod tests {
             Some(("view column".into(), "app.\"Notes\".body".into()))
         );
         assert_eq!(described(name(b'x', None)), None);
+    }
+
+    #[test]
+    fn table_parts_are_named_after_their_table_as_pg_identify_object_names_them() {
+        let quote = |s: &str| {
+            if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                s.to_string()
+            } else {
+                format!("\"{s}\"")
+            }
+        };
+        let table = RelationName {
+            relkind: b'r',
+            schema: "app".into(),
+            relname: "Notes".into(),
+            column: None,
+        };
+        let part = |kind: TablePart, name: &str| kind.describe(name, &table, quote);
+        assert_eq!(
+            part(TablePart::Constraint, "notes_pkey"),
+            Some((
+                "table constraint".into(),
+                "notes_pkey on app.\"Notes\"".into()
+            ))
+        );
+        assert_eq!(
+            part(TablePart::Trigger, "Audit"),
+            Some(("trigger".into(), "\"Audit\" on app.\"Notes\"".into()))
+        );
+        assert_eq!(part(TablePart::Policy, "p").unwrap().0, "policy");
+        // A view's rule keeps the name cascaded() recognises.
+        assert_eq!(
+            part(TablePart::Rule, "_RETURN").unwrap().1,
+            "\"_RETURN\" on app.\"Notes\""
+        );
+        // A default is named by its column; without one there is nothing to name.
+        assert_eq!(part(TablePart::Default, ""), None);
+        let column = RelationName {
+            column: Some("body".into()),
+            ..table.clone()
+        };
+        assert_eq!(
+            TablePart::Default.describe("", &column, quote),
+            Some(("default value".into(), "for app.\"Notes\".body".into()))
+        );
     }
 
     #[test]

@@ -46,7 +46,32 @@ DROP FUNCTION owned.bucket(int) CASCADE;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS buckets_kept FROM owned.buckets;
 
+-- The refusal names what CASCADE would take from other tables as pg_identify_object names
+-- it: a foreign key, a column default, a policy, a function of the table's row type. Most are
+-- named only when a report needs them, from the catalog as the deleting command saw it.
+CREATE TABLE owned.kept (id int PRIMARY KEY);
+INSERT INTO owned.kept VALUES (1);
+CREATE SEQUENCE owned.kept_seq OWNED BY owned.kept.id;
+CREATE FUNCTION owned.label(owned.kept) RETURNS text LANGUAGE sql AS 'SELECT $1.id::text';
+CREATE FUNCTION owned.touch() RETURNS trigger LANGUAGE plpgsql SET search_path = '' AS $$BEGIN RETURN NEW; END$$;
+CREATE TABLE owned."Other" (kept_id int REFERENCES owned.kept (id),
+                            n bigint DEFAULT nextval('owned.kept_seq'));
+CREATE POLICY "Mine" ON owned."Other" USING (kept_id IN (SELECT id FROM owned.kept));
+CREATE TRIGGER touch BEFORE UPDATE ON owned."Other" FOR EACH ROW EXECUTE FUNCTION owned.touch();
+DROP TABLE owned.kept CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A function goes with its schema, and a trigger with its function.
+CREATE SCHEMA doomed;
+CREATE TABLE doomed.rows_here (x int);
+INSERT INTO doomed.rows_here VALUES (1);
+CREATE FUNCTION doomed.touch() RETURNS trigger LANGUAGE plpgsql SET search_path = '' AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER doomed_touch BEFORE UPDATE ON owned."Other" FOR EACH ROW EXECUTE FUNCTION doomed.touch();
+DROP SCHEMA doomed CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS kept_kept FROM owned.kept;
+
 SET memory_guard.drop_mode = off;
+DROP SCHEMA doomed CASCADE;
 DROP OWNED BY departing;
 DROP SCHEMA owned CASCADE;
 DROP ROLE departing;
