@@ -205,7 +205,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         Seen {
             object,
             // SAFETY: reads the transaction's command counter; inside a statement.
-            deleted_by: unsafe { pg_sys::GetCurrentCommandId(false) },
+            deleted_by: unsafe { statement::unguarded::GetCurrentCommandId(false) },
             depends_on: None,
             described: Description::AsOf,
         }
@@ -222,7 +222,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         Seen {
             object,
             // SAFETY: reads the transaction's command counter; inside a statement.
-            deleted_by: unsafe { pg_sys::GetCurrentCommandId(false) },
+            deleted_by: unsafe { statement::unguarded::GetCurrentCommandId(false) },
             depends_on: None,
             described: Description::Given(None),
         }
@@ -291,9 +291,24 @@ pub fn unwrapped_statement_start() {
     VERIFIED.with(|v| *v.borrow_mut() = None);
 }
 
+/// Whether no running statement has reported a deleted object (a busy list counts as
+/// reported: the caller then takes the guarded way).
+pub fn nothing_reported() -> bool {
+    DELETED.with(|d| d.try_borrow().is_ok_and(|d| d.is_empty()))
+}
+
+/// The ledger copies verified for a statement are for that statement only.
+pub fn forget_verified_copies() {
+    VERIFIED.with(|v| {
+        if let Ok(mut v) = v.try_borrow_mut() {
+            *v = None;
+        }
+    });
+}
+
 /// A complete query ended: judge the tables it deleted that held rows.
 pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
-    VERIFIED.with(|v| *v.borrow_mut() = None);
+    forget_verified_copies();
     if DELETED.with(|d| d.borrow().is_empty()) {
         return; // most statements delete nothing
     }

@@ -86,8 +86,11 @@ unsafe extern "C-unwind" fn process_utility(
         )
     }
     if let Some((mark, tag)) = mark {
-        // SAFETY: a guarded Rust function called with plain values.
-        unsafe { statement_end(tag, mark) };
+        // Most statements leave nothing to judge, and end here without a Rust guard.
+        if !crate::statement::end_if_nothing_reported() {
+            // SAFETY: a guarded Rust function called with plain values.
+            unsafe { statement_end(tag, mark) };
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! row-level security and privileges, which would hide rows from the dropping role but not save
 //! them from the drop.
 
+use crate::statement::unguarded;
 use memory_guard_core::drop_policy::{ObjectRef, RelationName, RowEstimate, TablePart};
 use pgrx::pg_sys;
 use std::ffi::CStr;
@@ -626,7 +627,7 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
     if class == pg_sys::RelationRelationId.to_u32() {
         // SAFETY: a lookup in this backend's local lock table; no preconditions.
         return unsafe {
-            pg_sys::CheckRelationOidLockedByMe(pg_sys::Oid::from_u32(oid), lockmode, false)
+            unguarded::CheckRelationOidLockedByMe(pg_sys::Oid::from_u32(oid), lockmode, false)
         };
     }
     // What SET_LOCKTAG_OBJECT builds for LockDatabaseObject(class, oid, 0, ...): pg_depend
@@ -641,7 +642,7 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
         locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
     };
     // SAFETY: a lookup of a fully initialised tag in this backend's local lock table.
-    unsafe { pg_sys::LockHeldByMe(&tag, lockmode) }
+    unsafe { unguarded::LockHeldByMe(&tag, lockmode) }
 }
 
 /// Whether a function certainly has no normal dependency on anything this transaction holds

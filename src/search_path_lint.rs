@@ -77,6 +77,11 @@ pub fn function_changed(oid: pg_sys::Oid) {
     }
 }
 
+/// Whether no running statement has written a function (see `drop_guard::nothing_reported`).
+pub fn nothing_reported() -> bool {
+    CHANGED.with(|c| c.try_borrow().is_ok_and(|c| c.is_empty()))
+}
+
 /// A complete query ended: lint the functions it wrote.
 pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
     if CHANGED.with(|c| c.borrow().is_empty()) {

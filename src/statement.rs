@@ -97,8 +97,30 @@ thread_local! {
 }
 
 fn current_subid() -> pg_sys::SubTransactionId {
-    // SAFETY: only called inside a transaction (hooks during a statement, SQL functions).
-    unsafe { pg_sys::GetCurrentSubTransactionId() }
+    // SAFETY: only called inside a transaction (hooks during a statement, SQL functions); it
+    // reads a field of the transaction state and cannot raise.
+    unsafe { unguarded::GetCurrentSubTransactionId() }
+}
+
+/// Postgres functions that only read backend state and cannot raise, declared here to be
+/// called without the guard pgrx puts around each of its bindings (a `sigsetjmp` and a thread
+/// check per call): they are on the path of every statement and every deleted object, where
+/// those guards were a fifth of what memory_guard added to a DDL workload (callgrind,
+/// bench/ddl_overhead.sh).
+pub mod unguarded {
+    use pgrx::pg_sys;
+    extern "C-unwind" {
+        pub fn GetCurrentSubTransactionId() -> pg_sys::SubTransactionId;
+        pub fn GetCurrentCommandId(used: bool) -> pg_sys::CommandId;
+        /// Warns (never raises) about a node it does not know.
+        pub fn CreateCommandTag(parsetree: *mut pg_sys::Node) -> pg_sys::CommandTag::Type;
+        pub fn LockHeldByMe(locktag: *const pg_sys::LOCKTAG, lockmode: pg_sys::LOCKMODE) -> bool;
+        pub fn CheckRelationOidLockedByMe(
+            relid: pg_sys::Oid,
+            lockmode: pg_sys::LOCKMODE,
+            orstronger: bool,
+        ) -> bool;
+    }
 }
 
 struct Frame {
@@ -140,6 +162,18 @@ pub fn end() {
     FRAMES.with(|f| f.borrow_mut().pop());
 }
 
+/// Ends the query begun with [`begin`] if it reported nothing to judge (most statements delete
+/// no object and write no function), and says whether it did. Called outside any Rust guard: it
+/// only reads and pops this backend's own lists, and cannot raise.
+pub fn end_if_nothing_reported() -> bool {
+    if !(crate::drop_guard::nothing_reported() && crate::search_path_lint::nothing_reported()) {
+        return false;
+    }
+    end();
+    crate::drop_guard::forget_verified_copies();
+    true
+}
+
 /// Whether a running ProcessUtility hook call will judge what is reported now. False only in
 /// the statement that loaded the library (and in deletions outside any utility statement):
 /// there, reports are judged as they arrive.
@@ -164,7 +198,7 @@ pub fn tag_of(node: *mut pg_sys::Node) -> pg_sys::CommandTag::Type {
         return pg_sys::CommandTag::CMDTAG_UNKNOWN;
     }
     // SAFETY: node is the utility statement of a PlannedStmt Postgres is executing.
-    unsafe { pg_sys::CreateCommandTag(node) }
+    unsafe { unguarded::CreateCommandTag(node) }
 }
 
 pub fn init() {

@@ -90,10 +90,9 @@ DROP ROLE lint_app;
 -- Functions that belong to extensions are skipped; memory_guard's own pass its lint when they
 -- are looked at as if they were not. allow_drop, audit and audit_json resolve the caller's names
 -- through the caller's search_path on purpose (as DROP and the migration do), and so does
--- on_ddl_command_start for the ALTER TABLE it checks, as the ALTER will. That event trigger also
--- runs for every DDL statement, where a pinned path would cost a GUC save and restore; the guard
--- and the lint, which run from hooks, set search_path = pg_catalog in code, only around the SQL
--- they run (statement::with_catalog_search_path).
+-- on_ddl_command_start for an ALTER TABLE it checks in the statement that loads the library, as
+-- the ALTER will. The guard and the lint, which run from hooks, set search_path = pg_catalog in
+-- code, only around the SQL they run (statement::with_catalog_search_path).
 -- row_digest runs no SQL, and is called once per row of every checksum: a setting on it would be
 -- saved and restored at each call. These are the only findings.
 BEGIN;
