@@ -88,11 +88,11 @@ thread_local! {
     /// Owners of the internal parts deleted in this transaction (a superset is harmless: it only
     /// decides which objects are described).
     static INTERNAL_OWNERS: RefCell<Option<InternalOwners>> = const { RefCell::new(None) };
-    /// memory_guard's extension OID in this database and the OID of its drop_log, which exists
-    /// exactly as long as the extension does: the hook asks for every object a statement deletes,
-    /// and a syscache probe of drop_log is far cheaper than reading pg_extension. An answer of
-    /// "not installed" is only trusted for the transaction.
-    static EXTENSION: Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { Cell::new(None) };
+    /// memory_guard's extension OID in this database and the OIDs of its drop_log, which exists
+    /// exactly as long as the extension does, and of its ledger: the hook asks for every object
+    /// a statement deletes, and a syscache probe of drop_log is far cheaper than reading
+    /// pg_extension. An answer of "not installed" is only trusted for the transaction.
+    static EXTENSION: Cell<Option<Installed>> = const { Cell::new(None) };
     /// drop_log was found in this transaction: no need to probe for it again until it ends or
     /// an extension is created, altered or dropped.
     static EXTENSION_SEEN: Cell<bool> = const { Cell::new(false) };
@@ -112,7 +112,7 @@ pub fn transaction_end() {
     EXTENSION_SEEN.with(|s| s.set(false));
     if EXTENSION
         .with(|e| e.get())
-        .is_some_and(|(ext, _)| ext == pg_sys::InvalidOid)
+        .is_some_and(|known| known.extension == pg_sys::InvalidOid)
     {
         forget_extension_oid();
     }
@@ -159,24 +159,44 @@ fn before_first_drop() {
     VERIFIED.with(|v| *v.borrow_mut() = Some(verified));
 }
 
+/// memory_guard as installed in this database (all `InvalidOid` when it is not).
+#[derive(Clone, Copy)]
+struct Installed {
+    extension: pg_sys::Oid,
+    drop_log: pg_sys::Oid,
+    ledger: pg_sys::Oid,
+}
+
 fn memory_guard_extension() -> pg_sys::Oid {
-    if let Some((ext, drop_log)) = EXTENSION.with(|e| e.get()) {
-        if ext == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
-            return ext;
+    installed().extension
+}
+
+/// The OID of memory_guard.ledger, `InvalidOid` when the extension is not installed here.
+pub fn ledger_relid() -> pg_sys::Oid {
+    installed().ledger
+}
+
+fn installed() -> Installed {
+    if let Some(known) = EXTENSION.with(|e| e.get()) {
+        if known.extension == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
+            return known;
         }
-        if probe::relation_exists(drop_log) {
+        if probe::relation_exists(known.drop_log) {
             EXTENSION_SEEN.with(|s| s.set(true));
-            return ext;
+            return known;
         }
     }
     // SAFETY: catalog lookups by static names, missing_ok so they never raise.
     let found = unsafe {
-        let ext = pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true);
         let schema = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
-        (ext, pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema))
+        Installed {
+            extension: pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true),
+            drop_log: pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema),
+            ledger: pg_sys::get_relname_relid(c"ledger".as_ptr(), schema),
+        }
     };
     EXTENSION.with(|e| e.set(Some(found)));
-    found.0
+    found
 }
 
 /// Called by the object-access hook for every object a statement deletes (internal deletions

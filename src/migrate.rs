@@ -108,11 +108,7 @@ fn ledger_is_empty() -> bool {
     if LEDGER_EMPTY.with(|e| e.get()) {
         return true;
     }
-    // SAFETY: catalog lookups by name, with missing_ok.
-    let relid = unsafe {
-        let nsp = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
-        pg_sys::get_relname_relid(c"ledger".as_ptr(), nsp)
-    };
+    let relid = crate::drop_guard::ledger_relid();
     if relid == pg_sys::InvalidOid {
         return true;
     }

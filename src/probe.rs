@@ -156,6 +156,16 @@ pub fn catalog_row<F, R>(
 
 /// Whether the first segment of a relation's main fork is an empty file.
 fn file_is_empty(node: pg_sys::RelFileNode, backend: pg_sys::BackendId) -> bool {
+    let empty = |path: &str| std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+    if node.spcNode == pg_sys::DEFAULTTABLESPACE_OID && backend == pg_sys::InvalidBackendId {
+        // A permanent relation in the default tablespace, named as GetRelationPath names it:
+        // the common case, without a palloc'd psprintf and two guarded calls.
+        return empty(&format!(
+            "base/{}/{}",
+            node.dbNode.to_u32(),
+            node.relNode.to_u32()
+        ));
+    }
     // SAFETY: GetRelationPath only formats its arguments into a palloc'd C string, relative to
     // the data directory (the backend's working directory), which is read and freed here.
     unsafe {
@@ -166,13 +176,9 @@ fn file_is_empty(node: pg_sys::RelFileNode, backend: pg_sys::BackendId) -> bool 
             backend,
             pg_sys::ForkNumber::MAIN_FORKNUM,
         );
-        let empty = CStr::from_ptr(path)
-            .to_str()
-            .ok()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .is_some_and(|m| m.len() == 0);
+        let is_empty = CStr::from_ptr(path).to_str().is_ok_and(empty);
         pg_sys::pfree(path.cast());
-        empty
+        is_empty
     }
 }
 
