@@ -102,13 +102,14 @@ thread_local! {
 }
 
 /// Permits and facts are for the current transaction only.
+/// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
 pub fn transaction_end() {
     crate::migrate::forget_ledger_state();
-    PENDING.with(|p| p.borrow_mut().clear());
-    DELETED.with(|d| d.borrow_mut().clear());
-    INTERNAL_OWNERS.with(|o| *o.borrow_mut() = None);
-    PERMITS.with(|p| p.borrow_mut().clear());
-    VERIFIED.with(|v| *v.borrow_mut() = None);
+    PENDING.with(statement::reset);
+    DELETED.with(statement::reset);
+    INTERNAL_OWNERS.with(statement::reset);
+    PERMITS.with(statement::reset);
+    VERIFIED.with(statement::reset);
     EXTENSION_SEEN.with(|s| s.set(false));
     if EXTENSION
         .with(|e| e.get())
@@ -311,24 +312,32 @@ pub fn unwrapped_statement_start() {
     VERIFIED.with(|v| *v.borrow_mut() = None);
 }
 
-/// Whether no running statement has reported a deleted object (a busy list counts as
-/// reported: the caller then takes the guarded way).
-pub fn nothing_reported() -> bool {
-    DELETED.with(|d| d.try_borrow().is_ok_and(|d| d.is_empty()))
+/// The statement marked `mark` ended: unless it met a table (or column) at stake, what it
+/// deleted is forgotten here, outside any Rust guard (it cannot raise or panic), and true
+/// returned; otherwise false, and [`statement_end`] judges it. A busy list counts as at stake.
+pub fn forget_unless_at_stake(mark: u64) -> bool {
+    let at_stake = PENDING.with(|p| p.try_borrow().map_or(true, |p| p.has_since(mark)));
+    if at_stake {
+        return false;
+    }
+    DELETED.with(|d| match d.try_borrow_mut() {
+        Ok(mut d) => {
+            d.discard_since(mark);
+            VERIFIED.with(statement::reset);
+            true
+        }
+        Err(_) => false,
+    })
 }
 
-/// The ledger copies verified for a statement are for that statement only.
-pub fn forget_verified_copies() {
-    VERIFIED.with(|v| {
-        if let Ok(mut v) = v.try_borrow_mut() {
-            *v = None;
-        }
-    });
+/// Whether no table at stake waits to be judged (see [`before_commit`]).
+pub fn nothing_pending() -> bool {
+    PENDING.with(|p| p.try_borrow().is_ok_and(|p| p.is_empty()))
 }
 
 /// A complete query ended: judge the tables it deleted that held rows.
 pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
-    forget_verified_copies();
+    VERIFIED.with(|v| *v.borrow_mut() = None);
     if DELETED.with(|d| d.borrow().is_empty()) {
         return; // most statements delete nothing
     }

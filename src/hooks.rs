@@ -64,7 +64,10 @@ unsafe extern "C-unwind" fn process_utility(
         let tag = crate::statement::tag_of(node);
         (crate::statement::begin(node, tag), tag)
     });
-    if let Some((_, pg_sys::CommandTag::CMDTAG_ALTER_TABLE)) = mark {
+    if matches!(mark, Some((_, pg_sys::CommandTag::CMDTAG_ALTER_TABLE)))
+        // SAFETY: the node is the AlterTableStmt Postgres is about to execute (its tag says so).
+        && unsafe { crate::type_change::changes_a_column_type(node) }
+    {
         // Where the ddl_command_start trigger would check it, before the ALTER looks anything
         // up; the trigger stays quiet once this hook exists (statement.rs).
         // SAFETY: the node is the AlterTableStmt Postgres is about to execute (its tag says so).
@@ -87,7 +90,7 @@ unsafe extern "C-unwind" fn process_utility(
     }
     if let Some((mark, tag)) = mark {
         // Most statements leave nothing to judge, and end here without a Rust guard.
-        if !crate::statement::end_if_nothing_reported() {
+        if !crate::statement::end_if_nothing_to_judge(mark) {
             // SAFETY: a guarded Rust function called with plain values.
             unsafe { statement_end(tag, mark) };
         }

@@ -25,8 +25,9 @@ thread_local! {
     static CHANGED: RefCell<Scoped<Changed>> = const { RefCell::new(Scoped::new()) };
 }
 
+/// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
 pub fn transaction_end() {
-    CHANGED.with(|c| c.borrow_mut().clear());
+    CHANGED.with(statement::reset);
 }
 
 pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
@@ -77,9 +78,9 @@ pub fn function_changed(oid: pg_sys::Oid) {
     }
 }
 
-/// Whether no running statement has written a function (see `drop_guard::nothing_reported`).
-pub fn nothing_reported() -> bool {
-    CHANGED.with(|c| c.try_borrow().is_ok_and(|c| c.is_empty()))
+/// Whether the statement marked `mark` wrote no function (a busy list counts as written).
+pub fn nothing_written_since(mark: u64) -> bool {
+    CHANGED.with(|c| c.try_borrow().is_ok_and(|c| !c.has_since(mark)))
 }
 
 /// A complete query ended: lint the functions it wrote.

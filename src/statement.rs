@@ -29,6 +29,20 @@ pub struct Scoped<T> {
     items: Vec<Entry<T>>,
 }
 
+impl<T> Default for Scoped<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Resets per-transaction state from code that runs outside any Rust guard, where a panic would
+/// take the backend down: a value that is borrowed (never, between statements) is left as is.
+pub fn reset<T: Default>(cell: &RefCell<T>) {
+    if let Ok(mut value) = cell.try_borrow_mut() {
+        *value = T::default();
+    }
+}
+
 impl<T> Scoped<T> {
     pub const fn new() -> Self {
         Scoped { items: Vec::new() }
@@ -59,6 +73,17 @@ impl<T> Scoped<T> {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// Whether anything was pushed since `mark`.
+    pub fn has_since(&self, mark: u64) -> bool {
+        self.items.last().is_some_and(|e| e.seq >= mark)
+    }
+
+    /// Drops what was pushed since `mark`.
+    pub fn discard_since(&mut self, mark: u64) {
+        let at = self.items.partition_point(|e| e.seq < mark);
+        self.items.truncate(at);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {
@@ -162,15 +187,16 @@ pub fn end() {
     FRAMES.with(|f| f.borrow_mut().pop());
 }
 
-/// Ends the query begun with [`begin`] if it reported nothing to judge (most statements delete
-/// no object and write no function), and says whether it did. Called outside any Rust guard: it
-/// only reads and pops this backend's own lists, and cannot raise.
-pub fn end_if_nothing_reported() -> bool {
-    if !(crate::drop_guard::nothing_reported() && crate::search_path_lint::nothing_reported()) {
+/// Ends the query begun with [`begin`] (and marked `mark`) if it left nothing to judge: no
+/// table at stake and no function written (most statements), and says whether it did. Called
+/// outside any Rust guard: it only reads and trims this backend's own lists, and cannot raise.
+pub fn end_if_nothing_to_judge(mark: u64) -> bool {
+    if !crate::search_path_lint::nothing_written_since(mark)
+        || !crate::drop_guard::forget_unless_at_stake(mark)
+    {
         return false;
     }
     end();
-    crate::drop_guard::forget_verified_copies();
     true
 }
 
@@ -210,7 +236,9 @@ pub fn init() {
     }
 }
 
-#[pgrx::pg_guard]
+/// Called for every transaction of a session that loaded the library, most of which did nothing
+/// memory_guard looks at: so a Rust guard is set up only to judge what is still pending, and
+/// the end of a transaction only resets this backend's own state (it cannot raise or panic).
 unsafe extern "C-unwind" fn xact_callback(
     event: pg_sys::XactEvent::Type,
     _arg: *mut std::ffi::c_void,
@@ -218,18 +246,28 @@ unsafe extern "C-unwind" fn xact_callback(
     use pg_sys::XactEvent::*;
     match event {
         // Whatever a statement reported and nothing judged yet is judged before it can commit.
-        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => crate::drop_guard::before_commit(),
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            if !crate::drop_guard::nothing_pending() {
+                // SAFETY: a guarded Rust function without arguments.
+                unsafe { judge_before_commit() }
+            }
+        }
         XACT_EVENT_COMMIT
         | XACT_EVENT_ABORT
         | XACT_EVENT_PREPARE
         | XACT_EVENT_PARALLEL_COMMIT
         | XACT_EVENT_PARALLEL_ABORT => {
-            FRAMES.with(|f| f.borrow_mut().clear());
+            FRAMES.with(reset);
             crate::drop_guard::transaction_end();
             crate::search_path_lint::transaction_end();
         }
         _ => {}
     }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn judge_before_commit() {
+    crate::drop_guard::before_commit();
 }
 
 #[pgrx::pg_guard]

@@ -53,6 +53,26 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
     }
 }
 
+/// Whether an ALTER TABLE has an `ALTER COLUMN … TYPE` subcommand: read from the parse tree
+/// alone, outside any Rust guard, so that other ALTERs never enter one.
+///
+/// # Safety
+/// `parsetree` is NULL or a statement's raw parse tree.
+pub unsafe fn changes_a_column_type(parsetree: *mut pg_sys::Node) -> bool {
+    // SAFETY: nodes are read as the structs their tags name (caller's contract).
+    unsafe {
+        if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
+            return false;
+        }
+        let cmds = (*(parsetree as *mut pg_sys::AlterTableStmt)).cmds;
+        !cmds.is_null()
+            && (0..(*cmds).length as usize).any(|i| {
+                let cmd = (*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd;
+                (*cmd).subtype == pg_sys::AlterTableType::AT_AlterColumnType
+            })
+    }
+}
+
 struct TypeChange {
     relid: pg_sys::Oid,
     attnum: i32,
