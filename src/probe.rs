@@ -8,7 +8,9 @@
 //! them from the drop.
 
 use crate::statement::unguarded;
-use memory_guard_core::drop_policy::{ObjectRef, RelationName, RowEstimate, TablePart};
+use memory_guard_core::drop_policy::{
+    ObjectRef, RelationName, RelationPath, RowEstimate, TablePart,
+};
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
@@ -156,15 +158,12 @@ pub fn catalog_row<F, R>(
 
 /// Whether the first segment of a relation's main fork is an empty file.
 fn file_is_empty(node: pg_sys::RelFileNode, backend: pg_sys::BackendId) -> bool {
-    let empty = |path: &str| std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
     if node.spcNode == pg_sys::DEFAULTTABLESPACE_OID && backend == pg_sys::InvalidBackendId {
         // A permanent relation in the default tablespace, named as GetRelationPath names it:
-        // the common case, without a palloc'd psprintf and two guarded calls.
-        return empty(&format!(
-            "base/{}/{}",
-            node.dbNode.to_u32(),
-            node.relNode.to_u32()
-        ));
+        // the common case, spelt here without a palloc'd psprintf and two guarded calls.
+        let path = RelationPath::in_default_tablespace(node.dbNode.to_u32(), node.relNode.to_u32());
+        // SAFETY: the path ends in NUL.
+        return unsafe { size_is_zero(path.as_bytes_with_nul().as_ptr().cast()) };
     }
     // SAFETY: GetRelationPath only formats its arguments into a palloc'd C string, relative to
     // the data directory (the backend's working directory), which is read and freed here.
@@ -176,10 +175,20 @@ fn file_is_empty(node: pg_sys::RelFileNode, backend: pg_sys::BackendId) -> bool 
             backend,
             pg_sys::ForkNumber::MAIN_FORKNUM,
         );
-        let is_empty = CStr::from_ptr(path).to_str().is_ok_and(empty);
+        let empty = size_is_zero(path);
         pg_sys::pfree(path.cast());
-        is_empty
+        empty
     }
+}
+
+/// stat(2) of a path: whether it names a file of size zero (`false` when it cannot be read).
+///
+/// # Safety
+/// `path` is a NUL-terminated string.
+unsafe fn size_is_zero(path: *const std::ffi::c_char) -> bool {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: stat writes the struct it is given, and only reads the path.
+    unsafe { libc::stat(path, st.as_mut_ptr()) == 0 && st.assume_init().st_size == 0 }
 }
 
 /// Probes column `attnum` of `relid` (locked by the caller's statement): its name (quoted, and

@@ -8,7 +8,7 @@
 //! `memory_guard_core::search_path`.
 
 use crate::owner::as_extension_owner;
-use crate::statement::{self, with_catalog_search_path, Scoped};
+use crate::statement::{self, with_catalog_search_path, NewFunction, Scoped};
 use crate::{gucs, report};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::search_path::{
@@ -62,11 +62,12 @@ pub fn function_changed(oid: pg_sys::Oid) {
     }
     // The statement's own write is not visible before its next command counter increment, so
     // this is the row as it was (none for a new function). A plain CREATE FUNCTION has nothing
-    // to look up, and a lookup of a row that is not there is a catalog index scan.
-    let before = if statement::creates_new_function() {
-        None
-    } else {
-        proc_row(oid).map(|r| r.search_path)
+    // to look up, and a lookup of a row that is not there is a catalog index scan; one the lint
+    // cannot report (see lint_changed) is not kept at all.
+    let before = match statement::new_function() {
+        Some(NewFunction::Plain) => return,
+        Some(_) => None,
+        None => proc_row(oid).map(|r| r.search_path),
     };
     CHANGED.with(|c| c.borrow_mut().push((oid, before)));
     if !statement::wrapped() {
@@ -114,6 +115,75 @@ fn lint_changed(mut changed: Vec<Changed>) {
     });
     if may_report {
         with_catalog_search_path(|| check_functions(changed));
+    }
+}
+
+/// What a CREATE FUNCTION or PROCEDURE statement shows of the function it creates: `Plain`
+/// when the lint can have nothing to say of it (as `lint_changed` decides from its pg_proc row):
+/// no SECURITY DEFINER, no `SET search_path`, and a result type not named `trigger` or
+/// `event_trigger` (in any schema: a user type of that name only costs the full check). Read
+/// from the parse tree alone, outside any Rust guard, before the statement runs.
+///
+/// # Safety
+/// `stmt` is the raw CreateFunctionStmt Postgres is about to execute.
+pub unsafe fn new_function_as_written(stmt: *const pg_sys::CreateFunctionStmt) -> NewFunction {
+    let name_is = |s: *const std::ffi::c_char, name: &std::ffi::CStr| {
+        // SAFETY: a NUL-terminated string of the parse tree.
+        !s.is_null()
+            && unsafe { std::ffi::CStr::from_ptr(s) }
+                .to_bytes()
+                .eq_ignore_ascii_case(name.to_bytes())
+    };
+    // SAFETY: nodes of the parse tree, each read as the struct its tag names.
+    let lintable = unsafe {
+        let list_nodes = |list: *mut pg_sys::List| {
+            let n = if list.is_null() {
+                0
+            } else {
+                (*list).length as usize
+            };
+            (0..n).map(move |i| (*(*list).elements.add(i)).ptr_value as *mut pg_sys::Node)
+        };
+        let option_lintable = |node: *mut pg_sys::Node| {
+            if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_DefElem {
+                return true;
+            }
+            let def = &*(node as *const pg_sys::DefElem);
+            let arg = def.arg;
+            if name_is(def.defname, c"security") {
+                // SECURITY DEFINER is a true Boolean; INVOKER a false one.
+                arg.is_null()
+                    || (*arg).type_ != pg_sys::NodeTag::T_Boolean
+                    || (*(arg as *const pg_sys::Boolean)).boolval
+            } else if name_is(def.defname, c"set") {
+                arg.is_null()
+                    || (*arg).type_ != pg_sys::NodeTag::T_VariableSetStmt
+                    || name_is(
+                        (*(arg as *const pg_sys::VariableSetStmt)).name,
+                        c"search_path",
+                    )
+            } else {
+                false
+            }
+        };
+        let returns_trigger = {
+            let ret = (*stmt).returnType;
+            !ret.is_null()
+                && ((*ret).typeOid == pg_sys::TRIGGEROID
+                    || (*ret).typeOid == pg_sys::EVENT_TRIGGEROID
+                    || list_nodes((*ret).names).last().is_some_and(|last| {
+                        last.is_null()
+                            || (*last).type_ != pg_sys::NodeTag::T_String
+                            || name_is((*(last as *const pg_sys::String)).sval, c"trigger")
+                            || name_is((*(last as *const pg_sys::String)).sval, c"event_trigger")
+                    }))
+        };
+        returns_trigger || list_nodes((*stmt).options).any(option_lintable)
+    };
+    if lintable {
+        NewFunction::Other
+    } else {
+        NewFunction::Plain
     }
 }
 

@@ -29,17 +29,35 @@ pub struct Scoped<T> {
     items: Vec<Entry<T>>,
 }
 
-impl<T> Default for Scoped<T> {
-    fn default() -> Self {
-        Self::new()
+/// Per-transaction state that can be emptied for the next transaction.
+pub trait Reset {
+    /// Empties it, keeping any allocation (the next transaction fills it again).
+    fn reset(&mut self);
+}
+
+impl<T> Reset for Scoped<T> {
+    fn reset(&mut self) {
+        self.items.clear();
+    }
+}
+
+impl<T> Reset for Vec<T> {
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl<T> Reset for Option<T> {
+    fn reset(&mut self) {
+        *self = None;
     }
 }
 
 /// Resets per-transaction state from code that runs outside any Rust guard, where a panic would
 /// take the backend down: a value that is borrowed (never, between statements) is left as is.
-pub fn reset<T: Default>(cell: &RefCell<T>) {
+pub fn reset<T: Reset>(cell: &RefCell<T>) {
     if let Ok(mut value) = cell.try_borrow_mut() {
-        *value = T::default();
+        value.reset();
     }
 }
 
@@ -151,8 +169,17 @@ pub mod unguarded {
 struct Frame {
     /// The subtransaction it began in.
     subid: pg_sys::SubTransactionId,
-    /// A CREATE FUNCTION or PROCEDURE without OR REPLACE: every function it writes is new.
-    creates_new_function: bool,
+    /// What a CREATE FUNCTION or PROCEDURE without OR REPLACE says of the function it writes.
+    new_function: Option<NewFunction>,
+}
+
+/// A function a CREATE FUNCTION or PROCEDURE without OR REPLACE writes: it had no earlier
+/// version, and its statement may already show that the lint has nothing to say of it.
+#[derive(Clone, Copy, PartialEq)]
+pub enum NewFunction {
+    /// Not SECURITY DEFINER, no `SET search_path`, not a trigger function.
+    Plain,
+    Other,
 }
 
 /// A complete query begins (called by the ProcessUtility hook, outside any Rust guard, so it
@@ -162,24 +189,25 @@ pub fn begin(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) -> u64 {
     let mark = SEQ.with(|s| s.get());
     // SAFETY: node is NULL or the utility statement Postgres is about to run; it is read as a
     // CreateFunctionStmt only when its tag says it is one.
-    let creates_new_function = !node.is_null()
-        && unsafe {
-            (*node).type_ == pg_sys::NodeTag::T_CreateFunctionStmt
-                && !(*node.cast::<pg_sys::CreateFunctionStmt>()).replace
-        };
+    let new_function = unsafe {
+        (!node.is_null()
+            && (*node).type_ == pg_sys::NodeTag::T_CreateFunctionStmt
+            && !(*node.cast::<pg_sys::CreateFunctionStmt>()).replace)
+            .then(|| crate::search_path_lint::new_function_as_written(node.cast()))
+    };
     FRAMES.with(|f| {
         f.borrow_mut().push(Frame {
             subid: current_subid(),
-            creates_new_function,
+            new_function,
         })
     });
     mark
 }
 
-/// Whether the running statement is a CREATE FUNCTION or PROCEDURE without OR REPLACE, whose
-/// functions had no earlier version to look up.
-pub fn creates_new_function() -> bool {
-    FRAMES.with(|f| f.borrow().last().is_some_and(|fr| fr.creates_new_function))
+/// What the running statement says of a function it writes, if it is a CREATE FUNCTION or
+/// PROCEDURE without OR REPLACE.
+pub fn new_function() -> Option<NewFunction> {
+    FRAMES.with(|f| f.borrow().last().and_then(|fr| fr.new_function))
 }
 
 /// The query begun with [`begin`] ended without an error.
@@ -246,11 +274,9 @@ unsafe extern "C-unwind" fn xact_callback(
     use pg_sys::XactEvent::*;
     match event {
         // Whatever a statement reported and nothing judged yet is judged before it can commit.
-        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
-            if !crate::drop_guard::nothing_pending() {
-                // SAFETY: a guarded Rust function without arguments.
-                unsafe { judge_before_commit() }
-            }
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE if !crate::drop_guard::nothing_pending() => {
+            // SAFETY: a guarded Rust function without arguments.
+            unsafe { judge_before_commit() }
         }
         XACT_EVENT_COMMIT
         | XACT_EVENT_ABORT

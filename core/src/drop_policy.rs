@@ -60,6 +60,54 @@ impl FromStr for DropMode {
     }
 }
 
+/// The path, relative to the data directory and NUL-terminated, of the first segment of a
+/// permanent relation's main fork in the database's default tablespace, as Postgres'
+/// `GetRelationPath` spells it (`base/<database>/<relfilenode>`): built on the stack, because
+/// the probe asks the file system about it on every DROP.
+pub struct RelationPath {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl RelationPath {
+    pub fn in_default_tablespace(database: u32, relfilenode: u32) -> Self {
+        let mut path = RelationPath {
+            bytes: [0; 32],
+            len: 0,
+        };
+        path.push(b"base/");
+        path.push_number(database);
+        path.push(b"/");
+        path.push_number(relfilenode);
+        path
+    }
+
+    /// The path with its terminating NUL (at most 5 + 10 + 1 + 10 bytes are written into the
+    /// zeroed buffer, so one is always there).
+    pub fn as_bytes_with_nul(&self) -> &[u8] {
+        &self.bytes[..=self.len]
+    }
+
+    fn push(&mut self, part: &[u8]) {
+        self.bytes[self.len..self.len + part.len()].copy_from_slice(part);
+        self.len += part.len();
+    }
+
+    fn push_number(&mut self, mut n: u32) {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+}
+
 /// What is known of a table's size without counting it: the probe says whether a row exists, the
 /// planner statistics say roughly how many.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -735,6 +783,20 @@ pub fn log_line(verdict: &str, t: &DroppedTable, command_tag: &str, role: &str) 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn relation_paths_are_spelt_as_postgres_spells_them() {
+        let path = |db, rel| RelationPath::in_default_tablespace(db, rel);
+        assert_eq!(
+            path(16384, 24576).as_bytes_with_nul(),
+            b"base/16384/24576\0"
+        );
+        assert_eq!(path(1, 0).as_bytes_with_nul(), b"base/1/0\0");
+        assert_eq!(
+            path(u32::MAX, u32::MAX).as_bytes_with_nul(),
+            b"base/4294967295/4294967295\0"
+        );
+    }
+
     use super::*;
 
     fn table(relid: u32, name: &str, has_rows: bool) -> DroppedTable {
