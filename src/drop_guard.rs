@@ -103,12 +103,16 @@ thread_local! {
 
 /// Permits and facts are for the current transaction only.
 /// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
-pub fn transaction_end() {
+/// `pushed`: anything was pushed to a per-statement list during the transaction (otherwise
+/// they are all empty already).
+pub fn transaction_end(pushed: bool) {
     crate::migrate::forget_ledger_state();
-    PENDING.with(statement::reset);
-    DELETED.with(statement::reset);
+    if pushed {
+        PENDING.with(statement::reset);
+        DELETED.with(statement::reset);
+        PERMITS.with(statement::reset);
+    }
     INTERNAL_OWNERS.with(statement::reset);
-    PERMITS.with(statement::reset);
     VERIFIED.with(statement::reset);
     EXTENSION_SEEN.with(|s| s.set(false));
     if EXTENSION
@@ -212,7 +216,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     // are never cascaded to, and are never listed.
     if class_id == pg_sys::RelationRelationId
         // SAFETY: a syscache lookup by OID, InvalidOid when not found.
-        && unsafe { pg_sys::get_rel_namespace(object_id) }
+        && unsafe { crate::ffi::get_rel_namespace(object_id) }
             == pg_sys::Oid::from_u32(pg_sys::PG_TOAST_NAMESPACE)
     {
         return;
@@ -226,7 +230,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         Seen {
             object,
             // SAFETY: reads the transaction's command counter; inside a statement.
-            deleted_by: unsafe { statement::unguarded::GetCurrentCommandId(false) },
+            deleted_by: unsafe { crate::ffi::GetCurrentCommandId(false) },
             depends_on: None,
             described: Description::AsOf,
         }
@@ -243,7 +247,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         Seen {
             object,
             // SAFETY: reads the transaction's command counter; inside a statement.
-            deleted_by: unsafe { statement::unguarded::GetCurrentCommandId(false) },
+            deleted_by: unsafe { crate::ffi::GetCurrentCommandId(false) },
             depends_on: None,
             described: Description::Given(None),
         }

@@ -4,8 +4,9 @@
 //! `search_path_lint.rs`, `type_change.rs`, `truncate_guard.rs`, `migrate.rs` (the migration
 //! toolkit), `audit.rs` (dry runs). Around them: `hooks.rs` (Postgres hooks), `statement.rs`
 //! (where a statement begins and ends, and the one event trigger), `probe.rs` (a table's facts
-//! under lock), `checksum.rs`, `gucs.rs` (settings), `report.rs` (errors). Decisions live in
-//! the pgrx-free `memory_guard_core` crate.
+//! under lock), `ffi.rs` (the Postgres calls on every statement's path), `checksum.rs`,
+//! `gucs.rs` (settings), `report.rs` (errors). Decisions live in the pgrx-free
+//! `memory_guard_core` crate.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 ::pgrx::pg_module_magic!(name, version);
@@ -13,6 +14,7 @@
 mod audit;
 mod checksum;
 mod drop_guard;
+mod ffi;
 mod gucs;
 mod hooks;
 mod migrate;

@@ -7,7 +7,7 @@
 //! row-level security and privileges, which would hide rows from the dropping role but not save
 //! them from the drop.
 
-use crate::statement::unguarded;
+use crate::ffi;
 use memory_guard_core::drop_policy::{
     ObjectRef, RelationName, RelationPath, RowEstimate, TablePart,
 };
@@ -46,12 +46,12 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
     // its dependency walk deletes it), so opening without a further lock is valid; the relation
     // stays open only inside this block and is closed on every path.
     unsafe {
-        let rel = pg_sys::relation_open(relid, pg_sys::NoLock as i32);
+        let rel = ffi::relation_open(relid, pg_sys::NoLock as i32);
         let form = &*(*rel).rd_rel;
         if form.relkind as u8 != pg_sys::RELKIND_RELATION
             || form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP
         {
-            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+            ffi::relation_close(rel, pg_sys::NoLock as i32);
             return None;
         }
         // A heap table keeps every row in its main fork: with no pages it has none, and the
@@ -59,14 +59,14 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
         // rows elsewhere, and are always scanned.
         let heap = form.relam == pg_sys::HEAP_TABLE_AM_OID;
         if heap && main_fork_is_empty(rel) {
-            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+            ffi::relation_close(rel, pg_sys::NoLock as i32);
             return None;
         }
         let current_pages =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) as u64;
         let has_rows = !(heap && current_pages == 0) && first_visible_row_exists(rel, column);
         if !has_rows {
-            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+            ffi::relation_close(rel, pg_sys::NoLock as i32);
             return None; // nothing to lose: the names are not worth looking up
         }
         let relname = CStr::from_ptr(form.relname.data.as_ptr())
@@ -86,7 +86,7 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
             ),
             created_in_transaction: (*rel).rd_createSubid != INVALID_SUB_TRANSACTION_ID,
         };
-        pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+        ffi::relation_close(rel, pg_sys::NoLock as i32);
         Some(facts)
     }
 }
@@ -146,12 +146,12 @@ pub fn catalog_row<F, R>(
     // `read` returns, and its fixed-size part (GETSTRUCT) is the catalog's struct, which the
     // caller names with `F` for the cache it asks.
     unsafe {
-        let tup = pg_sys::SearchSysCache1(cache as i32, pg_sys::Datum::from(oid));
+        let tup = ffi::SearchSysCache1(cache as i32, pg_sys::Datum::from(oid));
         if tup.is_null() {
             return None;
         }
         let result = read(&*(heap_struct(tup) as *const F), tup);
-        pg_sys::ReleaseSysCache(tup);
+        ffi::ReleaseSysCache(tup);
         Some(result)
     }
 }
@@ -366,7 +366,7 @@ pub fn relation_exists(relid: pg_sys::Oid) -> bool {
 fn exists_in(cache: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid) -> bool {
     // SAFETY: a syscache existence check by OID has no preconditions inside a transaction.
     unsafe {
-        pg_sys::SearchSysCacheExists(
+        ffi::SearchSysCacheExists(
             cache as i32,
             pg_sys::Datum::from(oid),
             pg_sys::Datum::from(0),
@@ -642,7 +642,7 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
     if class == pg_sys::RelationRelationId.to_u32() {
         // SAFETY: a lookup in this backend's local lock table; no preconditions.
         return unsafe {
-            unguarded::CheckRelationOidLockedByMe(pg_sys::Oid::from_u32(oid), lockmode, false)
+            ffi::CheckRelationOidLockedByMe(pg_sys::Oid::from_u32(oid), lockmode, false)
         };
     }
     // What SET_LOCKTAG_OBJECT builds for LockDatabaseObject(class, oid, 0, ...): pg_depend
@@ -657,7 +657,7 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
         locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
     };
     // SAFETY: a lookup of a fully initialised tag in this backend's local lock table.
-    unsafe { unguarded::LockHeldByMe(&tag, lockmode) }
+    unsafe { ffi::LockHeldByMe(&tag, lockmode) }
 }
 
 /// Whether a function certainly has no normal dependency on anything this transaction holds
@@ -674,7 +674,7 @@ pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
             let mut isnull = true;
             // SAFETY: a column of the pinned row, read through the cache it came from; only
             // its null flag is used.
-            unsafe { pg_sys::SysCacheGetAttr(cache as i32, tup, column as i16, &mut isnull) };
+            unsafe { ffi::SysCacheGetAttr(cache as i32, tup, column as i16, &mut isnull) };
             !isnull
         };
         let plain = matches!(form.prokind as u8, b'f' | b'p' | b'w')
@@ -704,7 +704,7 @@ pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
             .all(|&typid| {
                 !may_be_deleted((pg_sys::TypeRelationId.to_u32(), typid.to_u32(), 0))
                     // SAFETY: a syscache lookup with missing_ok; it does not raise.
-                    && unsafe { pg_sys::get_transform_oid(typid, form.prolang, true) }
+                    && unsafe { ffi::get_transform_oid(typid, form.prolang, true) }
                         == pg_sys::InvalidOid
             })
     })
@@ -739,7 +739,7 @@ pub fn described_without_types(object: ObjectRef) -> bool {
             // SAFETY: a syscache lookup by OID, released on every path; contypid is a plain
             // oid column read through SysCacheGetAttr.
             unsafe {
-                let tup = pg_sys::SearchSysCache1(
+                let tup = ffi::SearchSysCache1(
                     pg_sys::SysCacheIdentifier::CONSTROID as i32,
                     pg_sys::Datum::from(pg_sys::Oid::from_u32(oid)),
                 );
@@ -747,13 +747,13 @@ pub fn described_without_types(object: ObjectRef) -> bool {
                     return false;
                 }
                 let mut isnull = true;
-                let domain = pg_sys::SysCacheGetAttr(
+                let domain = ffi::SysCacheGetAttr(
                     pg_sys::SysCacheIdentifier::CONSTROID as i32,
                     tup,
                     ANUM_PG_CONSTRAINT_CONTYPID,
                     &mut isnull,
                 );
-                pg_sys::ReleaseSysCache(tup);
+                ffi::ReleaseSysCache(tup);
                 isnull || domain.value() == 0
             }
         }
@@ -765,11 +765,11 @@ pub fn described_without_types(object: ObjectRef) -> bool {
 pub fn is_dependent_type(typid: pg_sys::Oid) -> bool {
     // SAFETY: syscache lookups by OID, InvalidOid when not found.
     unsafe {
-        if pg_sys::get_typ_typrelid(typid) != pg_sys::InvalidOid {
+        if ffi::get_typ_typrelid(typid) != pg_sys::InvalidOid {
             return true;
         }
-        let element = pg_sys::get_element_type(typid);
-        element != pg_sys::InvalidOid && pg_sys::get_array_type(element) == typid
+        let element = ffi::get_element_type(typid);
+        element != pg_sys::InvalidOid && ffi::get_array_type(element) == typid
     }
 }
 

@@ -132,6 +132,8 @@ impl<T> Scoped<T> {
 
 thread_local! {
     static SEQ: Cell<u64> = const { Cell::new(0) };
+    /// SEQ when the last transaction ended: lists nothing was pushed to since need no reset.
+    static SEQ_AT_END: Cell<u64> = const { Cell::new(0) };
     /// The complete queries our ProcessUtility hook is running, innermost last.
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
     /// The command tag of the latest complete query (or, in the statement that loaded the
@@ -142,28 +144,7 @@ thread_local! {
 fn current_subid() -> pg_sys::SubTransactionId {
     // SAFETY: only called inside a transaction (hooks during a statement, SQL functions); it
     // reads a field of the transaction state and cannot raise.
-    unsafe { unguarded::GetCurrentSubTransactionId() }
-}
-
-/// Postgres functions that only read backend state and cannot raise, declared here to be
-/// called without the guard pgrx puts around each of its bindings (a `sigsetjmp` and a thread
-/// check per call): they are on the path of every statement and every deleted object, where
-/// those guards were a fifth of what memory_guard added to a DDL workload (callgrind,
-/// bench/ddl_overhead.sh).
-pub mod unguarded {
-    use pgrx::pg_sys;
-    extern "C-unwind" {
-        pub fn GetCurrentSubTransactionId() -> pg_sys::SubTransactionId;
-        pub fn GetCurrentCommandId(used: bool) -> pg_sys::CommandId;
-        /// Warns (never raises) about a node it does not know.
-        pub fn CreateCommandTag(parsetree: *mut pg_sys::Node) -> pg_sys::CommandTag::Type;
-        pub fn LockHeldByMe(locktag: *const pg_sys::LOCKTAG, lockmode: pg_sys::LOCKMODE) -> bool;
-        pub fn CheckRelationOidLockedByMe(
-            relid: pg_sys::Oid,
-            lockmode: pg_sys::LOCKMODE,
-            orstronger: bool,
-        ) -> bool;
-    }
+    unsafe { crate::ffi::GetCurrentSubTransactionId() }
 }
 
 struct Frame {
@@ -252,7 +233,7 @@ pub fn tag_of(node: *mut pg_sys::Node) -> pg_sys::CommandTag::Type {
         return pg_sys::CommandTag::CMDTAG_UNKNOWN;
     }
     // SAFETY: node is the utility statement of a PlannedStmt Postgres is executing.
-    unsafe { unguarded::CreateCommandTag(node) }
+    unsafe { crate::ffi::CreateCommandTag(node) }
 }
 
 pub fn init() {
@@ -284,8 +265,12 @@ unsafe extern "C-unwind" fn xact_callback(
         | XACT_EVENT_PARALLEL_COMMIT
         | XACT_EVENT_PARALLEL_ABORT => {
             FRAMES.with(reset);
-            crate::drop_guard::transaction_end();
-            crate::search_path_lint::transaction_end();
+            let seq = SEQ.with(|s| s.get());
+            let pushed = SEQ_AT_END.with(|at| at.replace(seq)) != seq;
+            crate::drop_guard::transaction_end(pushed);
+            if pushed {
+                crate::search_path_lint::transaction_end();
+            }
         }
         _ => {}
     }

@@ -1,0 +1,143 @@
+//! The Postgres functions on the path of every DDL statement, declared here instead of called
+//! through pgrx's bindings.
+//!
+//! pgrx wraps each binding in its own guard (a `sigsetjmp` that turns a Postgres error into a
+//! Rust panic), instantiated anew at every call site. What memory_guard costs a DDL statement
+//! is mostly how much of its code the statement runs, not how many instructions: on a busy
+//! server that code is cold each time (bench/ddl_overhead.sh measured about 80 ns per cache line
+//! of it), and those wrappers were a quarter of the lines. So here:
+//! - functions that only read backend state and cannot raise are called bare;
+//! - the others share one guard, [`guarded`]. If Postgres raises inside it, its longjmp lands in
+//!   that guard, crossing only the frames of the wrappers below, which hold plain values and
+//!   nothing to drop (exactly what pgrx's own wrappers cross), and pgrx raises it again as a
+//!   Rust panic from there.
+#![allow(non_snake_case)]
+
+use pgrx::pg_sys;
+
+/// Runs `f`, which calls Postgres functions from [`raw`], inside one pgrx guard.
+fn guarded(f: &mut dyn FnMut()) {
+    // SAFETY: pgrx's own guard; `f` and the frames it crosses hold no values with destructors.
+    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(f) }
+}
+
+mod raw {
+    use pgrx::pg_sys::*;
+    extern "C-unwind" {
+        pub fn GetCurrentSubTransactionId() -> SubTransactionId;
+        pub fn GetCurrentCommandId(used: bool) -> CommandId;
+        pub fn CreateCommandTag(parsetree: *mut Node) -> CommandTag::Type;
+        pub fn LockHeldByMe(locktag: *const LOCKTAG, lockmode: LOCKMODE) -> bool;
+        pub fn CheckRelationOidLockedByMe(relid: Oid, lockmode: LOCKMODE, orstronger: bool)
+            -> bool;
+        pub fn get_rel_namespace(relid: Oid) -> Oid;
+        pub fn get_typ_typrelid(typid: Oid) -> Oid;
+        pub fn get_element_type(typid: Oid) -> Oid;
+        pub fn get_array_type(typid: Oid) -> Oid;
+        pub fn get_transform_oid(type_id: Oid, lang_id: Oid, missing_ok: bool) -> Oid;
+        pub fn relation_open(relid: Oid, lockmode: LOCKMODE) -> Relation;
+        pub fn relation_close(relation: Relation, lockmode: LOCKMODE);
+        pub fn SearchSysCache1(cache: std::ffi::c_int, key1: Datum) -> HeapTuple;
+        pub fn SearchSysCacheExists(
+            cache: std::ffi::c_int,
+            key1: Datum,
+            key2: Datum,
+            key3: Datum,
+            key4: Datum,
+        ) -> bool;
+        pub fn SysCacheGetAttr(
+            cache: std::ffi::c_int,
+            tup: HeapTuple,
+            attnum: AttrNumber,
+            is_null: *mut bool,
+        ) -> Datum;
+        pub fn ReleaseSysCache(tuple: HeapTuple);
+    }
+}
+
+/// Called bare: each reads a field of the transaction state or this backend's lock table, and
+/// none raises (CreateCommandTag only warns about a node it does not know).
+pub use raw::{
+    CheckRelationOidLockedByMe, CreateCommandTag, GetCurrentCommandId, GetCurrentSubTransactionId,
+    LockHeldByMe,
+};
+
+/// Postgres functions that may raise (they read the catalog), each called inside [`guarded`]
+/// with the arguments and result of its C declaration.
+macro_rules! guarded_calls {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $none:expr;)*) => {$(
+        /// # Safety
+        /// As for the Postgres function of this name.
+        pub unsafe fn $name($($arg: $ty),*) -> $ret {
+            let mut out = $none;
+            // SAFETY: the caller's contract for the Postgres function.
+            guarded(&mut || out = unsafe { raw::$name($($arg),*) });
+            out
+        }
+    )*};
+}
+
+guarded_calls! {
+    fn get_rel_namespace(relid: pg_sys::Oid) -> pg_sys::Oid = pg_sys::InvalidOid;
+    fn get_typ_typrelid(typid: pg_sys::Oid) -> pg_sys::Oid = pg_sys::InvalidOid;
+    fn get_element_type(typid: pg_sys::Oid) -> pg_sys::Oid = pg_sys::InvalidOid;
+    fn get_array_type(typid: pg_sys::Oid) -> pg_sys::Oid = pg_sys::InvalidOid;
+    fn get_transform_oid(type_id: pg_sys::Oid, lang_id: pg_sys::Oid, missing_ok: bool)
+        -> pg_sys::Oid = pg_sys::InvalidOid;
+    fn relation_open(relid: pg_sys::Oid, lockmode: pg_sys::LOCKMODE)
+        -> pg_sys::Relation = std::ptr::null_mut();
+    fn relation_close(relation: pg_sys::Relation, lockmode: pg_sys::LOCKMODE) -> () = ();
+    fn SearchSysCache1(cache: std::ffi::c_int, key1: pg_sys::Datum)
+        -> pg_sys::HeapTuple = std::ptr::null_mut();
+    fn SearchSysCacheExists(
+        cache: std::ffi::c_int,
+        key1: pg_sys::Datum,
+        key2: pg_sys::Datum,
+        key3: pg_sys::Datum,
+        key4: pg_sys::Datum
+    ) -> bool = false;
+    fn SysCacheGetAttr(
+        cache: std::ffi::c_int,
+        tup: pg_sys::HeapTuple,
+        attnum: pg_sys::AttrNumber,
+        is_null: *mut bool
+    ) -> pg_sys::Datum = pg_sys::Datum::from(0);
+    fn ReleaseSysCache(tuple: pg_sys::HeapTuple) -> () = ();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    // A Postgres error inside the shared guard reaches the client as that error, and what runs
+    // after it in Rust is never reached.
+    #[pg_test(error = "could not open relation with OID 4294967294")]
+    fn an_error_inside_the_shared_guard_is_raised_as_postgres_raised_it() {
+        // SAFETY: relation_open raises for an OID no relation has; that is the point.
+        unsafe { super::relation_open(pg_sys::Oid::from(u32::MAX - 1), pg_sys::NoLock as i32) };
+        unreachable!("relation_open returned for a relation that does not exist");
+    }
+
+    #[pg_test]
+    fn guarded_lookups_answer_as_the_bindings_do() {
+        let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'pg_class'::regclass::oid")
+            .unwrap()
+            .unwrap();
+        // SAFETY: syscache lookups by OID inside the test's transaction.
+        unsafe {
+            assert_eq!(
+                super::get_rel_namespace(oid),
+                pg_sys::get_rel_namespace(oid)
+            );
+            assert_eq!(
+                super::get_array_type(pg_sys::INT4OID),
+                pg_sys::get_array_type(pg_sys::INT4OID)
+            );
+            assert_eq!(
+                super::get_rel_namespace(pg_sys::Oid::from(u32::MAX - 1)),
+                pg_sys::InvalidOid
+            );
+        }
+    }
+}
