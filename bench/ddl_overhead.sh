@@ -19,6 +19,10 @@
 # Prints the median per transaction and of the per-round ratios.
 #   bash bench/ddl_overhead.sh [transactions per database and round (200)] [rounds (21)] [cpu|instructions]
 #   bash bench/ddl_overhead.sh 40 3 instructions     # about 2 minutes
+# ALT_LIB=dir adds a fifth database whose sessions load memory_guard.so from dir instead (its
+# dynamic_library_path), to compare two builds side by side in one run, e.g. one made with
+# `cargo pgrx package` from an earlier commit (its .../lib/postgresql/15/lib directory). Both
+# use the installed extension SQL, so the builds must define the same SQL functions.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,6 +67,12 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null;
 fi
 for db in none guard plpgsql control; do "$PGBIN/createdb" "bench_$db"; done
 psql -X -q -d bench_guard -c "CREATE EXTENSION memory_guard" 2>/dev/null
+if [ -n "${ALT_LIB:-}" ]; then
+  [ -r "$ALT_LIB/memory_guard.so" ] || { echo "ALT_LIB: no memory_guard.so in $ALT_LIB" >&2; exit 1; }
+  "$PGBIN/createdb" bench_alt
+  psql -X -q -d bench_alt -c "ALTER DATABASE bench_alt SET dynamic_library_path = '$ALT_LIB:\$libdir'"
+  psql -X -q -d bench_alt -c "CREATE EXTENSION memory_guard" 2>/dev/null
+fi
 psql -X -q -d bench_plpgsql <<'SQL'
 CREATE FUNCTION naive_drop_guard() RETURNS event_trigger LANGUAGE plpgsql AS $$
 DECLARE m text[]; has_rows boolean;
@@ -84,7 +94,7 @@ python3 - "$TXNS" "$ROUNDS" "$COUNT" <<'PY'
 # driver's own work and psql's are outside it.
 import os, random, statistics, subprocess, sys, time
 txns, rounds, count = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-dbs = ("none", "guard", "plpgsql", "control")
+dbs = ("none", "guard", "plpgsql", "control") + (("alt",) if os.environ.get("ALT_LIB") else ())
 ddl = """BEGIN;
 CREATE TABLE t_{n} (id int PRIMARY KEY, label text);
 CREATE INDEX i_{n} ON t_{n} (label);
@@ -159,6 +169,10 @@ if count == "cpu":
             results[db].append((cpu(pid) - start[db]) * 1e6 / txns)
             now = user_system(pid)
             split[db] = [t + n - b for t, n, b in zip(split[db], now, ticks[db])]
+    for db in ("guard", "alt"):
+        if db in sessions:  # which build each backend runs
+            maps = open(f"/proc/{sessions[db][1]}/maps").read().split()
+            print(f"  {db}: {sorted(set(m for m in maps if m.endswith('memory_guard.so')))}")
     for p, _ in sessions.values():
         p.stdin.close()
         p.wait()
@@ -205,4 +219,7 @@ if count == "cpu":
 # The same workload on a second database without the extension: how far apart two identical
 # settings land on this machine, the floor under the figures above.
 print(f"noise floor, no extension / no extension (control): {ratio('none', 'control'):.3f}")
+if "alt" in dbs:
+    print(f"ALT_LIB build / no extension: {ratio('alt', 'none'):.3f}; "
+          f"installed build / ALT_LIB build: {ratio('guard', 'alt'):.3f}")
 PY
