@@ -1351,15 +1351,17 @@ mod tests {
         ));
     }
 
+    /// Quotes as Postgres' quote_identifier does for the names these tests use.
+    fn quote(s: &str) -> String {
+        if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            s.to_string()
+        } else {
+            format!("\"{s}\"")
+        }
+    }
+
     #[test]
     fn relations_are_named_as_pg_identify_object_names_them() {
-        let quote = |s: &str| {
-            if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                s.to_string()
-            } else {
-                format!("\"{s}\"")
-            }
-        };
         let name = |relkind: u8, column: Option<&str>| RelationName {
             relkind,
             schema: "app".into(),
@@ -1383,13 +1385,6 @@ mod tests {
 
     #[test]
     fn table_parts_are_named_after_their_table_as_pg_identify_object_names_them() {
-        let quote = |s: &str| {
-            if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                s.to_string()
-            } else {
-                format!("\"{s}\"")
-            }
-        };
         let table = RelationName {
             relkind: b'r',
             schema: "app".into(),
