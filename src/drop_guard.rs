@@ -105,13 +105,13 @@ thread_local! {
 /// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
 /// `pushed`: anything was pushed to a per-statement list during the transaction (otherwise
 /// they are all empty already).
-pub fn transaction_end(pushed: bool) {
+/// Returns whether every list could be reset (see `statement::reset`).
+pub fn transaction_end(pushed: bool) -> bool {
     crate::migrate::forget_ledger_state();
-    if pushed {
-        PENDING.with(statement::reset);
-        DELETED.with(statement::reset);
-        PERMITS.with(statement::reset);
-    }
+    let lists_reset = !pushed
+        || (PENDING.with(statement::reset)
+            & DELETED.with(statement::reset)
+            & PERMITS.with(statement::reset));
     INTERNAL_OWNERS.with(statement::reset);
     VERIFIED.with(statement::reset);
     EXTENSION_SEEN.with(|s| s.set(false));
@@ -121,6 +121,7 @@ pub fn transaction_end(pushed: bool) {
     {
         forget_extension_oid();
     }
+    lists_reset
 }
 
 /// A permit given inside a savepoint that is rolled back was never given; facts from work that

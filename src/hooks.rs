@@ -109,7 +109,9 @@ unsafe extern "C-unwind" fn statement_end(tag: pg_sys::CommandTag::Type, mark: u
 /// Reports a lossy ALTER COLUMN ... TYPE before the ALTER rewrites anything (`type_change.rs`).
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_alter_table(node: *mut pg_sys::Node) {
-    crate::type_change::before_alter_table(node);
+    if crate::statement::ddl_command_start_would_fire() {
+        crate::type_change::before_alter_table(node);
+    }
 }
 
 /// Refuses an unguarded TRUNCATE of tables holding rows, and records what passed in drop_log now,

@@ -626,7 +626,7 @@ fn first_row_as_of<F, R>(
 ///
 /// # Safety
 /// `tup` must be a valid heap tuple.
-unsafe fn heap_struct(tup: pg_sys::HeapTuple) -> *const u8 {
+pub unsafe fn heap_struct(tup: pg_sys::HeapTuple) -> *const u8 {
     // SAFETY: the caller's contract; t_hoff is the offset of the data within the header.
     unsafe { ((*tup).t_data as *const u8).add((*(*tup).t_data).t_hoff as usize) }
 }
@@ -703,7 +703,7 @@ pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
             .chain(arguments)
             .all(|&typid| {
                 !may_be_deleted((pg_sys::TypeRelationId.to_u32(), typid.to_u32(), 0))
-                    // SAFETY: a syscache lookup with missing_ok; it does not raise.
+                    // SAFETY: a syscache lookup with missing_ok (through the shared guard).
                     && unsafe { ffi::get_transform_oid(typid, form.prolang, true) }
                         == pg_sys::InvalidOid
             })

@@ -25,9 +25,10 @@ thread_local! {
     static CHANGED: RefCell<Scoped<Changed>> = const { RefCell::new(Scoped::new()) };
 }
 
-/// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
-pub fn transaction_end() {
-    CHANGED.with(statement::reset);
+/// Called outside any Rust guard (statement.rs): it only resets this backend's own state, and
+/// says whether it could.
+pub fn transaction_end() -> bool {
+    CHANGED.with(statement::reset)
 }
 
 pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
@@ -122,7 +123,8 @@ fn lint_changed(mut changed: Vec<Changed>) {
 /// when the lint can have nothing to say of it (as `lint_changed` decides from its pg_proc row):
 /// no SECURITY DEFINER, no `SET search_path`, and a result type not named `trigger` or
 /// `event_trigger` (in any schema: a user type of that name only costs the full check). Read
-/// from the parse tree alone, outside any Rust guard, before the statement runs.
+/// from the parse tree alone, outside any Rust guard, before the statement runs. A function
+/// without RETURNS (its result type comes from its OUT parameters) is never `Plain`.
 ///
 /// # Safety
 /// `stmt` is the raw CreateFunctionStmt Postgres is about to execute.
@@ -168,15 +170,21 @@ pub unsafe fn new_function_as_written(stmt: *const pg_sys::CreateFunctionStmt) -
         };
         let returns_trigger = {
             let ret = (*stmt).returnType;
-            !ret.is_null()
-                && ((*ret).typeOid == pg_sys::TRIGGEROID
-                    || (*ret).typeOid == pg_sys::EVENT_TRIGGEROID
-                    || list_nodes((*ret).names).last().is_some_and(|last| {
-                        last.is_null()
-                            || (*last).type_ != pg_sys::NodeTag::T_String
-                            || name_is((*(last as *const pg_sys::String)).sval, c"trigger")
-                            || name_is((*(last as *const pg_sys::String)).sval, c"event_trigger")
-                    }))
+            // Without RETURNS a function's result type is that of its OUT parameter, which a
+            // language without a validator (PL/Tcl) lets be `trigger`: checked in full.
+            (ret.is_null() && !(*stmt).is_procedure)
+                || !ret.is_null()
+                    && ((*ret).typeOid == pg_sys::TRIGGEROID
+                        || (*ret).typeOid == pg_sys::EVENT_TRIGGEROID
+                        || list_nodes((*ret).names).last().is_some_and(|last| {
+                            last.is_null()
+                                || (*last).type_ != pg_sys::NodeTag::T_String
+                                || name_is((*(last as *const pg_sys::String)).sval, c"trigger")
+                                || name_is(
+                                    (*(last as *const pg_sys::String)).sval,
+                                    c"event_trigger",
+                                )
+                        }))
         };
         returns_trigger || list_nodes((*stmt).options).any(option_lintable)
     };

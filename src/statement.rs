@@ -54,11 +54,10 @@ impl<T> Reset for Option<T> {
 }
 
 /// Resets per-transaction state from code that runs outside any Rust guard, where a panic would
-/// take the backend down: a value that is borrowed (never, between statements) is left as is.
-pub fn reset<T: Reset>(cell: &RefCell<T>) {
-    if let Ok(mut value) = cell.try_borrow_mut() {
-        value.reset();
-    }
+/// take the backend down: a value that is borrowed (never, between statements) is left as is,
+/// and false returned.
+pub fn reset<T: Reset>(cell: &RefCell<T>) -> bool {
+    cell.try_borrow_mut().map(|mut value| value.reset()).is_ok()
 }
 
 impl<T> Scoped<T> {
@@ -152,6 +151,8 @@ struct Frame {
     subid: pg_sys::SubTransactionId,
     /// What a CREATE FUNCTION or PROCEDURE without OR REPLACE says of the function it writes.
     new_function: Option<NewFunction>,
+    /// The tag of the statement around it, if any, for when it ends.
+    outer_tag: pg_sys::CommandTag::Type,
 }
 
 /// A function a CREATE FUNCTION or PROCEDURE without OR REPLACE writes: it had no earlier
@@ -166,7 +167,7 @@ pub enum NewFunction {
 /// A complete query begins (called by the ProcessUtility hook, outside any Rust guard, so it
 /// does nothing that can raise). Returns its mark, for [`Scoped::take_since`].
 pub fn begin(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) -> u64 {
-    LAST_TAG.with(|t| t.set(tag));
+    let outer_tag = LAST_TAG.with(|t| t.replace(tag));
     let mark = SEQ.with(|s| s.get());
     // SAFETY: node is NULL or the utility statement Postgres is about to run; it is read as a
     // CreateFunctionStmt only when its tag says it is one.
@@ -176,12 +177,13 @@ pub fn begin(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) -> u64 {
             && !(*node.cast::<pg_sys::CreateFunctionStmt>()).replace)
             .then(|| crate::search_path_lint::new_function_as_written(node.cast()))
     };
-    FRAMES.with(|f| {
-        f.borrow_mut().push(Frame {
-            subid: current_subid(),
-            new_function,
-        })
-    });
+    let frame = Frame {
+        subid: current_subid(),
+        new_function,
+        outer_tag,
+    };
+    // Never borrowed between statements; a panic here would take the backend down.
+    FRAMES.with(|f| f.try_borrow_mut().map(|mut f| f.push(frame)).ok());
     mark
 }
 
@@ -193,7 +195,10 @@ pub fn new_function() -> Option<NewFunction> {
 
 /// The query begun with [`begin`] ended without an error.
 pub fn end() {
-    FRAMES.with(|f| f.borrow_mut().pop());
+    let frame = FRAMES.with(|f| f.try_borrow_mut().ok().and_then(|mut f| f.pop()));
+    if let Some(frame) = frame {
+        LAST_TAG.with(|t| t.set(frame.outer_tag));
+    }
 }
 
 /// Ends the query begun with [`begin`] (and marked `mark`) if it left nothing to judge: no
@@ -266,10 +271,11 @@ unsafe extern "C-unwind" fn xact_callback(
         | XACT_EVENT_PARALLEL_ABORT => {
             FRAMES.with(reset);
             let seq = SEQ.with(|s| s.get());
-            let pushed = SEQ_AT_END.with(|at| at.replace(seq)) != seq;
-            crate::drop_guard::transaction_end(pushed);
-            if pushed {
-                crate::search_path_lint::transaction_end();
+            let pushed = SEQ_AT_END.with(|at| at.get()) != seq;
+            let all_reset = crate::drop_guard::transaction_end(pushed)
+                & (!pushed || crate::search_path_lint::transaction_end());
+            if all_reset {
+                SEQ_AT_END.with(|at| at.set(seq));
             }
         }
         _ => {}
@@ -335,8 +341,6 @@ COMMENT ON FUNCTION memory_guard.on_ddl_command_start() IS
 ")]
 fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     let (tag, parsetree) = event_data(fcinfo, "on_ddl_command_start");
-    // First, before anything here can take a lock and so read invalidations that would rebuild
-    // the cache under Postgres' loop over the triggers being fired.
     // SAFETY: fcinfo is this event trigger call's (checked by event_data).
     unsafe { quiet_for_this_session((*(*fcinfo).flinfo).fn_oid) };
     if wrapped() {
@@ -348,6 +352,47 @@ fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     crate::drop_guard::unwrapped_statement_start();
     if tag == pg_sys::CommandTag::CMDTAG_ALTER_TABLE {
         crate::type_change::before_alter_table(parsetree);
+    }
+}
+
+/// Whether Postgres would fire memory_guard's ddl_command_start trigger for a DDL statement now,
+/// were it not quiet. The ProcessUtility hook checks an ALTER TABLE where the trigger used to,
+/// and only where the trigger would have: so `ALTER EVENT TRIGGER memory_guard_ddl_command_start
+/// DISABLE` and `session_replication_role = replica` still switch the check off, and nothing is
+/// locked for a statement Postgres is about to refuse (a read-only transaction, a standby) or in
+/// single-user mode, where no event trigger fires.
+pub fn ddl_command_start_would_fire() -> bool {
+    // SAFETY: backend globals, set at start and by SET.
+    let (under_postmaster, read_only, replica) = unsafe {
+        (
+            pg_sys::IsUnderPostmaster,
+            pg_sys::XactReadOnly,
+            pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32,
+        )
+    };
+    if !under_postmaster || read_only {
+        return false;
+    }
+    let cache = pg_sys::SysCacheIdentifier::EVENTTRIGGERNAME as i32;
+    // SAFETY: a syscache lookup by name (a C string key, as get_event_trigger_oid passes it);
+    // the row is read while pinned and released.
+    let enabled = unsafe {
+        let key = pg_sys::Datum::from(c"memory_guard_ddl_command_start".as_ptr());
+        let tup = crate::ffi::SearchSysCache1(cache, key);
+        if tup.is_null() {
+            return false;
+        }
+        let form = &*(crate::probe::heap_struct(tup) as *const pg_sys::FormData_pg_event_trigger);
+        let enabled = form.evtenabled as u8;
+        crate::ffi::ReleaseSysCache(tup);
+        enabled
+    };
+    // As filter_event_trigger decides (and 'D', disabled, never fires).
+    match enabled {
+        b'A' => true,
+        b'O' => !replica,
+        b'R' => replica,
+        _ => false,
     }
 }
 
@@ -384,8 +429,9 @@ unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
     });
     // SAFETY: EventCacheLookup (utils/evtcache.h) returns this backend's cached list of
     // EventTriggerCacheItem pointers for the event, valid until the cache is invalidated,
-    // which cannot happen during this loop. Setting the tagset of our own items is the only
-    // change, and Postgres reads it only to decide whether to fire them.
+    // which cannot happen during this loop (no catalog access). Setting the tagset of our own
+    // items is the only change, and Postgres reads it only to decide whether to fire them;
+    // the trigger being fired now was already copied into Postgres' list of functions to call.
     unsafe {
         // Guarded as pgrx guards its own bindings: a rebuild reads pg_event_trigger, which can
         // raise.

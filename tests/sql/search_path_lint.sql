@@ -76,6 +76,11 @@ SELECT count(*) AS refused_exists FROM pg_proc WHERE proname = 'refused';
 ALTER FUNCTION lint.update_updated_at_column() RESET search_path;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT proconfig FROM pg_proc WHERE oid = 'lint.update_updated_at_column()'::regprocedure;
+-- Without RETURNS a function's result type is its OUT parameter's, which a language without a
+-- validator lets be trigger: it is checked as the trigger function it is.
+CREATE FUNCTION lint.out_trigger(OUT r trigger) LANGUAGE internal AS 'suppress_redundant_updates_trigger';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS out_trigger_exists FROM pg_proc WHERE proname = 'out_trigger';
 SET memory_guard.search_path_mode = off;
 CREATE FUNCTION lint.unchecked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 RESET memory_guard.search_path_mode;

@@ -34,6 +34,20 @@ RESET ROLE;
 DROP ROLE tc_app;
 -- audit() reports it too.
 SELECT seq, severity, category, object FROM memory_guard.audit('ALTER TABLE tc.items ALTER COLUMN price TYPE integer;');
+-- The check runs (from the ProcessUtility hook, once the library is loaded) only where the
+-- ddl_command_start trigger would have fired, so that trigger's switches still switch it off;
+-- and a statement Postgres refuses anyway (read-only) is left to Postgres.
+ALTER EVENT TRIGGER memory_guard_ddl_command_start DISABLE;
+ALTER TABLE items ALTER COLUMN name TYPE varchar(30);
+ALTER EVENT TRIGGER memory_guard_ddl_command_start ENABLE;
+SET session_replication_role = replica;
+ALTER TABLE items ALTER COLUMN name TYPE varchar(25);
+RESET session_replication_role;
+BEGIN READ ONLY;
+ALTER TABLE items ALTER COLUMN name TYPE varchar(20);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+ALTER TABLE items ALTER COLUMN name TYPE varchar(20);
 
 SET memory_guard.drop_mode = off;
 DROP SCHEMA tc CASCADE;
