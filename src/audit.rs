@@ -7,6 +7,7 @@
 //! findings say is decided in `memory_guard_core::audit`.
 
 use crate::report;
+use crate::statement::SessionLocal;
 use memory_guard_core::audit::{self as rules, Finding, StatementKind};
 use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, SqlState};
@@ -29,10 +30,8 @@ struct Collector {
     dropped_tables: Vec<(i32, String, String, String)>,
 }
 
-thread_local! {
-    static AUDIT: RefCell<Option<Collector>> = const { RefCell::new(None) };
-    static ERROR_POSITION: Cell<i32> = const { Cell::new(0) };
-}
+static AUDIT: SessionLocal<RefCell<Option<Collector>>> = SessionLocal::new(RefCell::new(None));
+static ERROR_POSITION: SessionLocal<Cell<i32>> = SessionLocal::new(Cell::new(0));
 
 /// Whether an audit is running in this backend: the guard and the lint then record, not raise.
 pub fn active() -> bool {

@@ -7,6 +7,7 @@
 //! changes the digest. The digests are not cryptographic: they catch a copy that differs, which
 //! is all the guard asks of them (an owner who wants rows gone can simply delete them).
 
+use crate::statement::SessionLocal;
 use memory_guard_core::checksum::{checksum_sql, RowSum};
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -57,14 +58,12 @@ pub fn checksum_of(rel_sql: &str, only: bool) -> (i64, String) {
 /// (toast relation, value id) → (length, hash) of the value's bytes.
 type ToastMemo = HashMap<(u32, u32), (u64, u64)>;
 
-thread_local! {
-    /// While a migration batch runs: the hash of each on-disk toasted value already read, by
-    /// (toast relation, value id). The batch digests each source row, inserts it, and digests
-    /// what it inserted; the inserted embedding is still the source's toast pointer, so its 6 kB
-    /// need not be fetched a third time. Sound only while the source is locked against writers,
-    /// so it is switched on for one statement at a time.
-    static TOAST_MEMO: RefCell<Option<ToastMemo>> = const { RefCell::new(None) };
-}
+/// While a migration batch runs: the hash of each on-disk toasted value already read, by
+/// (toast relation, value id). The batch digests each source row, inserts it, and digests
+/// what it inserted; the inserted embedding is still the source's toast pointer, so its 6 kB
+/// need not be fetched a third time. Sound only while the source is locked against writers,
+/// so it is switched on for one statement at a time.
+static TOAST_MEMO: SessionLocal<RefCell<Option<ToastMemo>>> = SessionLocal::new(RefCell::new(None));
 
 /// Runs `f` with the toast-value memo on (see `TOAST_MEMO`); it is dropped afterwards, also on
 /// error.

@@ -13,6 +13,7 @@
 //!    judged as it is met instead.
 
 use crate::owner::as_extension_owner;
+use crate::statement::SessionLocal;
 use crate::statement::{self, with_catalog_search_path, Scoped};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
@@ -81,25 +82,31 @@ fn deleted_objects(seen: Vec<Seen>) -> Vec<DeletedObject> {
     seen.into_iter().map(Seen::into_deleted).collect()
 }
 
-thread_local! {
-    static PENDING: RefCell<Scoped<Pending>> = const { RefCell::new(Scoped::new()) };
-    /// Every object deleted by the running statements.
-    static DELETED: RefCell<Scoped<Seen>> = const { RefCell::new(Scoped::new()) };
-    /// Owners of the internal parts deleted in this transaction (a superset is harmless: it only
-    /// decides which objects are described).
-    static INTERNAL_OWNERS: RefCell<Option<InternalOwners>> = const { RefCell::new(None) };
-    /// memory_guard's extension OID in this database and the OIDs of its drop_log, which exists
-    /// exactly as long as the extension does, and of its ledger: the hook asks for every object
-    /// a statement deletes, and a syscache probe of drop_log is far cheaper than reading
-    /// pg_extension. An answer of "not installed" is only trusted for the transaction.
-    static EXTENSION: Cell<Option<Installed>> = const { Cell::new(None) };
-    /// drop_log was found in this transaction: no need to probe for it again until it ends or
-    /// an extension is created, altered or dropped.
-    static EXTENSION_SEEN: Cell<bool> = const { Cell::new(false) };
-    /// Ledger copies verified at the statement's first deletion; `None` until then.
-    static VERIFIED: RefCell<Option<Vec<(u32, VerifiedCopy)>>> = const { RefCell::new(None) };
-    static PERMITS: RefCell<Scoped<Permit>> = const { RefCell::new(Scoped::new()) };
-}
+/// Tables with a ledger copy verified exact, by OID.
+type VerifiedCopies = Vec<(u32, VerifiedCopy)>;
+
+static PENDING: SessionLocal<RefCell<Scoped<Pending>>> =
+    SessionLocal::new(RefCell::new(Scoped::new()));
+/// Every object deleted by the running statements.
+static DELETED: SessionLocal<RefCell<Scoped<Seen>>> =
+    SessionLocal::new(RefCell::new(Scoped::new()));
+/// Owners of the internal parts deleted in this transaction (a superset is harmless: it only
+/// decides which objects are described).
+static INTERNAL_OWNERS: SessionLocal<RefCell<Option<InternalOwners>>> =
+    SessionLocal::new(RefCell::new(None));
+/// memory_guard's extension OID in this database and the OIDs of its drop_log, which exists
+/// exactly as long as the extension does, and of its ledger: the hook asks for every object
+/// a statement deletes, and a syscache probe of drop_log is far cheaper than reading
+/// pg_extension. An answer of "not installed" is only trusted for the transaction.
+static EXTENSION: SessionLocal<Cell<Option<Installed>>> = SessionLocal::new(Cell::new(None));
+/// drop_log was found in this transaction: no need to probe for it again until it ends or
+/// an extension is created, altered or dropped.
+static EXTENSION_SEEN: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false));
+/// Ledger copies verified at the statement's first deletion; `None` until then.
+static VERIFIED: SessionLocal<RefCell<Option<VerifiedCopies>>> =
+    SessionLocal::new(RefCell::new(None));
+static PERMITS: SessionLocal<RefCell<Scoped<Permit>>> =
+    SessionLocal::new(RefCell::new(Scoped::new()));
 
 /// Permits and facts are for the current transaction only.
 /// Called outside any Rust guard (statement.rs): it only resets this backend's own state.

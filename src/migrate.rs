@@ -7,6 +7,7 @@
 use crate::checksum::{checksum_of, count_and_sum, row_sum, with_toast_memo};
 use crate::owner::as_extension_owner;
 use crate::report;
+use crate::statement::SessionLocal;
 use memory_guard_core::checksum::{checksum_sql, digest_sum_sql, RowSum};
 use memory_guard_core::drop_policy::{CopyKind, VerifiedCopy};
 use memory_guard_core::migration::{
@@ -92,12 +93,11 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
     .unwrap_or_default()
 }
 
-thread_local! {
-    /// The ledger was found empty in this transaction (cleared at its end, and when this backend
-    /// writes the ledger): every DROP asks. Another session's entry committed meanwhile counts
-    /// from this session's next transaction, so a drop it would guard is refused until then.
-    static LEDGER_EMPTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
+/// The ledger was found empty in this transaction (cleared at its end, and when this backend
+/// writes the ledger): every DROP asks. Another session's entry committed meanwhile counts
+/// from this session's next transaction, so a drop it would guard is refused until then.
+static LEDGER_EMPTY: SessionLocal<std::cell::Cell<bool>> =
+    SessionLocal::new(std::cell::Cell::new(false));
 
 pub fn forget_ledger_state() {
     LEDGER_EMPTY.with(|e| e.set(false));

@@ -8,6 +8,7 @@
 //! `memory_guard_core::search_path`.
 
 use crate::owner::as_extension_owner;
+use crate::statement::SessionLocal;
 use crate::statement::{self, with_catalog_search_path, NewFunction, Scoped};
 use crate::{gucs, report};
 use memory_guard_core::error::CheckMode;
@@ -21,9 +22,8 @@ use std::cell::RefCell;
 /// A function a statement wrote, and its search_path before: `None` if it is new.
 type Changed = (pg_sys::Oid, Option<Option<String>>);
 
-thread_local! {
-    static CHANGED: RefCell<Scoped<Changed>> = const { RefCell::new(Scoped::new()) };
-}
+static CHANGED: SessionLocal<RefCell<Scoped<Changed>>> =
+    SessionLocal::new(RefCell::new(Scoped::new()));
 
 /// Called outside any Rust guard (statement.rs): it only resets this backend's own state, and
 /// says whether it could.

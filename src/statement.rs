@@ -16,6 +16,28 @@ use memory_guard_core::{GuardError, SqlState};
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 
+/// State of this session. Postgres runs each session in a process of its own, on one thread,
+/// and memory_guard starts no thread (pgrx refuses calls into Postgres from any other): so a
+/// plain static holds per-session state, as a `thread_local!` would, without the thread-local
+/// storage lookup each access costs from a shared library, on a path every statement takes.
+pub struct SessionLocal<T>(std::cell::UnsafeCell<T>);
+
+// SAFETY: only the backend's one thread ever runs memory_guard's code (see above), so the value
+// is never reached from two threads.
+unsafe impl<T> Sync for SessionLocal<T> {}
+
+impl<T> SessionLocal<T> {
+    pub const fn new(value: T) -> Self {
+        SessionLocal(std::cell::UnsafeCell::new(value))
+    }
+
+    /// `f` on the value, as `LocalKey::with`; changes go through the Cell or RefCell inside.
+    pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: only shared references to the value are ever made (one thread, see above).
+        f(unsafe { &*self.0.get() })
+    }
+}
+
 /// One report, kept until the statement that made it ends or its subtransaction does.
 struct Entry<T> {
     subid: pg_sys::SubTransactionId,
@@ -35,21 +57,29 @@ pub trait Reset {
     fn reset(&mut self);
 }
 
+// Each checks first: emptying what is empty already (the usual case) would still run the
+// value's drop code, on a path every transaction takes.
 impl<T> Reset for Scoped<T> {
     fn reset(&mut self) {
-        self.items.clear();
+        if !self.items.is_empty() {
+            self.items.clear();
+        }
     }
 }
 
 impl<T> Reset for Vec<T> {
     fn reset(&mut self) {
-        self.clear();
+        if !self.is_empty() {
+            self.clear();
+        }
     }
 }
 
 impl<T> Reset for Option<T> {
     fn reset(&mut self) {
-        *self = None;
+        if self.is_some() {
+            *self = None;
+        }
     }
 }
 
@@ -129,16 +159,15 @@ impl<T> Scoped<T> {
     }
 }
 
-thread_local! {
-    static SEQ: Cell<u64> = const { Cell::new(0) };
-    /// SEQ when the last transaction ended: lists nothing was pushed to since need no reset.
-    static SEQ_AT_END: Cell<u64> = const { Cell::new(0) };
-    /// The complete queries our ProcessUtility hook is running, innermost last.
-    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-    /// The command tag of the latest complete query (or, in the statement that loaded the
-    /// library, of its ddl_command_start), for reports judged as they arrive or at commit.
-    static LAST_TAG: Cell<pg_sys::CommandTag::Type> = const { Cell::new(pg_sys::CommandTag::CMDTAG_UNKNOWN) };
-}
+static SEQ: SessionLocal<Cell<u64>> = SessionLocal::new(Cell::new(0));
+/// SEQ when the last transaction ended: lists nothing was pushed to since need no reset.
+static SEQ_AT_END: SessionLocal<Cell<u64>> = SessionLocal::new(Cell::new(0));
+/// The complete queries our ProcessUtility hook is running, innermost last.
+static FRAMES: SessionLocal<RefCell<Vec<Frame>>> = SessionLocal::new(RefCell::new(Vec::new()));
+/// The command tag of the latest complete query (or, in the statement that loaded the
+/// library, of its ddl_command_start), for reports judged as they arrive or at commit.
+static LAST_TAG: SessionLocal<Cell<pg_sys::CommandTag::Type>> =
+    SessionLocal::new(Cell::new(pg_sys::CommandTag::CMDTAG_UNKNOWN));
 
 fn current_subid() -> pg_sys::SubTransactionId {
     // SAFETY: only called inside a transaction (hooks during a statement, SQL functions); it
@@ -396,10 +425,9 @@ pub fn ddl_command_start_would_fire() -> bool {
     }
 }
 
-thread_local! {
-    /// A tag set no statement's tag is in, allocated once for the session.
-    static NO_TAG: Cell<*mut pg_sys::Bitmapset> = const { Cell::new(std::ptr::null_mut()) };
-}
+/// A tag set no statement's tag is in, allocated once for the session.
+static NO_TAG: SessionLocal<Cell<*mut pg_sys::Bitmapset>> =
+    SessionLocal::new(Cell::new(std::ptr::null_mut()));
 
 /// Once the library is loaded, its ProcessUtility hook sees every statement before Postgres
 /// fires ddl_command_start, and does all the trigger did: the trigger's only remaining work

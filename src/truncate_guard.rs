@@ -4,14 +4,13 @@
 
 use crate::drop_guard::{self, judge};
 use crate::probe;
+use crate::statement::SessionLocal;
 use memory_guard_core::drop_policy::{DroppedTable, Guard};
 use pgrx::prelude::*;
 use std::cell::Cell;
 
-thread_local! {
-    /// Whether this backend loaded the library at startup, so every TRUNCATE in it is seen.
-    static PRELOADED: Cell<bool> = const { Cell::new(false) };
-}
+/// Whether this backend loaded the library at startup, so every TRUNCATE in it is seen.
+static PRELOADED: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false));
 
 /// Called from `_PG_init`: preloaded when a preload setting of this session names the library
 /// (then it was loaded at session start, before any statement).
