@@ -144,8 +144,7 @@ fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
     // SAFETY: raw_parser returns a List of RawStmt nodes; each element is read within the list's
     // length, and statement locations are byte offsets into the text we passed.
     unsafe {
-        for i in 0..(*list).length as usize {
-            let raw = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RawStmt;
+        for raw in crate::ffi::list_elements::<pg_sys::RawStmt>(list) {
             let start = (*raw).stmt_location.max(0) as usize;
             let end = if (*raw).stmt_len > 0 {
                 start + (*raw).stmt_len as usize

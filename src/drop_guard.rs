@@ -13,8 +13,7 @@
 //!    judged as it is met instead.
 
 use crate::owner::as_extension_owner;
-use crate::statement::SessionLocal;
-use crate::statement::{self, with_catalog_search_path, Scoped};
+use crate::statement::{self, with_catalog_search_path, Scoped, SessionLocal};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,

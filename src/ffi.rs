@@ -52,7 +52,26 @@ mod raw {
             is_null: *mut bool,
         ) -> Datum;
         pub fn ReleaseSysCache(tuple: HeapTuple);
+        pub fn EventCacheLookup(event: std::ffi::c_int) -> *mut List;
     }
+}
+
+/// The elements of a Postgres `List` of pointers (a parse tree's, or a cache's), as pointers to
+/// `T`; none for NIL. Reads the list's own array, so it calls nothing and cannot raise.
+///
+/// # Safety
+/// `list` is NIL or a valid pointer List whose elements are `T`s, alive while iterated.
+pub unsafe fn list_elements<T>(list: *mut pg_sys::List) -> impl Iterator<Item = *mut T> {
+    let len = if list.is_null() {
+        0
+    } else {
+        // SAFETY: a valid List (the caller's contract).
+        unsafe { (*list).length as usize }
+    };
+    (0..len).map(move |i| {
+        // SAFETY: an element of the List's array, below its length (the caller's contract).
+        unsafe { (*(*list).elements.add(i)).ptr_value.cast::<T>() }
+    })
 }
 
 /// Called bare: each reads a field of the transaction state or this backend's lock table, and
@@ -103,7 +122,20 @@ guarded_calls! {
         is_null: *mut bool
     ) -> pg_sys::Datum = pg_sys::Datum::from(0);
     fn ReleaseSysCache(tuple: pg_sys::HeapTuple) -> () = ();
+    // utils/evtcache.h, which pgrx does not bind: a rebuild of the cache reads the catalog.
+    fn EventCacheLookup(event: std::ffi::c_int) -> *mut pg_sys::List = std::ptr::null_mut();
 }
+
+/// An entry of the event trigger cache (utils/evtcache.h of Postgres 15, not bound by pgrx).
+#[repr(C)]
+pub struct EventTriggerCacheItem {
+    pub fnoid: pg_sys::Oid,
+    pub enabled: std::ffi::c_char,
+    pub tagset: *mut pg_sys::Bitmapset,
+}
+
+/// `EventTriggerEvent`'s first member.
+pub const EVT_DDL_COMMAND_START: std::ffi::c_int = 0;
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]

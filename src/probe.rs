@@ -134,19 +134,20 @@ pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
     node.is_some_and(|n| file_is_empty(n, pg_sys::InvalidBackendId))
 }
 
-/// Reads the catalog row with this OID through the syscache, as the fixed-size struct `F` of
-/// its catalog (`FormData_pg_class` for RELOID, …): `read` sees it, and the tuple for
-/// `SysCacheGetAttr`, while the row is pinned. `None` when there is no such row.
+/// Reads the catalog row with this key (an OID, or a C string for a cache by name) through the
+/// syscache, as the fixed-size struct `F` of its catalog (`FormData_pg_class` for RELOID, …):
+/// `read` sees it, and the tuple for `SysCacheGetAttr`, while the row is pinned. `None` when
+/// there is no such row.
 pub fn catalog_row<F, R>(
     cache: pg_sys::SysCacheIdentifier::Type,
-    oid: pg_sys::Oid,
+    key: impl Into<pg_sys::Datum>,
     read: impl FnOnce(&F, pg_sys::HeapTuple) -> R,
 ) -> Option<R> {
-    // SAFETY: a syscache lookup by OID; the tuple stays pinned until ReleaseSysCache, after
+    // SAFETY: a one-key syscache lookup; the tuple stays pinned until ReleaseSysCache, after
     // `read` returns, and its fixed-size part (GETSTRUCT) is the catalog's struct, which the
     // caller names with `F` for the cache it asks.
     unsafe {
-        let tup = ffi::SearchSysCache1(cache as i32, pg_sys::Datum::from(oid));
+        let tup = ffi::SearchSysCache1(cache as i32, key.into());
         if tup.is_null() {
             return None;
         }
@@ -626,7 +627,7 @@ fn first_row_as_of<F, R>(
 ///
 /// # Safety
 /// `tup` must be a valid heap tuple.
-pub unsafe fn heap_struct(tup: pg_sys::HeapTuple) -> *const u8 {
+unsafe fn heap_struct(tup: pg_sys::HeapTuple) -> *const u8 {
     // SAFETY: the caller's contract; t_hoff is the offset of the data within the header.
     unsafe { ((*tup).t_data as *const u8).add((*(*tup).t_data).t_hoff as usize) }
 }
@@ -736,26 +737,23 @@ pub fn described_without_types(object: ObjectRef) -> bool {
             true
         }
         CONSTRAINT_RELATION_ID => {
-            // SAFETY: a syscache lookup by OID, released on every path; contypid is a plain
-            // oid column read through SysCacheGetAttr.
-            unsafe {
-                let tup = ffi::SearchSysCache1(
-                    pg_sys::SysCacheIdentifier::CONSTROID as i32,
-                    pg_sys::Datum::from(pg_sys::Oid::from_u32(oid)),
-                );
-                if tup.is_null() {
-                    return false;
-                }
+            let cache = pg_sys::SysCacheIdentifier::CONSTROID;
+            // pgrx binds no FormData_pg_constraint: the row's fixed part is not read (`u8`).
+            catalog_row(cache, pg_sys::Oid::from_u32(oid), |_: &u8, tup| {
                 let mut isnull = true;
-                let domain = ffi::SysCacheGetAttr(
-                    pg_sys::SysCacheIdentifier::CONSTROID as i32,
-                    tup,
-                    ANUM_PG_CONSTRAINT_CONTYPID,
-                    &mut isnull,
-                );
-                ffi::ReleaseSysCache(tup);
+                // SAFETY: contypid, a plain oid column of the pinned row, read through the
+                // cache it came from.
+                let domain = unsafe {
+                    ffi::SysCacheGetAttr(
+                        cache as i32,
+                        tup,
+                        ANUM_PG_CONSTRAINT_CONTYPID,
+                        &mut isnull,
+                    )
+                };
                 isnull || domain.value() == 0
-            }
+            })
+            .unwrap_or(false)
         }
         _ => false,
     }

@@ -8,8 +8,7 @@
 //! `memory_guard_core::search_path`.
 
 use crate::owner::as_extension_owner;
-use crate::statement::SessionLocal;
-use crate::statement::{self, with_catalog_search_path, NewFunction, Scoped};
+use crate::statement::{self, with_catalog_search_path, NewFunction, Scoped, SessionLocal};
 use crate::{gucs, report};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::search_path::{
@@ -138,14 +137,6 @@ pub unsafe fn new_function_as_written(stmt: *const pg_sys::CreateFunctionStmt) -
     };
     // SAFETY: nodes of the parse tree, each read as the struct its tag names.
     let lintable = unsafe {
-        let list_nodes = |list: *mut pg_sys::List| {
-            let n = if list.is_null() {
-                0
-            } else {
-                (*list).length as usize
-            };
-            (0..n).map(move |i| (*(*list).elements.add(i)).ptr_value as *mut pg_sys::Node)
-        };
         let option_lintable = |node: *mut pg_sys::Node| {
             if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_DefElem {
                 return true;
@@ -176,17 +167,20 @@ pub unsafe fn new_function_as_written(stmt: *const pg_sys::CreateFunctionStmt) -
                 || !ret.is_null()
                     && ((*ret).typeOid == pg_sys::TRIGGEROID
                         || (*ret).typeOid == pg_sys::EVENT_TRIGGEROID
-                        || list_nodes((*ret).names).last().is_some_and(|last| {
-                            last.is_null()
-                                || (*last).type_ != pg_sys::NodeTag::T_String
-                                || name_is((*(last as *const pg_sys::String)).sval, c"trigger")
-                                || name_is(
-                                    (*(last as *const pg_sys::String)).sval,
-                                    c"event_trigger",
-                                )
-                        }))
+                        || crate::ffi::list_elements::<pg_sys::Node>((*ret).names)
+                            .last()
+                            .is_some_and(|last| {
+                                last.is_null()
+                                    || (*last).type_ != pg_sys::NodeTag::T_String
+                                    || name_is((*(last as *const pg_sys::String)).sval, c"trigger")
+                                    || name_is(
+                                        (*(last as *const pg_sys::String)).sval,
+                                        c"event_trigger",
+                                    )
+                            }))
         };
-        returns_trigger || list_nodes((*stmt).options).any(option_lintable)
+        returns_trigger
+            || crate::ffi::list_elements::<pg_sys::Node>((*stmt).options).any(option_lintable)
     };
     if lintable {
         NewFunction::Other

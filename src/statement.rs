@@ -11,6 +11,7 @@
 //! statement during which the library is loaded is the one our ProcessUtility hook cannot wrap:
 //! its reports are judged as they arrive (see [`wrapped`]).
 
+use crate::ffi;
 use crate::report;
 use memory_guard_core::{GuardError, SqlState};
 use pgrx::pg_sys;
@@ -172,7 +173,7 @@ static LAST_TAG: SessionLocal<Cell<pg_sys::CommandTag::Type>> =
 fn current_subid() -> pg_sys::SubTransactionId {
     // SAFETY: only called inside a transaction (hooks during a statement, SQL functions); it
     // reads a field of the transaction state and cannot raise.
-    unsafe { crate::ffi::GetCurrentSubTransactionId() }
+    unsafe { ffi::GetCurrentSubTransactionId() }
 }
 
 struct Frame {
@@ -267,7 +268,7 @@ pub fn tag_of(node: *mut pg_sys::Node) -> pg_sys::CommandTag::Type {
         return pg_sys::CommandTag::CMDTAG_UNKNOWN;
     }
     // SAFETY: node is the utility statement of a PlannedStmt Postgres is executing.
-    unsafe { crate::ffi::CreateCommandTag(node) }
+    unsafe { ffi::CreateCommandTag(node) }
 }
 
 pub fn init() {
@@ -402,25 +403,16 @@ pub fn ddl_command_start_would_fire() -> bool {
     if !under_postmaster || read_only {
         return false;
     }
-    let cache = pg_sys::SysCacheIdentifier::EVENTTRIGGERNAME as i32;
-    // SAFETY: a syscache lookup by name (a C string key, as get_event_trigger_oid passes it);
-    // the row is read while pinned and released.
-    let enabled = unsafe {
-        let key = pg_sys::Datum::from(c"memory_guard_ddl_command_start".as_ptr());
-        let tup = crate::ffi::SearchSysCache1(cache, key);
-        if tup.is_null() {
-            return false;
-        }
-        let form = &*(crate::probe::heap_struct(tup) as *const pg_sys::FormData_pg_event_trigger);
-        let enabled = form.evtenabled as u8;
-        crate::ffi::ReleaseSysCache(tup);
-        enabled
-    };
-    // As filter_event_trigger decides (and 'D', disabled, never fires).
+    let enabled = crate::probe::catalog_row(
+        pg_sys::SysCacheIdentifier::EVENTTRIGGERNAME,
+        c"memory_guard_ddl_command_start".as_ptr(),
+        |form: &pg_sys::FormData_pg_event_trigger, _| form.evtenabled as u8,
+    );
+    // As filter_event_trigger decides ('D', disabled, and a dropped trigger never fire).
     match enabled {
-        b'A' => true,
-        b'O' => !replica,
-        b'R' => replica,
+        Some(b'A') => true,
+        Some(b'O') => !replica,
+        Some(b'R') => replica,
         _ => false,
     }
 }
@@ -461,36 +453,13 @@ unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
     // items is the only change, and Postgres reads it only to decide whether to fire them;
     // the trigger being fired now was already copied into Postgres' list of functions to call.
     unsafe {
-        // Guarded as pgrx guards its own bindings: a rebuild reads pg_event_trigger, which can
-        // raise.
-        let list = pg_sys::ffi::pg_guard_ffi_boundary(|| EventCacheLookup(EVT_DDL_COMMAND_START));
-        if list.is_null() {
-            return;
-        }
-        for i in 0..(*list).length as usize {
-            let item = (*(*list).elements.add(i))
-                .ptr_value
-                .cast::<EventTriggerCacheItem>();
+        let list = ffi::EventCacheLookup(ffi::EVT_DDL_COMMAND_START);
+        for item in ffi::list_elements::<ffi::EventTriggerCacheItem>(list) {
             if (*item).fnoid == fnoid {
                 (*item).tagset = none;
             }
         }
     }
-}
-
-// utils/evtcache.h of Postgres 15, which pgrx does not bind.
-#[repr(C)]
-struct EventTriggerCacheItem {
-    fnoid: pg_sys::Oid,
-    enabled: std::ffi::c_char,
-    tagset: *mut pg_sys::Bitmapset,
-}
-
-/// `EventTriggerEvent`'s first member.
-const EVT_DDL_COMMAND_START: std::ffi::c_int = 0;
-
-extern "C-unwind" {
-    fn EventCacheLookup(event: std::ffi::c_int) -> *mut pg_sys::List;
 }
 
 /// Runs `f` with `search_path = pg_catalog`, exactly as `SET search_path` on the function would,

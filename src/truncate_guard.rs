@@ -66,13 +66,7 @@ pub unsafe fn before_truncate(
     // SAFETY: the statement's relation list holds RangeVars (gram.y); RangeVarGetRelidExtended
     // raises for a missing table exactly as TRUNCATE would, and takes TRUNCATE's lock.
     unsafe {
-        let list = (*stmt).relations;
-        for i in 0..(if list.is_null() {
-            0
-        } else {
-            (*list).length as usize
-        }) {
-            let rv = (*(*list).elements.add(i)).ptr_value as *mut pg_sys::RangeVar;
+        for rv in crate::ffi::list_elements::<pg_sys::RangeVar>((*stmt).relations) {
             let relid = pg_sys::RangeVarGetRelidExtended(
                 rv,
                 pg_sys::AccessExclusiveLock as i32,

@@ -65,11 +65,8 @@ pub unsafe fn changes_a_column_type(parsetree: *mut pg_sys::Node) -> bool {
             return false;
         }
         let cmds = (*(parsetree as *mut pg_sys::AlterTableStmt)).cmds;
-        !cmds.is_null()
-            && (0..(*cmds).length as usize).any(|i| {
-                let cmd = (*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd;
-                (*cmd).subtype == pg_sys::AlterTableType::AT_AlterColumnType
-            })
+        crate::ffi::list_elements::<pg_sys::AlterTableCmd>(cmds)
+            .any(|cmd| (*cmd).subtype == pg_sys::AlterTableType::AT_AlterColumnType)
     }
 }
 
@@ -97,10 +94,9 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
         if stmt.objtype != pg_sys::ObjectType::OBJECT_TABLE || stmt.cmds.is_null() {
             return out;
         }
-        let cmds = stmt.cmds;
         let mut relid = pg_sys::InvalidOid;
-        for i in 0..(*cmds).length as usize {
-            let cmd = &*((*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd);
+        for cmd in crate::ffi::list_elements::<pg_sys::AlterTableCmd>(stmt.cmds) {
+            let cmd = &*cmd;
             if cmd.subtype != pg_sys::AlterTableType::AT_AlterColumnType
                 || cmd.def.is_null()
                 || cmd.name.is_null()
