@@ -7,6 +7,7 @@ CREATE TABLE memory_guard.ledger (
     source_name  text        NOT NULL,   -- schema-qualified, quoted
     source_owner oid         NOT NULL,
     copy_name    text        NOT NULL,   -- the backup table, or the migration target
+    copy_oid     oid,                    -- the backup table, memory_guard's own: a restore reads nothing else
     row_count    bigint      NOT NULL,
     checksum     text        NOT NULL,   -- sum of every row's memory_guard.row_digest, 32 hex digits
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -14,8 +15,13 @@ CREATE TABLE memory_guard.ledger (
     details      jsonb       NOT NULL DEFAULT '{}'
 );
 CREATE INDEX ledger_source_oid ON memory_guard.ledger (source_oid, id DESC);
+-- Written only by memory_guard (as the extension owner). A role reads the entries of tables its
+-- roles own: a checksum of someone else's table tells about rows it may not read.
 REVOKE ALL ON memory_guard.ledger FROM PUBLIC;
 GRANT SELECT ON memory_guard.ledger TO PUBLIC;
+ALTER TABLE memory_guard.ledger ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ledger_owners ON memory_guard.ledger FOR SELECT
+    USING (pg_catalog.pg_has_role(source_owner, 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.ledger', '');
 
 -- What the seed's Option A mapping cannot keep in memories, by legacy id: the raw values of every
@@ -32,7 +38,15 @@ CREATE TABLE memory_guard.memory_notes_carryover (
     metadata    jsonb,
     migrated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
--- It holds application data: readable by the extension owner only (the shim reads it through
--- a SECURITY DEFINER accessor that applies the caller's rights on memories).
+-- It holds application data. A migration writes it as the owner of the target table (never with
+-- the extension owner's rights, which a trigger on the target would borrow), so the owners of a
+-- target read and add the rows carried into it, and nobody else sees them; rows are never
+-- changed or removed by anyone but the extension's owner. The shim reads it through
+-- legacy_note_fields, which answers only for rows of memories the caller can see.
 REVOKE ALL ON memory_guard.memory_notes_carryover FROM PUBLIC;
+GRANT SELECT, INSERT ON memory_guard.memory_notes_carryover TO PUBLIC;
+ALTER TABLE memory_guard.memory_notes_carryover ENABLE ROW LEVEL SECURITY;
+CREATE POLICY carryover_target_owners ON memory_guard.memory_notes_carryover
+    USING (pg_catalog.pg_has_role(
+             (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) target_oid), 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.memory_notes_carryover', '');

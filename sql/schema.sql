@@ -1,5 +1,48 @@
 -- memory_guard's own tables. The schema itself is created by CREATE EXTENSION (control file).
 
+-- CREATE EXTENSION adopts a schema of that name that already exists. memory_guard runs its own
+-- functions from it with the owner's rights, so a schema that someone else could have filled
+-- first (a function that outranks one of ours, say) is refused, not adopted.
+DO $$
+DECLARE
+    s pg_catalog.pg_namespace%ROWTYPE;
+    holds pg_catalog.text;
+BEGIN
+    SELECT * INTO s FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) 'memory_guard';
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) s.nspowner) THEN
+        RAISE EXCEPTION 'memory_guard: schema memory_guard already exists, owned by %, which is not a superuser',
+                        s.nspowner::pg_catalog.regrole
+            USING ERRCODE = '42P06',
+                  DETAIL = 'memory_guard runs the functions of its schema with its owner''s rights: the schema must be its own.',
+                  HINT = 'Rename or drop that schema (ALTER SCHEMA memory_guard RENAME TO ...), then CREATE EXTENSION memory_guard again.';
+    END IF;
+    SELECT pg_catalog.string_agg(o, ', ') INTO holds FROM (
+        SELECT pg_catalog.format('relation %I', relname) o FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('function %s', oid::pg_catalog.regprocedure) FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('type %I', typname) FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('operator %s', oid::pg_catalog.regoperator) FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('collation %I', collname) FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('conversion %I', conname) FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('operator family %I', opfname) FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('operator class %I', opcname) FROM pg_catalog.pg_opclass WHERE opcnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('text search configuration %I', cfgname) FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('text search dictionary %I', dictname) FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) s.oid
+        UNION ALL SELECT pg_catalog.format('statistics object %I', stxname) FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) s.oid
+    ) found;
+    IF holds IS NOT NULL THEN
+        RAISE EXCEPTION 'memory_guard: schema memory_guard already exists and holds objects: %', holds
+            USING ERRCODE = '42P06',
+                  DETAIL = 'memory_guard runs the functions of its schema with its owner''s rights: an object put there first could stand in for one of its own.',
+                  HINT = 'Move those objects elsewhere or drop the schema, then CREATE EXTENSION memory_guard again.';
+    END IF;
+    -- Nobody but the owner may create in it, whatever was granted before.
+    EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA memory_guard FROM %s',
+        coalesce((SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                                    ELSE pg_catalog.quote_ident(a.grantee::pg_catalog.regrole::pg_catalog.text) END, ', ')
+                  FROM pg_catalog.aclexplode(s.nspacl) a WHERE a.grantee OPERATOR(pg_catalog.<>) s.nspowner), 'PUBLIC'));
+END
+$$;
+
 GRANT USAGE ON SCHEMA memory_guard TO PUBLIC;
 
 -- Every drop of a table holding rows that went past the guard, committed with the drop.
@@ -17,14 +60,23 @@ CREATE TABLE memory_guard.drop_log (
     guard          text        NOT NULL
         CHECK (guard IN ('allow_drop', 'backup', 'migration', 'created_in_transaction', 'warn_mode', 'log_mode')),
     reason         text,
-    details        jsonb       NOT NULL DEFAULT '{}'
+    details        jsonb       NOT NULL DEFAULT '{}',
+    allowed_by     text,                          -- the role whose allow_drop let it through
+    table_owner    oid                            -- the table's owner when it was dropped
 );
 COMMENT ON TABLE memory_guard.drop_log IS
   'Drops of tables holding rows that memory_guard let through, with the guard that allowed each.';
 
--- Written only by the guard (as the extension owner); readable by everyone who runs migrations.
+-- Written only by the guard (as the extension owner). A role reads the rows it has a stake in:
+-- the drops it made, in its session or as its current role, and those of tables its roles
+-- owned. Other tenants' table names, reasons and row counts are not its business.
 REVOKE ALL ON memory_guard.drop_log FROM PUBLIC;
 GRANT SELECT ON memory_guard.drop_log TO PUBLIC;
+ALTER TABLE memory_guard.drop_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY drop_log_stakeholders ON memory_guard.drop_log FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text
+           OR session_role OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.text
+           OR pg_catalog.pg_has_role(table_owner, 'USAGE'));
 
 -- Keep the log in pg_dump output.
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.drop_log', '');

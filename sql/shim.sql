@@ -1,20 +1,6 @@
 -- The search_memory_notes compatibility shim: the legacy signature and result columns, answered
 -- from memories, so callers of the old function keep working once memory_notes is gone.
 
--- The legacy memory_type and importance of migrated notes, which memories cannot hold. SECURITY
--- DEFINER because the side table is private; it answers only for ids the caller already has
--- (random UUIDs read from rows of memories the caller may see). It takes every id of one search
--- at once: a SECURITY DEFINER call switches user and search_path, once per call.
-CREATE FUNCTION memory_guard.legacy_note_fields(legacy_ids uuid[])
-RETURNS TABLE (legacy_id uuid, memory_type text, importance text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = ''
-AS $$
-    SELECT c.legacy_id, c.memory_type, c.importance
-    FROM memory_guard.memory_notes_carryover c
-    WHERE c.legacy_id OPERATOR(pg_catalog.=) ANY (legacy_note_fields.legacy_ids)
-$$;
-
 CREATE FUNCTION memory_guard.install_search_memory_notes_shim(target_schema name DEFAULT 'public')
 RETURNS regprocedure
 LANGUAGE plpgsql VOLATILE
@@ -67,10 +53,10 @@ BEGIN
                         ELSE 'low' END,
                    m.source, m.symbols, m.created_at, m.similarity
             FROM m
-            LEFT JOIN memory_guard.legacy_note_fields(ARRAY(SELECT m.id FROM m)) f ON f.legacy_id = m.id
+            LEFT JOIN memory_guard.legacy_note_fields(ARRAY(SELECT m.id FROM m), %3$L::pg_catalog.regclass) f ON f.legacy_id = m.id
             WHERE m.similarity >= $3
             ORDER BY m.similarity DESC
-            LIMIT $4$q$, target_schema, vector_schema);
+            LIMIT $4$q$, target_schema, vector_schema, memories::text);
     SELECT pg_catalog.string_agg(pg_catalog.format('%s $4 <= %s THEN RETURN QUERY %s;',
                                  CASE WHEN b.n = 1 THEN 'IF' ELSE 'ELSIF' END, b.bucket,
                                  pg_catalog.format(search, b.bucket)), ' ' ORDER BY b.n) || ' ELSE'

@@ -341,7 +341,8 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             let renamed = s.renames.as_ref().and_then(|name| {
                 Spi::get_two_with_args::<String, String>(
                     "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
-                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)",
+                     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+                     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
                     &[name.as_str().into()],
                 )
                 .ok()
@@ -365,7 +366,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             }
         }
         set_current(0, "", 1);
-        api_breaks();
+        crate::extension::with_safe_search_path(api_breaks);
         // Apply it again, as a second `supabase db push` or a re-run script would.
         let mut rerun = Vec::new();
         let _ = in_subtransaction(false, || {

@@ -12,8 +12,8 @@
 //! 3. In the one statement that loads the library, which no hook of ours wraps, each table is
 //!    judged as it is met instead.
 
-use crate::owner::as_extension_owner;
-use crate::statement::{self, with_catalog_search_path, Scoped, SessionLocal};
+use crate::extension::{as_extension_owner, current_user_acts_as, with_safe_search_path};
+use crate::statement::{self, Scoped, SessionLocal};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,
@@ -183,6 +183,11 @@ fn memory_guard_extension() -> pg_sys::Oid {
     installed().extension
 }
 
+/// The OID of memory_guard.drop_log, `InvalidOid` when the extension is not installed here.
+pub fn drop_log_relid() -> pg_sys::Oid {
+    installed().drop_log
+}
+
 /// The OID of memory_guard.ledger, `InvalidOid` when the extension is not installed here.
 pub fn ledger_relid() -> pg_sys::Oid {
     installed().ledger
@@ -305,7 +310,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     if found && !statement::wrapped() {
         let pending = PENDING.with(|p| p.borrow_mut().take_all());
         let deleted: Vec<Seen> = DELETED.with(|d| d.borrow().iter().cloned().collect());
-        with_catalog_search_path(|| {
+        with_safe_search_path(|| {
             judge_pending(
                 &statement::tag_name(statement::last_tag()),
                 pending,
@@ -357,7 +362,7 @@ pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
     if pending.is_empty() {
         return;
     }
-    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
+    with_safe_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
 }
 
 /// Nothing reported may commit unjudged, whatever path the statement took.
@@ -367,7 +372,7 @@ pub fn before_commit() {
         return;
     };
     let deleted = DELETED.with(|d| d.borrow_mut().take_all());
-    with_catalog_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
+    with_safe_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
 }
 
 /// A relation about to be deleted, under its lock: pending if it is a table holding rows.
@@ -440,6 +445,7 @@ pub fn dropped_table(
         name: facts.name,
         schema: facts.schema,
         relname: facts.relname,
+        owner: facts.owner.to_u32(),
         ancestors,
         is_partition: facts.is_partition,
         has_rows: true,
@@ -602,11 +608,16 @@ fn column_named_gone(relid: u32, name: &str) -> bool {
     .unwrap_or(true)
 }
 
-fn current_role() -> String {
-    Spi::get_one::<String>("SELECT current_user::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+/// The current user's name, from the syscache.
+pub fn current_role() -> String {
+    // SAFETY: the current user exists (a role cannot be dropped while it runs a statement);
+    // the name is palloc'd and copied at once.
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false);
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 const USER_OBJECT_PREFIXES: &[&str] = &[
@@ -687,7 +698,8 @@ fn gather_context(
 }
 
 /// Records each guarded drop. drop_log is writable only by the extension's owner, so that no
-/// role can forge or erase entries; the insert runs as that owner.
+/// role can forge or erase entries; the insert runs as that owner. A drop that cannot be
+/// recorded does not happen: any failure here raises, and the statement with it.
 pub fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
     if passed.is_empty() {
         return;
@@ -711,6 +723,8 @@ pub fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
                 guard.reason().into(),
                 role.as_str().into(),
                 JsonB(details).into(),
+                guard.granted_by().into(),
+                pg_sys::Oid::from_u32(t.owner).into(),
             ];
             Spi::run_with_args(include_str!("../sql/queries/insert_drop_log.sql"), &args)
                 .unwrap_or_else(|e| pgrx::error!("memory_guard: could not write drop_log: {e}"));
@@ -723,11 +737,26 @@ pub fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn allow_drop(target: Option<&str>, reason: Option<&str>) -> String {
     let permit = report::ok_or_raise(resolve_permit(target, reason), "allow_drop");
-    let table = probe::relation_name(pg_sys::Oid::from_u32(permit.relid)).unwrap_or_default();
+    let relid = pg_sys::Oid::from_u32(permit.relid);
+    let table = probe::relation_name(relid).unwrap_or_default();
     let name = match &permit.column {
         Some(c) => format!("column {table}.{c}"),
-        None => table,
+        None => table.clone(),
     };
+    // Only a role that may drop the table may say its rows may go: a permit from anyone else
+    // would arm another role's drop (a SECURITY DEFINER function's, say) in the same transaction.
+    let owner = crate::extension::relation_owner(relid);
+    if !owner.is_some_and(current_user_acts_as) {
+        report::raise(
+            &GuardError::new(
+                SqlState::InsufficientPrivilege,
+                format!("allow_drop: must be the owner of {table} to allow its drop"),
+            )
+            .detail(format!("{} may not drop {table}, so it may not acknowledge that its rows may go.", current_role()))
+            .hint(format!("Call allow_drop as the owner of {table} (or a member of its owning role), in the transaction that drops it.")),
+            "allow_drop",
+        );
+    }
     PERMITS.with(|p| p.borrow_mut().push(permit));
     format!("drop of {name} allowed until the end of this transaction")
 }
@@ -768,12 +797,18 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
                 relid: relid.to_u32(),
                 column: Some(column),
                 reason: reason.to_string(),
+                granted_by: current_role(),
             });
         }
     }
     match found {
         (Some(relid), Some(kind)) if kind == "r" || kind == "p" => {
-            Ok(Permit { relid: relid.to_u32(), column: None, reason: reason.to_string() })
+            Ok(Permit {
+                relid: relid.to_u32(),
+                column: None,
+                reason: reason.to_string(),
+                granted_by: current_role(),
+            })
         }
         (Some(_), _) => Err(GuardError::new(
             SqlState::WrongObjectType,

@@ -14,11 +14,11 @@
 mod audit;
 mod checksum;
 mod drop_guard;
+mod extension;
 mod ffi;
 mod gucs;
 mod hooks;
 mod migrate;
-mod owner;
 mod probe;
 mod report;
 mod search_path_lint;

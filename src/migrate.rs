@@ -5,7 +5,11 @@
 //! from a backup or a checksum; callers must own the tables they copy or restore.
 
 use crate::checksum::{checksum_of, count_and_sum, row_sum, with_toast_memo};
-use crate::owner::as_extension_owner;
+use crate::extension::{
+    as_extension_owner, as_owner, as_relation_owner, current_user_acts_as, extension_owner,
+    lending, relation_owner,
+};
+use crate::probe;
 use crate::report;
 use crate::statement::SessionLocal;
 use memory_guard_core::checksum::{checksum_sql, digest_sum_sql, RowSum};
@@ -43,8 +47,8 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
     if ledger_is_empty() {
         return Vec::new(); // the common case, answered without a query: every DROP asks
     }
-    as_extension_owner(|| {
-        let entries: Vec<(pg_sys::Oid, i64, String, i64, String)> = Spi::connect(|c| {
+    let entries: Vec<(pg_sys::Oid, i64, String, i64, String)> = as_extension_owner(|| {
+        Spi::connect(|c| {
             c.select(
                 "SELECT DISTINCT ON (source_oid) source_oid, id, kind, row_count, checksum \
                  FROM memory_guard.ledger ORDER BY source_oid, id DESC",
@@ -64,33 +68,31 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
                 .collect()
             })
         })
-        .unwrap_or_default();
-        entries
-            .into_iter()
-            .filter(|(oid, ..)| {
-                // SAFETY: a lookup in this backend's local lock table; no preconditions.
-                unsafe {
-                    pg_sys::CheckRelationOidLockedByMe(
-                        *oid,
-                        pg_sys::AccessExclusiveLock as i32,
-                        false,
-                    )
-                }
-            })
-            .filter_map(|(oid, id, kind, count, checksum)| {
-                let kind = CopyKind::from_ledger(&kind)?;
-                let now = checksum_of(&rel_name(oid), true);
-                (now.0 == count && now.1 == checksum).then_some((
-                    oid.to_u32(),
-                    VerifiedCopy {
-                        kind,
-                        ledger_id: id,
-                    },
-                ))
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: could not read the ledger: {e}"))
+    });
+    entries
+        .into_iter()
+        .filter(|(oid, ..)| {
+            // SAFETY: a lookup in this backend's local lock table; no preconditions.
+            unsafe {
+                pg_sys::CheckRelationOidLockedByMe(*oid, pg_sys::AccessExclusiveLock as i32, false)
+            }
+        })
+        // Read under that lock, by OID: still a plain table (a view that took its OID would run
+        // its owner's code), and one whose rows its owner can read whole.
+        .filter(|(oid, ..)| probe::checksummable_table(*oid))
+        .filter_map(|(oid, id, kind, count, checksum)| {
+            let kind = CopyKind::from_ledger(&kind)?;
+            let now = as_relation_owner(oid, || checksum_of(&rel_name(oid), true));
+            (now.0 == count && now.1 == checksum).then_some((
+                oid.to_u32(),
+                VerifiedCopy {
+                    kind,
+                    ledger_id: id,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The ledger was found empty in this transaction (cleared at its end, and when this backend
@@ -119,14 +121,10 @@ fn ledger_is_empty() -> bool {
     empty
 }
 
-/// Raises 42501 unless the current user owns `relid` (or is a member of its owner).
+/// Raises 42501 unless the current user owns `relid` (or is a member of its owner). Asked of
+/// the syscache before any lock, so a role without rights learns nothing and makes no one wait.
 fn require_owner(relid: pg_sys::Oid, to_do: &str, function: &'static str) {
-    let owns = one::<bool>(
-        "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c WHERE c.oid = $1",
-        &[relid.into()],
-    )
-    .unwrap_or(false);
-    if !owns {
+    if !relation_owner(relid).is_some_and(current_user_acts_as) {
         let name = rel_name(relid);
         report::raise(
             &GuardError::new(
@@ -139,19 +137,50 @@ fn require_owner(relid: pg_sys::Oid, to_do: &str, function: &'static str) {
     }
 }
 
-fn relkind(relid: pg_sys::Oid) -> (String, bool) {
-    Spi::get_two_with_args::<String, bool>(
-        "SELECT relkind::text, relpersistence = 't' FROM pg_catalog.pg_class WHERE oid = $1",
-        &[relid.into()],
+/// (relkind, temporary) from the syscache; `('\0', false)` for no such relation.
+fn relkind(relid: pg_sys::Oid) -> (u8, bool) {
+    probe::catalog_row(
+        pg_sys::SysCacheIdentifier::RELOID,
+        relid,
+        |form: &pg_sys::FormData_pg_class, _| {
+            (
+                form.relkind as u8,
+                form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP,
+            )
+        },
     )
-    .map(|(k, t)| (k.unwrap_or_default(), t.unwrap_or(false)))
-    .unwrap_or_default()
+    .unwrap_or((0, false))
 }
 
+fn is_table(kind: u8) -> bool {
+    kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE
+}
+
+/// Takes `lockmode` on `relid` once the caller is known to own it, then checks again under the
+/// lock what may have changed while it waited: still a table of the caller's (a rule that turned
+/// it into a view, or a new owner, committed meanwhile, is refused).
+fn lock_own_table(relid: pg_sys::Oid, lockmode: u32, to_do: &str, function: &'static str) -> u8 {
+    require_owner(relid, to_do, function);
+    // SAFETY: a lock on a relation by OID, held to the end of the transaction.
+    unsafe { pg_sys::LockRelationOid(relid, lockmode as i32) };
+    let (kind, temp) = relkind(relid);
+    if !is_table(kind) || temp {
+        report::raise(
+            &GuardError::new(SqlState::WrongObjectType, format!("{function}: {} is not a permanent table", rel_name(relid)))
+                .detail("Only ordinary and partitioned tables are copied: other relations hold no rows of their own, temporary ones do not outlive the session."),
+            function,
+        );
+    }
+    require_owner(relid, to_do, function);
+    kind
+}
+
+#[allow(clippy::too_many_arguments)]
 fn ledger_insert(
     kind: &str,
     relid: pg_sys::Oid,
     copy: &str,
+    copy_oid: Option<pg_sys::Oid>,
     count: i64,
     checksum: &str,
     details: serde_json::Value,
@@ -164,20 +193,88 @@ fn ledger_insert(
         count.into(),
         checksum.into(),
         JsonB(details).into(),
+        copy_oid.into(),
     ];
     forget_ledger_state();
-    one::<i64>(
-        "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, copy_name, row_count, checksum, role_name, details) \
-         SELECT $1, $2, $3, c.relowner, $4, $5, $6, SESSION_USER, $7 FROM pg_catalog.pg_class c WHERE c.oid = $2 \
-         RETURNING id",
-        &args,
-    )
-    .unwrap_or_default()
+    as_extension_owner(|| {
+        one::<i64>(
+            "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, copy_name, row_count, checksum, role_name, details, copy_oid) \
+             SELECT $1, $2, $3, c.relowner, $4, $5, $6, SESSION_USER, $7, $8 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $2 \
+             RETURNING id",
+            &args,
+        )
+        .unwrap_or_else(|| pgrx::error!("memory_guard: could not write the ledger entry of {}", rel_name(relid)))
+    })
 }
 
+/// The schema a backup goes into, created if need be: always one memory_guard's owner owns,
+/// where no other role may create, so that no one can swap a copy for something else.
+fn backup_schema_oid(schema: &str, function: &'static str) -> pg_sys::Oid {
+    let owner = extension_owner()
+        .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
+    let schema_oid = || {
+        one::<pg_sys::Oid>(
+            "SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1)",
+            &[schema.into()],
+        )
+    };
+    let existing = schema_oid();
+    if let Some(nsp) = existing {
+        let nsp_owner = one::<pg_sys::Oid>(
+            "SELECT nspowner FROM pg_catalog.pg_namespace WHERE oid OPERATOR(pg_catalog.=) $1",
+            &[nsp.into()],
+        );
+        if nsp_owner != Some(owner) {
+            report::raise(
+                &GuardError::new(
+                    SqlState::InsufficientPrivilege,
+                    format!("{function}: schema {} is not memory_guard's", probe::quote_identifier(schema)),
+                )
+                .detail("Backups go only into schemas owned by memory_guard's owner, where no other role can drop, replace or change a copy.")
+                .hint("Leave backup_schema out (memory_guard_backup), or name a schema that does not exist yet."),
+                function,
+            );
+        }
+        return nsp;
+    }
+    // A new schema is a new object in the database: only for roles that may create schemas,
+    // except memory_guard's own default.
+    // SAFETY: an ACL check of the current user on this database; cannot raise.
+    let may_create = unsafe {
+        pg_sys::pg_database_aclcheck(
+            pg_sys::MyDatabaseId,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_CREATE as pg_sys::AclMode,
+        )
+    } == pg_sys::AclResult::ACLCHECK_OK;
+    if schema != DEFAULT_BACKUP_SCHEMA && !may_create {
+        report::raise(
+            &GuardError::new(
+                SqlState::InsufficientPrivilege,
+                format!("{function}: may not create schema {}", probe::quote_identifier(schema)),
+            )
+            .detail("The schema does not exist, and creating it needs the CREATE privilege on the database.")
+            .hint(format!("Leave backup_schema out ({DEFAULT_BACKUP_SCHEMA}), or ask the database owner to create the schema for memory_guard.")),
+            function,
+        );
+    }
+    as_extension_owner(|| {
+        let q = probe::quote_identifier(schema);
+        run(&format!("CREATE SCHEMA {q}"), &[]);
+        run(&format!("REVOKE ALL ON SCHEMA {q} FROM PUBLIC"), &[]);
+    });
+    schema_oid().unwrap_or_else(|| pgrx::error!("memory_guard: schema {schema} was not created"))
+}
+
+const DEFAULT_BACKUP_SCHEMA: &str = "memory_guard_backup";
+
 /// `memory_guard.backup_table(tbl, backup_schema)`: a full copy, verified, with a ledger entry.
+///
+/// The copy belongs to memory_guard's owner, in a schema only that owner may create in; it is
+/// filled as the table's owner (its code, domains included, runs with no more rights than it
+/// has), and both sides are checksummed by their own owners.
 #[pg_extern(volatile, parallel_unsafe, name = "_backup_table")]
-#[search_path(pg_catalog)]
+#[search_path(pg_catalog, pg_temp)]
 fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB {
     const F: &str = "backup_table";
     let Some(tbl) = tbl else {
@@ -201,67 +298,113 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
                 F,
             )
         });
-    let (kind, temp) = relkind(tbl);
-    if !(kind == "r" || kind == "p") || temp {
+    let kind = lock_own_table(tbl, pg_sys::ShareLock, "back it up", F);
+    let source = rel_name(tbl);
+    let owner = relation_owner(tbl).expect("locked above");
+    if probe::rls_hides_rows_from(tbl, owner) {
         report::raise(
-            &GuardError::new(SqlState::WrongObjectType, format!("backup_table: {} is not a permanent table", rel_name(tbl)))
-                .detail("Only ordinary and partitioned tables are backed up: other relations hold no rows of their own, temporary ones do not outlive the session."),
+            &GuardError::new(SqlState::InsufficientPrivilege, format!("backup_table: row-level security hides rows of {source} from its owner"))
+                .detail("A backup is copied and checksummed as the table's owner, and FORCE ROW LEVEL SECURITY applies its policies to that owner: the copy could leave rows out.")
+                .hint(format!("ALTER TABLE {source} NO FORCE ROW LEVEL SECURITY; in the same transaction, back it up, then FORCE it again; or give the owner BYPASSRLS.")),
             F,
         );
     }
-    require_owner(tbl, "back it up", F);
-    let source = rel_name(tbl);
-    let report = as_extension_owner(|| {
-        run(&format!("LOCK TABLE {source} IN SHARE MODE"), &[]);
-        let q_schema = one::<String>("SELECT pg_catalog.quote_ident($1)", &[schema.into()]).unwrap_or_default();
-        if one::<bool>("SELECT pg_catalog.to_regnamespace($1) IS NULL", &[q_schema.as_str().into()]).unwrap_or(true) {
-            run(&format!("CREATE SCHEMA {q_schema}"), &[]);
-            run(&format!("REVOKE ALL ON SCHEMA {q_schema} FROM PUBLIC"), &[]);
-        }
+    let nsp = backup_schema_oid(schema, F);
+    let only = if kind == pg_sys::RELKIND_RELATION {
+        "ONLY "
+    } else {
+        ""
+    };
+    // The copy's shape comes from the table's columns without running anything (WITH NO DATA
+    // neither plans nor executes the query).
+    let (copy_oid, copy_name) = as_extension_owner(|| {
         let copy_name = one::<String>(
-            "SELECT pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident(\
+            "SELECT pg_catalog.quote_ident(s.nspname) || '.' || pg_catalog.quote_ident(\
                pg_catalog.left(n.nspname || '__' || c.relname, 40) || '__' || \
                pg_catalog.to_char(pg_catalog.clock_timestamp(), 'YYYYMMDDHH24MISSUS')) \
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $2",
-            &[schema.into(), tbl.into()],
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace, \
+                  pg_catalog.pg_namespace s \
+             WHERE c.oid OPERATOR(pg_catalog.=) $1 AND s.oid OPERATOR(pg_catalog.=) $2",
+            &[tbl.into(), nsp.into()],
         )
         .unwrap_or_default();
-        let only = kind == "r";
-        run(&format!("CREATE TABLE {copy_name} AS SELECT * FROM {}{source}", if only { "ONLY " } else { "" }), &[]);
-        let src = checksum_of(&source, only);
-        let copy = checksum_of(&copy_name, true);
-        if src != copy {
-            report::raise(
-                &GuardError::new(SqlState::DataCorrupted, format!("backup_table: the copy of {source} does not match it"))
-                    .detail(format!("{} rows (checksum {}) in the table, {} (checksum {}) in the copy; nothing was kept.", src.0, src.1, copy.0, copy.1)),
-                F,
+        run(
+            &format!("CREATE TABLE {copy_name} AS SELECT * FROM {only}{source} WITH NO DATA"),
+            &[],
+        );
+        let oid = one::<pg_sys::Oid>(
+            "SELECT $1::pg_catalog.regclass::pg_catalog.oid",
+            &[copy_name.as_str().into()],
+        )
+        .unwrap_or_else(|| pgrx::error!("memory_guard: {copy_name} was not created"));
+        (oid, copy_name)
+    });
+    lending(copy_oid, owner, "INSERT", || {
+        as_owner(owner, || {
+            run(
+                &format!("INSERT INTO {copy_name} SELECT * FROM {only}{source}"),
+                &[],
+            )
+        })
+    });
+    let src = as_owner(owner, || checksum_of(&source, !only.is_empty()));
+    let copy = as_extension_owner(|| checksum_of(&copy_name, true));
+    if src != copy {
+        report::raise(
+            &GuardError::new(SqlState::DataCorrupted, format!("backup_table: the copy of {source} does not match it"))
+                .detail(format!("{} rows (checksum {}) in the table, {} (checksum {}) in the copy; nothing was kept.", src.0, src.1, copy.0, copy.1)),
+            F,
+        );
+    }
+    let ledger_id = ledger_insert(
+        "backup",
+        tbl,
+        &copy_name,
+        Some(copy_oid),
+        src.0,
+        &src.1,
+        serde_json::json!({}),
+    );
+    // The guard checks each table that holds rows: record every leaf partition too.
+    if kind == pg_sys::RELKIND_PARTITIONED_TABLE {
+        let leaves: Vec<pg_sys::Oid> = Spi::connect(|c| {
+            c.select(
+                "SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf",
+                None,
+                &[tbl.into()],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+        for leaf in leaves {
+            let (n, k) = as_relation_owner(leaf, || checksum_of(&rel_name(leaf), true));
+            ledger_insert(
+                "backup",
+                leaf,
+                &copy_name,
+                Some(copy_oid),
+                n,
+                &k,
+                serde_json::json!({ "partition_of": source }),
             );
         }
-        let ledger_id = ledger_insert("backup", tbl, &copy_name, src.0, &src.1, serde_json::json!({}));
-        // The guard checks each table that holds rows: record every leaf partition too.
-        if kind == "p" {
-            let leaves: Vec<pg_sys::Oid> = Spi::connect(|c| {
-                c.select("SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf", None, &[tbl.into()])
-                    .map(|rows| rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten()).collect())
-            })
-            .unwrap_or_default();
-            for leaf in leaves {
-                let (n, k) = checksum_of(&rel_name(leaf), true);
-                ledger_insert("backup", leaf, &copy_name, n, &k, serde_json::json!({ "partition_of": source }));
-            }
-        }
-        serde_json::json!({
-            "source": source, "backup": copy_name, "row_count": src.0, "checksum": src.1, "ledger_id": ledger_id,
-        })
-    })
-    .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
-    JsonB(report)
+    }
+    JsonB(serde_json::json!({
+        "source": source, "backup": copy_name, "row_count": src.0, "checksum": src.1, "ledger_id": ledger_id,
+    }))
 }
 
 /// `memory_guard.restore_table(source, target)`: recreates the latest backup of `source` (a
 /// table name as it was) under `target` (default: the same name), verified against the ledger.
+///
+/// Only the copy the ledger names by OID is read, and only while it is still memory_guard's own
+/// table in a schema of memory_guard's owner. The new table is created and filled as the role
+/// that owned the source, which must be the caller or one of the caller's roles.
 #[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog)]
+#[search_path(pg_catalog, pg_temp)]
 fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -> JsonB {
     const F: &str = "restore_table";
     let Some(source) = source else {
@@ -273,65 +416,67 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
             F,
         )
     };
-    let found = Spi::connect(|c| {
+    // Read as the extension's owner, and filtered here: the caller's own view of the ledger
+    // shows the same rows (those of tables its roles own), and this one is not bent by it.
+    let found = as_extension_owner(|| Spi::connect(|c| {
         let rows = c
             .select(
-                "SELECT l.id, l.source_name, l.copy_name, l.row_count, l.checksum, l.source_owner::pg_catalog.regrole::text, \
-                        pg_catalog.pg_has_role(l.source_owner, 'USAGE') \
+                "SELECT l.id, l.source_name, l.copy_oid, l.row_count, l.checksum, l.source_owner \
                  FROM memory_guard.ledger l \
-                 WHERE l.kind = 'backup' AND NOT l.details ? 'partition_of' AND (l.source_name = $1 \
-                    OR l.source_name = (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) p)) \
+                 WHERE l.kind OPERATOR(pg_catalog.=) 'backup' AND NOT l.details OPERATOR(pg_catalog.?) 'partition_of' \
+                   AND (l.source_name OPERATOR(pg_catalog.=) $1 \
+                    OR l.source_name OPERATOR(pg_catalog.=) (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) p)) \
                  ORDER BY l.id DESC LIMIT 1",
                 None,
                 &[source.into()],
             )?;
         if rows.is_empty() {
-            return Ok((None, None, None, None, None, None, None));
+            return Ok((None, None, None, None, None, None));
         }
         let row = rows.first();
         Ok::<_, pgrx::spi::Error>((
             row.get::<i64>(1)?,
             row.get::<String>(2)?,
-            row.get::<String>(3)?,
+            row.get::<pg_sys::Oid>(3)?,
             row.get::<i64>(4)?,
             row.get::<String>(5)?,
-            row.get::<String>(6)?,
-            row.get::<bool>(7)?,
+            row.get::<pg_sys::Oid>(6)?,
         ))
-    })
+    }))
     .unwrap_or_else(|e| report::raise(&GuardError::new(SqlState::UndefinedTable, format!("restore_table: {e}")), F));
-    let (
-        Some(ledger_id),
-        Some(source_name),
-        Some(copy),
-        Some(count),
-        Some(checksum),
-        Some(owner),
-        Some(may),
-    ) = found
-    else {
+    let no_backup = || -> ! {
         report::raise(
             &GuardError::new(SqlState::UndefinedTable, format!("restore_table: no backup of {source}"))
-                .hint("memory_guard.ledger lists the backups (kind = 'backup'); name the table as its source_name says."),
+                .hint("memory_guard.ledger lists the backups of your tables (kind = 'backup'); name the table as its source_name says."),
             F,
         )
     };
-    if !may {
-        report::raise(
-            &GuardError::new(SqlState::InsufficientPrivilege, format!("restore_table: must be a member of {owner}, the owner of {source_name}, to restore it")),
-            F,
-        );
+    let (Some(ledger_id), Some(source_name), Some(count), Some(checksum), Some(owner)) =
+        (found.0, found.1, found.3, found.4, found.5)
+    else {
+        no_backup()
+    };
+    if !current_user_acts_as(owner) {
+        // Said as if there were none: the ledger entries of other roles' tables are not the
+        // caller's to know about.
+        no_backup();
     }
-    // The name is spliced into SQL run as the extension owner: parse and re-quote it.
+    let copy = found.2.filter(|c| trusted_copy(*c)).unwrap_or_else(|| {
+        report::raise(
+            &GuardError::new(SqlState::DataCorrupted, format!("restore_table: the backup of {source_name} is gone or is not memory_guard's"))
+                .detail("A restore reads only the copy the ledger recorded, while it is still memory_guard's own table in memory_guard's schema."),
+            F,
+        )
+    });
+    let copy_name = rel_name(copy);
+    // The name is spliced into SQL: parse and re-quote it.
     let target = match target {
         None => source_name.clone(),
-        Some(t) => Spi::get_one_with_args::<String>(
+        Some(t) => one::<String>(
             "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) p \
-             HAVING count(*) = 2",
+             HAVING pg_catalog.count(*) OPERATOR(pg_catalog.=) 2",
             &[t.into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or_else(|| {
             report::raise(
                 &GuardError::new(SqlState::InvalidParameterValue, format!("restore_table: target {t:?} is not a schema-qualified table name")),
@@ -339,6 +484,26 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
             )
         }),
     };
+    let target_schema = one::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regnamespace(pg_catalog.quote_ident((pg_catalog.parse_ident($1))[1]))",
+        &[target.as_str().into()],
+    );
+    // SAFETY: an ACL check of the current user on a schema by OID; cannot raise.
+    let may_create = target_schema.is_some_and(|nsp| unsafe {
+        pg_sys::pg_namespace_aclcheck(
+            nsp,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_CREATE as pg_sys::AclMode,
+        ) == pg_sys::AclResult::ACLCHECK_OK
+    });
+    if !may_create {
+        report::raise(
+            &GuardError::new(SqlState::InsufficientPrivilege, format!("restore_table: may not create {target}"))
+                .detail("Restoring creates a table: it needs the CREATE privilege on the target's schema, which must exist.")
+                .hint("Restore into a schema you may create in: SELECT memory_guard.restore_table(source, target => 'schema.new_name');"),
+            F,
+        );
+    }
     let exists = one::<bool>(
         "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
         &[target.as_str().into()],
@@ -351,35 +516,80 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
             F,
         );
     }
-    let report = as_extension_owner(|| {
-        run(&format!("CREATE TABLE {target} AS SELECT * FROM {copy}"), &[]);
-        run(&format!("ALTER TABLE {target} OWNER TO {owner}"), &[]);
-        let (n, k) = checksum_of(&target, true);
-        if n != count || k != checksum {
-            report::raise(
-                &GuardError::new(SqlState::DataCorrupted, format!("restore_table: {target} does not match the backup of {source_name}"))
-                    .detail(format!("The ledger says {count} rows (checksum {checksum}); the restored table has {n} ({k}). Nothing was restored.")),
-                F,
-            );
-        }
-        serde_json::json!({ "source": source_name, "restored_as": target, "backup": copy, "row_count": n, "checksum": k, "ledger_id": ledger_id })
-    })
-    .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
-    JsonB(report)
+    lending(copy, owner, "SELECT", || {
+        as_owner(owner, || {
+            run(
+                &format!("CREATE TABLE {target} AS SELECT * FROM ONLY {copy_name}"),
+                &[],
+            )
+        })
+    });
+    let restored = one::<pg_sys::Oid>(
+        "SELECT $1::pg_catalog.regclass::pg_catalog.oid",
+        &[target.as_str().into()],
+    )
+    .unwrap_or_else(|| pgrx::error!("memory_guard: {target} was not created"));
+    let (n, k) = as_relation_owner(restored, || checksum_of(&target, true));
+    if n != count || k != checksum {
+        report::raise(
+            &GuardError::new(SqlState::DataCorrupted, format!("restore_table: {target} does not match the backup of {source_name}"))
+                .detail(format!("The ledger says {count} rows (checksum {checksum}); the restored table has {n} ({k}). Nothing was restored.")),
+            F,
+        );
+    }
+    JsonB(
+        serde_json::json!({ "source": source_name, "restored_as": target, "backup": copy_name, "row_count": n, "checksum": k, "ledger_id": ledger_id }),
+    )
 }
 
-/// A relation's columns, in order.
+/// Locks a backup copy against change and says whether it is still memory_guard's own: a plain
+/// table owned by the extension's owner, in a schema that owner owns.
+fn trusted_copy(copy: pg_sys::Oid) -> bool {
+    let Some(owner) = extension_owner() else {
+        return false;
+    };
+    if relation_owner(copy) != Some(owner) {
+        return false;
+    }
+    // SAFETY: a lock on a relation by OID, held to the end of the transaction.
+    unsafe { pg_sys::LockRelationOid(copy, pg_sys::AccessShareLock as i32) };
+    // Checked again under the lock: what it is now is what will be read.
+    relkind(copy).0 == pg_sys::RELKIND_RELATION
+        && relation_owner(copy) == Some(owner)
+        && one::<pg_sys::Oid>(
+            "SELECT n.nspowner FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+             WHERE c.oid OPERATOR(pg_catalog.=) $1",
+            &[copy.into()],
+        ) == Some(owner)
+}
+
+/// A relation's columns, in order, each type said to be trusted when it is pg_catalog's or a
+/// member of the vector extension (by OID, not by name).
 fn columns(relid: pg_sys::Oid) -> Vec<Column> {
     Spi::connect(|c| {
         c.select(
-            "SELECT attname::text, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute \
-             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                    t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace \
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                               JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid \
+                               WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
+                                 AND d.objid OPERATOR(pg_catalog.=) t.oid AND d.deptype OPERATOR(pg_catalog.=) 'e' \
+                                 AND e.extname OPERATOR(pg_catalog.=) 'vector') \
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid \
+             WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
             None,
             &[relid.into()],
         )
         .map(|rows| {
-            rows.filter_map(|r| Some(Column { name: r.get::<String>(1).ok()??, type_name: r.get::<String>(2).ok()?? }))
-                .collect()
+            rows.filter_map(|r| {
+                Some(Column {
+                    name: r.get::<String>(1).ok()??,
+                    type_name: r.get::<String>(2).ok()??,
+                    trusted_type: r.get::<bool>(3).ok()??,
+                })
+            })
+            .collect()
         })
     })
     .unwrap_or_default()
@@ -495,7 +705,7 @@ fn target_can_change_rows_behind_returning(target: pg_sys::Oid) -> bool {
 
 /// `memory_guard.migrate_memory_notes(source, target, dry_run)`.
 #[pg_extern(volatile, parallel_unsafe, name = "_migrate_memory_notes")]
-#[search_path(pg_catalog)]
+#[search_path(pg_catalog, pg_temp)]
 fn migrate_memory_notes(
     source: Option<pg_sys::Oid>,
     target: Option<pg_sys::Oid>,
@@ -526,8 +736,8 @@ fn migrate_memory_notes(
             .expect("checked above")
     };
     report::ok_or_raise(check_embedding_dims(&emb(&src_cols), &emb(&tgt_cols)), F);
-    for (relid, name, role) in [(source, &src, "source"), (target, &tgt, "target")] {
-        if !matches!(relkind(relid).0.as_str(), "r" | "p") {
+    let not_a_table = |relid: pg_sys::Oid, name: &str, role: &str| {
+        if !is_table(relkind(relid).0) {
             report::raise(
                 &GuardError::new(SqlState::WrongObjectType, format!("migrate_memory_notes: {name} is not a table"))
                     .detail(format!("The {role} must be an ordinary or partitioned table: rows written through a view or a foreign table cannot be verified where they land."))
@@ -535,17 +745,29 @@ fn migrate_memory_notes(
                 F,
             );
         }
-    }
+    };
+    not_a_table(source, &src, "source");
+    not_a_table(target, &tgt, "target");
     require_owner(source, "migrate from it", F);
     require_owner(target, "migrate into it", F);
 
-    let report = as_extension_owner(|| {
+    // As the target's owner, restricted: its triggers, defaults, CHECKs and index expressions
+    // run with that owner's rights, as they would for any INSERT the owner made. The side table
+    // takes the carried fields under its row-level security (rows of targets the writer owns).
+    let report = as_relation_owner(target, || {
         // One migration of a source at a time; writers of the source wait until we commit, so
         // what we verify is what stays.
         run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('memory_guard.migrate_memory_notes'), $1::int)", &[(source.to_u32() as i32).into()]);
         run(&format!("LOCK TABLE {src} IN SHARE MODE"), &[]);
-        run(&format!("LOCK TABLE {tgt} IN SHARE ROW EXCLUSIVE MODE"), &[]);
-        let source_rows = one::<i64>(&format!("SELECT count(*)::bigint FROM {src}"), &[]).unwrap_or(0);
+        run(
+            &format!("LOCK TABLE {tgt} IN SHARE ROW EXCLUSIVE MODE"),
+            &[],
+        );
+        // What each is now, under the locks, is what will be read and written.
+        not_a_table(source, &src, "source");
+        not_a_table(target, &tgt, "target");
+        let source_rows =
+            one::<i64>(&format!("SELECT count(*)::bigint FROM {src}"), &[]).unwrap_or(0);
         let already = one::<i64>(
             &format!("SELECT count(*)::bigint FROM {src} s JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = s.id"),
             &[],
@@ -553,12 +775,17 @@ fn migrate_memory_notes(
         .unwrap_or(0);
         // The legacy row, as the source holds it and as it is rebuilt from the target (m) and
         // the side table (c). The two must digest alike, row for row.
-        let source_terms: Vec<String> = LEGACY_ROW_COLUMNS.iter().map(|c| format!("s.{c}")).collect();
+        let source_terms: Vec<String> = LEGACY_ROW_COLUMNS
+            .iter()
+            .map(|c| format!("s.{c}"))
+            .collect();
         let rebuilt_terms = |m: &str, c: &str| -> Vec<String> {
             LEGACY_ROW_COLUMNS
                 .iter()
                 .map(|col| match *col {
-                    "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => format!("{m}.{col}"),
+                    "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => {
+                        format!("{m}.{col}")
+                    }
                     "tags" => format!("{m}.symbols"),
                     other => format!("{c}.{other}"),
                 })
@@ -570,19 +797,40 @@ fn migrate_memory_notes(
         let held = || count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &held_from));
         let mut migrated = 0i64;
         let (source_sum, carried) = if dry_run {
-            (count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))), held())
+            (
+                count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))),
+                held(),
+            )
         } else if target_can_change_rows_behind_returning(target) {
             // A trigger or rule may change rows after RETURNING saw them (or rows of earlier
             // batches): read every carried row back once the copy is done.
-            let (source_sum, _) =
-                copy_in_batches(&src, &tgt, source, target, source_rows, already, &source_terms, &rebuilt_terms("i", "x"), &mut migrated);
+            let (source_sum, _) = copy_in_batches(
+                &src,
+                &tgt,
+                source,
+                target,
+                source_rows,
+                already,
+                &source_terms,
+                &rebuilt_terms("i", "x"),
+                &mut migrated,
+            );
             (source_sum, held())
         } else {
             // Rows carried by earlier calls are read back before the copy, the new ones as the
             // inserts returned them.
             let present = held();
-            let (source_sum, new) =
-                copy_in_batches(&src, &tgt, source, target, source_rows, already, &source_terms, &rebuilt_terms("i", "x"), &mut migrated);
+            let (source_sum, new) = copy_in_batches(
+                &src,
+                &tgt,
+                source,
+                target,
+                source_rows,
+                already,
+                &source_terms,
+                &rebuilt_terms("i", "x"),
+                &mut migrated,
+            );
             (source_sum, present + new)
         };
         let src_n = source_sum.rows;
@@ -603,23 +851,116 @@ fn migrate_memory_notes(
             // The drop guard compares checksum_of(source) with the ledger. When the source is
             // exactly the legacy columns in order, with no children, that is the sum just taken:
             // spare the table another pass.
-            let legacy_only = src_cols.iter().map(|c| c.name.as_str()).eq(LEGACY_ROW_COLUMNS.iter().copied())
-                && !one::<bool>("SELECT relhassubclass FROM pg_catalog.pg_class WHERE oid = $1", &[source.into()]).unwrap_or(true);
-            let (n, k) = if legacy_only { (src_n, src_k.clone()) } else { checksum_of(&src, true) };
-            ledger_insert("migration", source, &tgt, n, &k, serde_json::json!({ "legacy_checksum": src_k }));
+            let legacy_only = src_cols
+                .iter()
+                .map(|c| c.name.as_str())
+                .eq(LEGACY_ROW_COLUMNS.iter().copied())
+                && !one::<bool>(
+                    "SELECT relhassubclass FROM pg_catalog.pg_class WHERE oid = $1",
+                    &[source.into()],
+                )
+                .unwrap_or(true);
+            let (n, k) = if legacy_only {
+                (src_n, src_k.clone())
+            } else {
+                checksum_of(&src, true)
+            };
+            ledger_insert(
+                "migration",
+                source,
+                &tgt,
+                None,
+                n,
+                &k,
+                serde_json::json!({ "legacy_checksum": src_k }),
+            );
         }
         MigrationReport {
             source: src.clone(),
             target: tgt.clone(),
             dry_run,
             source_rows,
-            newly_migrated: if dry_run { source_rows - already } else { migrated },
+            newly_migrated: if dry_run {
+                source_rows - already
+            } else {
+                migrated
+            },
             already_present: already,
             checksum: src_k,
             verified,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
-    })
-    .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
+    });
     JsonB(serde_json::to_value(report).expect("the report serialises"))
+}
+
+/// `memory_guard.legacy_note_fields(legacy_ids, memories)`: the legacy memory_type and
+/// importance of migrated notes, which memories cannot hold, for the ids among `legacy_ids` that
+/// the caller can see in `memories` (its privileges and row-level security decide, read as the
+/// caller). The side table itself is private and is read as the extension's owner, for rows
+/// carried into that very table only.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn legacy_note_fields(
+    legacy_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    memories: Option<pg_sys::Oid>,
+) -> TableIterator<
+    'static,
+    (
+        name!(legacy_id, Option<pgrx::Uuid>),
+        name!(memory_type, Option<String>),
+        name!(importance, Option<String>),
+    ),
+> {
+    let (Some(ids), Some(memories)) = (legacy_ids, memories) else {
+        return TableIterator::new(Vec::new());
+    };
+    if !is_table(relkind(memories).0) {
+        report::raise(
+            &GuardError::new(
+                SqlState::WrongObjectType,
+                format!("legacy_note_fields: {} is not a table", rel_name(memories)),
+            )
+            .hint("Pass the memories table the notes were migrated into."),
+            "legacy_note_fields",
+        );
+    }
+    let ids: Vec<pgrx::Uuid> = ids.into_iter().flatten().collect();
+    if ids.is_empty() {
+        return TableIterator::new(Vec::new());
+    }
+    let visible = one::<Vec<Option<pgrx::Uuid>>>(
+        &format!(
+            "SELECT pg_catalog.array_agg(m.id) FROM {} m WHERE m.id OPERATOR(pg_catalog.=) ANY ($1)",
+            rel_name(memories)
+        ),
+        &[ids.into()],
+    )
+    .unwrap_or_default();
+    let visible: Vec<pgrx::Uuid> = visible.into_iter().flatten().collect();
+    if visible.is_empty() {
+        return TableIterator::new(Vec::new());
+    }
+    let rows = as_extension_owner(|| {
+        Spi::connect(|c| {
+            c.select(
+                "SELECT c.legacy_id, c.memory_type, c.importance FROM memory_guard.memory_notes_carryover c \
+                 WHERE c.target_oid OPERATOR(pg_catalog.=) $2 AND c.legacy_id OPERATOR(pg_catalog.=) ANY ($1)",
+                None,
+                &[visible.into(), memories.into()],
+            )
+            .map(|rows| {
+                rows.map(|r| {
+                    (
+                        r.get::<pgrx::Uuid>(1).ok().flatten(),
+                        r.get::<String>(2).ok().flatten(),
+                        r.get::<String>(3).ok().flatten(),
+                    )
+                })
+                .collect::<Vec<_>>()
+            })
+        })
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: legacy_note_fields: {e}"))
+    });
+    TableIterator::new(rows)
 }

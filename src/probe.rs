@@ -28,6 +28,7 @@ pub struct TableFacts {
     pub schema: String,
     pub relname: String,
     pub name: String,
+    pub owner: pg_sys::Oid,
     pub is_partition: bool,
     pub estimate: RowEstimate,
     pub created_in_transaction: bool,
@@ -78,6 +79,7 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
             name: qualified_name(&schema, &relname),
             schema,
             relname,
+            owner: form.relowner,
             is_partition: form.relispartition,
             estimate: RowEstimate::from_stats(
                 form.reltuples as f64,
@@ -132,6 +134,30 @@ pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
     )
     .flatten();
     node.is_some_and(|n| file_is_empty(n, pg_sys::InvalidBackendId))
+}
+
+/// Whether a table's rows can be checksummed as its owner: a plain table (not a view, nor a
+/// partitioned parent with no rows of its own) whose row-level security, if any, does not apply
+/// to its owner (not forced, or an owner with BYPASSRLS), so no row is left out of the sum.
+pub fn checksummable_table(relid: pg_sys::Oid) -> bool {
+    let owner = catalog_row(
+        pg_sys::SysCacheIdentifier::RELOID,
+        relid,
+        |form: &pg_sys::FormData_pg_class, _| {
+            (form.relkind as u8 == pg_sys::RELKIND_RELATION).then_some(form.relowner)
+        },
+    )
+    .flatten();
+    owner.is_some_and(|owner| !rls_hides_rows_from(relid, owner))
+}
+
+/// Whether row-level security applies to `role` reading `relid`, as Postgres decides it.
+pub fn rls_hides_rows_from(relid: pg_sys::Oid, role: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups by OIDs; with noError it never raises for row_security = off.
+    unsafe {
+        pg_sys::check_enable_rls(relid, role, true)
+            == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+    }
 }
 
 /// Reads the catalog row with this key (an OID, or a C string for a cache by name) through the

@@ -7,8 +7,8 @@
 //! when the statement ends (`statement.rs`). The analysis itself is
 //! `memory_guard_core::search_path`.
 
-use crate::owner::as_extension_owner;
-use crate::statement::{self, with_catalog_search_path, NewFunction, Scoped, SessionLocal};
+use crate::extension::{as_extension_owner, with_safe_search_path};
+use crate::statement::{self, NewFunction, Scoped, SessionLocal};
 use crate::{gucs, report};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::search_path::{
@@ -114,7 +114,7 @@ fn lint_changed(mut changed: Vec<Changed>) {
                 .is_some_and(|r| r.security_definer || r.is_trigger || r.search_path.is_some())
     });
     if may_report {
-        with_catalog_search_path(|| check_functions(changed));
+        with_safe_search_path(|| check_functions(changed));
     }
 }
 
@@ -291,9 +291,10 @@ fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
         Spi::run_with_args(
             "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path) \
              VALUES ($1, $2, $3) ON CONFLICT (function_oid) DO UPDATE \
-             SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, recorded_at = now()",
+             SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, recorded_at = pg_catalog.now()",
             &args,
         )
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: could not record the search_path of {}: {e}", facts.signature))
     });
 }
 
@@ -358,7 +359,7 @@ fn function_facts(
 
 /// The rows of `memory_guard.lint_functions()`; the SQL wrapper turns the OID into regprocedure.
 #[pg_extern(stable, parallel_safe, name = "_lint_functions")]
-#[search_path(pg_catalog)]
+#[search_path(pg_catalog, pg_temp)]
 fn lint_functions_rows(
     schemas: default!(Option<Vec<String>>, "NULL"),
 ) -> TableIterator<

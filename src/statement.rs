@@ -461,31 +461,3 @@ unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
         }
     }
 }
-
-/// Runs `f` with `search_path = pg_catalog`, exactly as `SET search_path` on the function would,
-/// but only around the SQL the guard actually runs. A setting on a function is applied and
-/// undone on every call, with a search-path recomputation each way, while almost every
-/// statement needs no SQL from the guard at all.
-pub fn with_catalog_search_path<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: what fmgr does for a function with a SET clause: a new GUC nest level, a setting
-    // saved for that level, and its restore. If `f` raises, the (sub)transaction abort pops the
-    // level itself, as it does for fmgr.
-    let level = unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        level
-    };
-    let r = f();
-    // SAFETY: pops the level pushed above, restoring the caller's search_path.
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    r
-}

@@ -44,7 +44,7 @@ pub fn preloaded() -> bool {
 
 /// `memory_guard.truncate_guarded()`: whether TRUNCATE is guarded in this session.
 #[pg_extern(stable, parallel_safe)]
-#[search_path(pg_catalog)]
+#[search_path(pg_catalog, pg_temp)]
 fn truncate_guarded() -> bool {
     preloaded()
 }
@@ -64,14 +64,15 @@ pub unsafe fn before_truncate(
     let mut targets: Vec<pg_sys::Oid> = Vec::new();
     let mut inherit: Vec<bool> = Vec::new();
     // SAFETY: the statement's relation list holds RangeVars (gram.y); RangeVarGetRelidExtended
-    // raises for a missing table exactly as TRUNCATE would, and takes TRUNCATE's lock.
+    // raises for a missing table exactly as TRUNCATE would, checks TRUNCATE's rights before
+    // locking (the callback), and takes TRUNCATE's lock.
     unsafe {
         for rv in crate::ffi::list_elements::<pg_sys::RangeVar>((*stmt).relations) {
             let relid = pg_sys::RangeVarGetRelidExtended(
                 rv,
                 pg_sys::AccessExclusiveLock as i32,
                 0,
-                None,
+                Some(crate::extension::may_truncate),
                 std::ptr::null_mut(),
             );
             targets.push(relid);
@@ -87,18 +88,20 @@ pub unsafe fn before_truncate(
         .filter(|(_, i)| **i)
         .map(|(o, _)| *o)
         .collect();
-    let all: Vec<pg_sys::Oid> = Spi::connect(|c| {
-        c.select(
-            include_str!("../sql/queries/truncate_targets.sql"),
-            None,
-            &[oids.into(), inh.into(), cascade.into()],
-        )
-        .map(|rows| {
-            rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
-                .collect()
+    let all: Vec<pg_sys::Oid> = crate::extension::with_safe_search_path(|| {
+        Spi::connect(|c| {
+            c.select(
+                include_str!("../sql/queries/truncate_targets.sql"),
+                None,
+                &[oids.into(), inh.into(), cascade.into()],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
+                    .collect()
+            })
         })
     })
-    .unwrap_or_default();
+    .unwrap_or_else(|e| pgrx::error!("memory_guard: the tables TRUNCATE empties: {e}"));
     for relid in &all {
         // SAFETY: the lock TRUNCATE itself takes on every table it empties.
         unsafe { pg_sys::LockRelationOid(*relid, pg_sys::AccessExclusiveLock as i32) };

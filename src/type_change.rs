@@ -109,11 +109,13 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
                 } else {
                     0
                 };
+                // Ownership first, as ALTER TABLE checks it: no lock for a role that may not
+                // alter the table, and nothing said about its values.
                 relid = pg_sys::RangeVarGetRelidExtended(
                     stmt.relation,
                     pg_sys::AccessExclusiveLock as i32,
                     flags,
-                    None,
+                    Some(crate::extension::may_alter),
                     std::ptr::null_mut(),
                 );
                 if relid == pg_sys::InvalidOid {

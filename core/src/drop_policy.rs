@@ -190,6 +190,8 @@ pub struct DroppedTable {
     /// Catalog spelling, for finding function bodies that name it.
     pub schema: String,
     pub relname: String,
+    /// The owning role's OID: drop_log shows a row to the roles that own the table.
+    pub owner: u32,
     pub ancestors: Vec<Ancestor>,
     pub is_partition: bool,
     /// The probe found a visible row.
@@ -247,6 +249,8 @@ pub struct Permit {
     /// `None` acknowledges the whole table (its columns included); `Some` one column only.
     pub column: Option<String>,
     pub reason: String,
+    /// The role that gave it (drop_log's `allowed_by`).
+    pub granted_by: String,
 }
 
 impl Permit {
@@ -261,6 +265,7 @@ impl Permit {
 pub enum Guard {
     AllowDrop {
         reason: String,
+        granted_by: String,
     },
     /// `memory_guard.backup_table()` copied it and it has not changed since.
     Backup {
@@ -291,7 +296,15 @@ impl Guard {
 
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Guard::AllowDrop { reason } => Some(reason),
+            Guard::AllowDrop { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The role whose `allow_drop` let it through.
+    pub fn granted_by(&self) -> Option<&str> {
+        match self {
+            Guard::AllowDrop { granted_by, .. } => Some(granted_by),
             _ => None,
         }
     }
@@ -333,8 +346,11 @@ pub fn decide(mode: DropMode, tables: Vec<DroppedTable>, permits: &[Permit]) -> 
         if t.created_in_transaction {
             decision.passed.push((t, Guard::CreatedInTransaction));
         } else if let Some(p) = permit {
-            let reason = p.reason.clone();
-            decision.passed.push((t, Guard::AllowDrop { reason }));
+            let guard = Guard::AllowDrop {
+                reason: p.reason.clone(),
+                granted_by: p.granted_by.clone(),
+            };
+            decision.passed.push((t, guard));
         } else if let Some(copy) = t.verified_copy {
             let guard = match copy.kind {
                 CopyKind::Backup => Guard::Backup {
@@ -805,6 +821,7 @@ mod tests {
             name: format!("public.{name}"),
             schema: "public".into(),
             relname: name.into(),
+            owner: 10,
             ancestors: vec![],
             is_partition: false,
             has_rows,
@@ -866,6 +883,7 @@ mod tests {
             relid: 2,
             column: None,
             reason: "replaced by memories".into(),
+            granted_by: "app".into(),
         }];
         let d = decide(
             DropMode::Enforce,
@@ -876,7 +894,8 @@ mod tests {
         assert_eq!(
             d.passed[0].1,
             Guard::AllowDrop {
-                reason: "replaced by memories".into()
+                reason: "replaced by memories".into(),
+                granted_by: "app".into(),
             }
         );
         assert_eq!(
@@ -891,6 +910,7 @@ mod tests {
             relid: 10,
             column: None,
             reason: "r".into(),
+            granted_by: "app".into(),
         }];
         let d = decide(
             DropMode::Enforce,
@@ -908,11 +928,13 @@ mod tests {
                 relid: 2,
                 column: None,
                 reason: "first".into(),
+                granted_by: "app".into(),
             },
             Permit {
                 relid: 2,
                 column: None,
                 reason: "second".into(),
+                granted_by: "app".into(),
             },
         ];
         let d = decide(DropMode::Enforce, vec![table(2, "a", true)], &permits);
@@ -943,6 +965,7 @@ mod tests {
                 relid: 2,
                 column: None,
                 reason: "r".into(),
+                granted_by: "app".into(),
             }],
         );
         assert_eq!(d.passed[0].1.as_str(), "allow_drop");
@@ -967,6 +990,7 @@ mod tests {
             relid: 2,
             column: Some("embedding".into()),
             reason: "re-embedding".into(),
+            granted_by: "app".into(),
         }];
         let d = decide(
             DropMode::Enforce,
@@ -979,6 +1003,7 @@ mod tests {
             relid: 2,
             column: None,
             reason: "all of it".into(),
+            granted_by: "app".into(),
         }];
         let d = decide(
             DropMode::Enforce,
@@ -1075,6 +1100,7 @@ mod tests {
             relid: 2,
             column: None,
             reason: "moved".into(),
+            granted_by: "app".into(),
         };
         let d = decide(DropMode::Log, vec![table(2, "a", true)], &[permit]);
         assert!(d.unguarded.is_empty());

@@ -81,6 +81,9 @@ pub const TARGET_COLUMNS: &[ColumnNeed] = &[
 pub struct Column {
     pub name: String,
     pub type_name: String,
+    /// The type is pg_catalog's or pgvector's, checked by OID: a type of the same name from
+    /// any other schema (a domain called `vector`, say) never matches.
+    pub trusted_type: bool,
 }
 
 fn base_type(t: &str) -> &str {
@@ -116,7 +119,7 @@ pub fn check_columns(
                 "Point source/target at tables shaped like the seed's memory_notes and memories.",
             ));
         };
-        if !n.types.contains(&base_type(&c.type_name)) {
+        if !c.trusted_type || !n.types.contains(&base_type(&c.type_name)) {
             return Err(GuardError::new(
                 SqlState::DatatypeMismatch,
                 format!(
@@ -188,7 +191,23 @@ mod tests {
         Column {
             name: n.into(),
             type_name: t.into(),
+            trusted_type: true,
         }
+    }
+
+    #[test]
+    fn a_type_of_the_right_name_from_another_schema_does_not_match() {
+        let mut cols: Vec<Column> = TARGET_COLUMNS
+            .iter()
+            .map(|n| col(n.name, n.types[0]))
+            .collect();
+        assert!(check_columns("public.memories", &cols, TARGET_COLUMNS).is_ok());
+        let emb = cols.iter_mut().find(|c| c.name == "embedding").unwrap();
+        emb.type_name = "mallory.vector".into();
+        emb.trusted_type = false;
+        let e = check_columns("public.memories", &cols, TARGET_COLUMNS).unwrap_err();
+        assert_eq!(e.sqlstate, SqlState::DatatypeMismatch);
+        assert!(e.message.contains("mallory.vector"), "{}", e.message);
     }
 
     fn seed_source() -> Vec<Column> {

@@ -26,7 +26,7 @@ DECLARE
     'text', jsonb_build_array('NULL', '''''', ''' ''', '''no_such''', '''"Quoted Name"''', '''sweep.t''', '''sweep.v''',
                              '''sweep.t.x''', '''a.b.c.d''', '''pg_catalog.pg_class''', '''tmp''', 'repeat(''x'', 100000)'),
     'regclass', jsonb_build_array('NULL', '''sweep.t''', '''sweep.v''', '''sweep.p''', '''tmp''', '''pg_catalog.pg_class'''),
-    'name', jsonb_build_array('NULL', '''''', '''no_such_schema''', '''sweep''', 'repeat(''y'', 100)'),
+    'name', jsonb_build_array('NULL', '''''', '''no_such_schema''', '''sweep''', '''memory_guard_backup''', 'repeat(''y'', 100)'),
     'name[]', jsonb_build_array('NULL', '''{}''', '''{no_such}''', '''{sweep,public}'''),
     'text[]', jsonb_build_array('NULL', '''{}''', '''{sweep}'''),
     'boolean', jsonb_build_array('NULL', 'true', 'false'),

@@ -1,0 +1,262 @@
+//! The one place memory_guard changes whose rights it runs with, and the search_path every
+//! statement it issues runs under (design.md, section 5).
+//!
+//! - [`as_extension_owner`]: only to write memory_guard's own tables, where no user code can run.
+//! - [`as_relation_owner`]: to read or write a user's table, as its owner under
+//!   SECURITY_RESTRICTED_OPERATION (as VACUUM and REFRESH MATERIALIZED VIEW run user code), so
+//!   a trigger, DEFAULT, CHECK, domain or index expression on it never runs with more rights
+//!   than the table's owner already has.
+//! - [`with_safe_search_path`]: `pg_catalog, pg_temp`, pg_temp named last. Naming it is what
+//!   keeps temporary types and relations from winning over pg_catalog's: left out, pg_temp is
+//!   searched first for them.
+//!
+//! A switch is undone when `f` returns; if `f` raises, the (sub)transaction's abort restores the
+//! user and pops the GUC level itself, as it does for a SECURITY DEFINER function.
+
+use crate::report;
+use memory_guard_core::{GuardError, SqlState};
+use pgrx::prelude::*;
+
+pub const SAFE_SEARCH_PATH: &std::ffi::CStr = c"pg_catalog, pg_temp";
+
+/// Sets each `(name, value)` at a new GUC nest level, as a function's SET clause would.
+fn push_settings(settings: &[(&std::ffi::CStr, &std::ffi::CStr)]) -> i32 {
+    // SAFETY: what fmgr does for a function with SET clauses: a new nest level and settings
+    // saved for it, popped by `pop_settings` or by the (sub)transaction's abort.
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        for (name, value) in settings {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
+        level
+    }
+}
+
+fn pop_settings(level: i32) {
+    // SAFETY: pops the level pushed by `push_settings`, restoring the caller's settings.
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+}
+
+/// Runs `f` with `search_path = pg_catalog, pg_temp`, only around the SQL the guard runs (a SET
+/// clause on a function is applied and undone on every call, while most statements need no SQL
+/// from the guard at all).
+pub fn with_safe_search_path<R>(f: impl FnOnce() -> R) -> R {
+    let level = push_settings(&[(c"search_path", SAFE_SEARCH_PATH)]);
+    let r = f();
+    pop_settings(level);
+    r
+}
+
+/// Runs `f` as `role`, under SECURITY_RESTRICTED_OPERATION, with the safe search_path; with
+/// `row_security = off` as well when `rls_off`, so that row-level security that would hide rows
+/// from `role` raises instead of silently leaving them out of a copy or a checksum.
+fn as_role<R>(role: pg_sys::Oid, rls_off: bool, f: impl FnOnce() -> R) -> R {
+    let (mut saved_user, mut saved_ctx) = (pg_sys::InvalidOid, 0);
+    // SAFETY: reads and sets the backend's current-user state; restored below, or by the
+    // (sub)transaction's abort if `f` raises.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
+        pg_sys::SetUserIdAndSecContext(
+            role,
+            saved_ctx
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+    }
+    let mut settings = vec![(c"search_path", SAFE_SEARCH_PATH)];
+    if rls_off {
+        settings.push((c"row_security", c"off"));
+    }
+    let level = push_settings(&settings);
+    let r = f();
+    pop_settings(level);
+    // SAFETY: as above.
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx) };
+    r
+}
+
+/// The role that owns memory_guard's tables: the owner of `memory_guard.drop_log`, read from
+/// the syscache (no SQL a caller's names could bend). `None` when memory_guard is not
+/// installed here.
+pub fn extension_owner() -> Option<pg_sys::Oid> {
+    let drop_log = crate::drop_guard::drop_log_relid();
+    if drop_log == pg_sys::InvalidOid {
+        return None;
+    }
+    relation_owner(drop_log)
+}
+
+/// A relation's owner, from the syscache.
+pub fn relation_owner(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    crate::probe::catalog_row(
+        pg_sys::SysCacheIdentifier::RELOID,
+        relid,
+        |form: &pg_sys::FormData_pg_class, _| form.relowner,
+    )
+}
+
+fn not_installed() -> ! {
+    report::raise(
+        &GuardError::new(
+            SqlState::FeatureNotAvailable,
+            "memory_guard is not installed in this database",
+        )
+        .hint("CREATE EXTENSION memory_guard; in this database first."),
+        "memory_guard",
+    )
+}
+
+/// Runs `f` as the extension's owner, to write memory_guard's own tables (which no other role
+/// may write). Raises when memory_guard is not installed: what cannot be recorded must not
+/// happen.
+pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
+    let owner = extension_owner().unwrap_or_else(|| not_installed());
+    as_role(owner, false, f)
+}
+
+/// Runs `f` as `role`, restricted, with row-level security raising rather than hiding rows:
+/// for work on tables `role` owns (or will own).
+pub fn as_owner<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    as_role(role, true, f)
+}
+
+/// Runs `f` as the owner of `relid`, restricted, with row-level security raising rather than
+/// hiding rows: for reading or copying a user's table.
+pub fn as_relation_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    let owner = relation_owner(relid).unwrap_or_else(|| {
+        report::raise(
+            &GuardError::new(
+                SqlState::UndefinedTable,
+                format!("relation with OID {} does not exist", relid.to_u32()),
+            ),
+            "memory_guard",
+        )
+    });
+    as_role(owner, true, f)
+}
+
+/// Runs `f` while `role` holds `privilege` (`SELECT` or `INSERT`) on `table`, one of
+/// memory_guard's own copies, and USAGE on its schema, which no other role may otherwise use: a
+/// backup is filled, and a restore reads it, as the owner of the user's table, never as the
+/// extension's owner. The grants are made and taken back inside this transaction, so no other
+/// session ever sees them.
+pub fn lending<R>(
+    table: pg_sys::Oid,
+    role: pg_sys::Oid,
+    privilege: &str,
+    f: impl FnOnce() -> R,
+) -> R {
+    debug_assert!(matches!(privilege, "SELECT" | "INSERT"));
+    let grant = |verb: &str, to_from: &str| {
+        as_extension_owner(|| {
+            let sql = Spi::get_one_with_args::<String>(
+                "SELECT pg_catalog.format('%1$s USAGE ON SCHEMA %6$I %4$s %5$I; %1$s %2$s ON TABLE %3$s %4$s %5$I', \
+                        $1, $2, $3::pg_catalog.regclass, $4, \
+                        (SELECT rolname FROM pg_catalog.pg_authid WHERE oid OPERATOR(pg_catalog.=) $5), \
+                        (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+                           ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) $3))",
+                &[verb.into(), privilege.into(), table.into(), to_from.into(), role.into()],
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| pgrx::error!("memory_guard: no role with OID {}", role.to_u32()));
+            Spi::run(&sql).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+        })
+    };
+    grant("GRANT", "TO");
+    let r = f();
+    grant("REVOKE", "FROM");
+    r
+}
+
+/// Whether the current user has the privileges of `role` (is it, a member of it, or a
+/// superuser): what owning a table means for the toolkit and for `allow_drop`.
+pub fn current_user_acts_as(role: pg_sys::Oid) -> bool {
+    // SAFETY: a catalog lookup of role membership by OIDs; cannot raise for valid OIDs.
+    unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), role) }
+}
+
+/// `RangeVarGetRelidExtended` callback for the TRUNCATE guard: TRUNCATE's own relkind and
+/// privilege checks, made before the guard locks anything, so a role that may not truncate a
+/// table gets Postgres' error at once, queues no lock, and learns nothing of its rows.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn may_truncate(
+    rv: *const pg_sys::RangeVar,
+    relid: pg_sys::Oid,
+    _old_relid: pg_sys::Oid,
+    _arg: *mut std::ffi::c_void,
+) {
+    if relid == pg_sys::InvalidOid {
+        return;
+    }
+    // SAFETY: syscache lookups by OID; a relation dropped meanwhile reads as relkind 0 and is
+    // left to the lookup's own retry.
+    let kind = unsafe { pg_sys::get_rel_relkind(relid) } as u8;
+    if kind == 0 {
+        return;
+    }
+    // SAFETY: the RangeVar is the statement's own, valid for the call.
+    let name = unsafe { std::ffi::CStr::from_ptr((*rv).relname) };
+    if ![
+        pg_sys::RELKIND_RELATION,
+        pg_sys::RELKIND_PARTITIONED_TABLE,
+        pg_sys::RELKIND_FOREIGN_TABLE,
+    ]
+    .contains(&kind)
+    {
+        pgrx::ereport!(
+            ERROR,
+            pgrx::PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{}\" is not a table", name.to_string_lossy())
+        );
+    }
+    // SAFETY: an ACL check of the current user by OIDs; raises only for a missing relation.
+    unsafe {
+        let acl = pg_sys::pg_class_aclcheck(
+            relid,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_TRUNCATE as pg_sys::AclMode,
+        );
+        if acl != pg_sys::AclResult::ACLCHECK_OK {
+            pg_sys::aclcheck_error(
+                acl,
+                pg_sys::get_relkind_objtype(kind as std::ffi::c_char),
+                name.as_ptr(),
+            );
+        }
+    }
+}
+
+/// `RangeVarGetRelidExtended` callback for the type-change check: ALTER TABLE's ownership check,
+/// made before the check locks the table (see [`may_truncate`]).
+#[pg_guard]
+pub unsafe extern "C-unwind" fn may_alter(
+    rv: *const pg_sys::RangeVar,
+    relid: pg_sys::Oid,
+    _old_relid: pg_sys::Oid,
+    _arg: *mut std::ffi::c_void,
+) {
+    if relid == pg_sys::InvalidOid {
+        return;
+    }
+    // SAFETY: catalog lookups by OID and the statement's own RangeVar; aclcheck_error raises.
+    unsafe {
+        let kind = pg_sys::get_rel_relkind(relid);
+        if kind != 0 && !pg_sys::pg_class_ownercheck(relid, pg_sys::GetUserId()) {
+            pg_sys::aclcheck_error(
+                pg_sys::AclResult::ACLCHECK_NOT_OWNER,
+                pg_sys::get_relkind_objtype(kind),
+                (*rv).relname,
+            );
+        }
+    }
+}
