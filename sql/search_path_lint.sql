@@ -18,7 +18,7 @@ WHERE c LIKE 'search_path=%';
 CREATE FUNCTION memory_guard.lint_functions(schemas name[] DEFAULT NULL)
 RETURNS TABLE (function regprocedure, rule text, severity text, message text, fix text)
 LANGUAGE sql STABLE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT f.function_oid::pg_catalog.regprocedure, f.rule, f.severity, f.message, f.fix
     FROM memory_guard._lint_functions(schemas) f

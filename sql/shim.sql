@@ -4,7 +4,7 @@
 CREATE FUNCTION memory_guard.install_search_memory_notes_shim(target_schema name DEFAULT 'public')
 RETURNS regprocedure
 LANGUAGE plpgsql VOLATILE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     vector_schema name;
@@ -72,7 +72,7 @@ BEGIN
         RETURNS TABLE (id uuid, content text, memory_type text, importance text, source text,
                        tags text[], created_at timestamptz, similarity float)
         LANGUAGE plpgsql STABLE SECURITY INVOKER
-        SET search_path = ''
+        SET search_path = pg_catalog, pg_temp
         AS $body$
         -- PL/pgSQL, not SQL: a SQL function with a SET clause is never inlined, so its query is
         -- planned without the argument values, and for a LIMIT $4 the planner then assumes a

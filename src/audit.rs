@@ -9,9 +9,7 @@
 use crate::report;
 use crate::statement::SessionLocal;
 use memory_guard_core::audit::{self as rules, Finding, StatementKind};
-use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, SqlState};
-use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
@@ -366,7 +364,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             }
         }
         set_current(0, "", 1);
-        crate::extension::with_safe_search_path(api_breaks);
+        api_breaks();
         // Apply it again, as a second `supabase db push` or a re-run script would.
         let mut rerun = Vec::new();
         let _ = in_subtransaction(false, || {
@@ -410,24 +408,8 @@ fn api_breaks() {
             .unwrap_or_default()
     });
     for (seq, statement, schema, table) in dropped {
-        let args: [DatumWithOid; 1] = [table.as_str().into()];
-        let candidates: Vec<(String, String)> = Spi::connect(|c| {
-            c.select(
-                include_str!("../sql/queries/functions_naming.sql"),
-                None,
-                &args,
-            )
-            .map(|rows| {
-                rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
         let qualified = crate::probe::qualified_name(&schema, &table);
-        for (function, _) in candidates
-            .into_iter()
-            .filter(|(_, b)| body_references(b, &schema, &table))
-        {
+        for function in crate::probe::functions_naming(&schema, &table) {
             let f = rules::api_break(
                 seq,
                 &function,

@@ -19,7 +19,6 @@ use memory_guard_core::drop_policy::{
     blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,
     DropContext, DropMode, DroppedTable, Guard, InternalOwners, ObjectRef, Permit, VerifiedCopy,
 };
-use memory_guard_core::sql_text::body_references;
 use memory_guard_core::{GuardError, Reaction, SqlState};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -667,24 +666,7 @@ fn gather_context(
             continue;
         }
         seen.push(name);
-        let args: [DatumWithOid; 1] = [relname.as_str().into()];
-        let candidates: Vec<(String, String)> = Spi::connect(|c| {
-            c.select(
-                include_str!("../sql/queries/functions_naming.sql"),
-                None,
-                &args,
-            )
-            .map(|rows| {
-                rows.filter_map(|r| Some((r.get::<String>(1).ok()??, r.get::<String>(2).ok()??)))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .unwrap_or_default();
-        let fns: Vec<String> = candidates
-            .into_iter()
-            .filter(|(_, body)| body_references(body, schema, relname))
-            .map(|(f, _)| f)
-            .collect();
+        let fns = probe::functions_naming(schema, relname);
         if !fns.is_empty() {
             referencing_functions.push((probe::qualified_name(schema, relname), fns));
         }
@@ -779,47 +761,90 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
         .detail("drop_log keeps the reason next to the dropped table, for whoever looks for the rows later.")
         .hint(format!("Say why the rows may go, as in {usage}")));
     }
-    let args: [DatumWithOid; 1] = [target.into()];
-    let found = Spi::get_two_with_args::<pg_sys::Oid, String>(
-        include_str!("../sql/queries/resolve_table.sql"),
-        &args,
-    )
-    .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
-    if found.0.is_none() {
-        // Not a table: maybe `[schema.]table.column`.
-        let column = Spi::get_two_with_args::<pg_sys::Oid, String>(
-            include_str!("../sql/queries/resolve_column.sql"),
-            &args,
-        )
-        .map_err(|e| GuardError::new(SqlState::UndefinedTable, format!("allow_drop: {e}")))?;
-        if let (Some(relid), Some(column)) = column {
-            return Ok(Permit {
-                relid: relid.to_u32(),
-                column: Some(column),
-                reason: reason.to_string(),
-                granted_by: current_role(),
-            });
+    let permit = |relid: pg_sys::Oid, column: Option<String>| Permit {
+        relid: relid.to_u32(),
+        column,
+        reason: reason.to_string(),
+        granted_by: current_role(),
+    };
+    // Bad syntax gets parse_ident's error, which names the string; the lookup below would only
+    // say "invalid name syntax".
+    with_safe_search_path(|| {
+        Spi::run_with_args("SELECT pg_catalog.parse_ident($1)", &[target.into()])
+    })
+    .map_err(|e| GuardError::new(SqlState::InvalidParameterValue, format!("allow_drop: {e}")))?;
+    match resolve_target(target) {
+        Target::Table(relid, kind) if kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE => {
+            Ok(permit(relid, None))
         }
-    }
-    match found {
-        (Some(relid), Some(kind)) if kind == "r" || kind == "p" => {
-            Ok(Permit {
-                relid: relid.to_u32(),
-                column: None,
-                reason: reason.to_string(),
-                granted_by: current_role(),
-            })
-        }
-        (Some(_), _) => Err(GuardError::new(
+        Target::Column(relid, column) => Ok(permit(relid, Some(column))),
+        Target::Table(..) => Err(GuardError::new(
             SqlState::WrongObjectType,
             format!("allow_drop: {target} is not a table"),
         )
         .detail("memory_guard guards tables and partitioned tables; other relations hold no rows of their own.")),
-        (None, _) => Err(GuardError::new(
+        Target::Missing => Err(GuardError::new(
             SqlState::UndefinedTable,
             format!("allow_drop: table {target} does not exist"),
         )
         .hint("Name the table as the DROP statement will find it, schema-qualified if it is not on search_path; a column as table.column.")),
+    }
+}
+
+enum Target {
+    Table(pg_sys::Oid, u8),
+    /// A column of a table, and its quoted name.
+    Column(pg_sys::Oid, String),
+    Missing,
+}
+
+/// Reads `target` as DROP would find it, through the caller's search_path, in Postgres' own
+/// name lookup (no SQL, so no operator or type of the caller's can bend it): `[schema.]table`,
+/// or else `[schema.]table.column` of a table.
+fn resolve_target(target: &str) -> Target {
+    let Ok(text) = std::ffi::CString::new(target) else {
+        return Target::Missing;
+    };
+    // SAFETY: stringToQualifiedNameList parses a C string (raising 42602 on bad syntax) into a
+    // List of String nodes, read as such; the RangeVar lookups take no lock and return
+    // InvalidOid when missing; get_attnum and get_rel_relkind are syscache lookups.
+    unsafe {
+        let names = pg_sys::stringToQualifiedNameList(text.as_ptr());
+        let parts: Vec<*mut pg_sys::Node> =
+            crate::ffi::list_elements::<pg_sys::Node>(names).collect();
+        let lookup = |list: *mut pg_sys::List| {
+            pg_sys::RangeVarGetRelidExtended(
+                pg_sys::makeRangeVarFromNameList(list),
+                pg_sys::NoLock as i32,
+                pg_sys::RVROption::RVR_MISSING_OK,
+                None,
+                std::ptr::null_mut(),
+            )
+        };
+        if parts.len() <= 2 {
+            let relid = lookup(names);
+            if relid != pg_sys::InvalidOid {
+                return Target::Table(relid, pg_sys::get_rel_relkind(relid) as u8);
+            }
+        }
+        if parts.len() == 2 || parts.len() == 3 {
+            let table = pg_sys::list_truncate(pg_sys::list_copy(names), parts.len() as i32 - 1);
+            let relid = lookup(table);
+            let column = (*parts
+                .last()
+                .expect("two or three parts")
+                .cast::<pg_sys::String>())
+            .sval;
+            let kind = pg_sys::get_rel_relkind(relid) as u8;
+            if relid != pg_sys::InvalidOid
+                && (kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE)
+                && pg_sys::get_attnum(relid, column) > 0
+            {
+                let quoted = std::ffi::CStr::from_ptr(pg_sys::quote_identifier(column));
+                return Target::Column(relid, quoted.to_string_lossy().into_owned());
+            }
+        }
+        Target::Missing
     }
 }
 

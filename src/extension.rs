@@ -132,7 +132,18 @@ pub fn as_owner<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 /// Runs `f` as the owner of `relid`, restricted, with row-level security raising rather than
 /// hiding rows: for reading or copying a user's table.
 pub fn as_relation_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    let owner = relation_owner(relid).unwrap_or_else(|| {
+    as_role(owner_of(relid), true, f)
+}
+
+/// As [`as_relation_owner`], with row-level security applied as usual: for work that also
+/// writes memory_guard's side tables, whose policies give each owner its own rows. The caller
+/// checks first that no policy hides rows of the user's tables from their owner.
+pub fn as_relation_owner_under_policies<R>(relid: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    as_role(owner_of(relid), false, f)
+}
+
+fn owner_of(relid: pg_sys::Oid) -> pg_sys::Oid {
+    relation_owner(relid).unwrap_or_else(|| {
         report::raise(
             &GuardError::new(
                 SqlState::UndefinedTable,
@@ -140,8 +151,7 @@ pub fn as_relation_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
             ),
             "memory_guard",
         )
-    });
-    as_role(owner, true, f)
+    })
 }
 
 /// Runs `f` while `role` holds `privilege` (`SELECT` or `INSERT`) on `table`, one of

@@ -6,8 +6,8 @@
 
 use crate::checksum::{checksum_of, count_and_sum, row_sum, with_toast_memo};
 use crate::extension::{
-    as_extension_owner, as_owner, as_relation_owner, current_user_acts_as, extension_owner,
-    lending, relation_owner,
+    as_extension_owner, as_owner, as_relation_owner, as_relation_owner_under_policies,
+    current_user_acts_as, extension_owner, lending, relation_owner,
 };
 use crate::probe;
 use crate::report;
@@ -750,11 +750,22 @@ fn migrate_memory_notes(
     not_a_table(target, &tgt, "target");
     require_owner(source, "migrate from it", F);
     require_owner(target, "migrate into it", F);
+    let owner = relation_owner(target).expect("checked above");
+    for (relid, name) in [(source, &src), (target, &tgt)] {
+        if probe::rls_hides_rows_from(relid, owner) {
+            report::raise(
+                &GuardError::new(SqlState::InsufficientPrivilege, format!("migrate_memory_notes: row-level security hides rows of {name} from the owner of {tgt}"))
+                    .detail("The migration reads and verifies as the target's owner: rows a policy hides from it would be left behind unnoticed.")
+                    .hint(format!("ALTER TABLE {name} NO FORCE ROW LEVEL SECURITY; for the migration, in the same transaction, or give the owner BYPASSRLS.")),
+                F,
+            );
+        }
+    }
 
     // As the target's owner, restricted: its triggers, defaults, CHECKs and index expressions
     // run with that owner's rights, as they would for any INSERT the owner made. The side table
     // takes the carried fields under its row-level security (rows of targets the writer owns).
-    let report = as_relation_owner(target, || {
+    let report = as_relation_owner_under_policies(target, || {
         // One migration of a source at a time; writers of the source wait until we commit, so
         // what we verify is what stays.
         run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('memory_guard.migrate_memory_notes'), $1::int)", &[(source.to_u32() as i32).into()]);
