@@ -409,7 +409,7 @@ fn api_breaks() {
     });
     for (seq, statement, schema, table) in dropped {
         let qualified = crate::probe::qualified_name(&schema, &table);
-        for function in crate::probe::functions_naming(&schema, &table) {
+        for function in crate::references::functions_naming(&schema, &table) {
             let f = rules::api_break(
                 seq,
                 &function,

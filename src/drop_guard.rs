@@ -23,7 +23,7 @@ use memory_guard_core::{GuardError, Reaction, SqlState};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 /// A table (or column) about to lose data, with what is needed to judge it later.
 struct Pending {
@@ -92,14 +92,6 @@ static DELETED: SessionLocal<RefCell<Scoped<Seen>>> =
 /// decides which objects are described).
 static INTERNAL_OWNERS: SessionLocal<RefCell<Option<InternalOwners>>> =
     SessionLocal::new(RefCell::new(None));
-/// memory_guard's extension OID in this database and the OIDs of its drop_log, which exists
-/// exactly as long as the extension does, and of its ledger: the hook asks for every object
-/// a statement deletes, and a syscache probe of drop_log is far cheaper than reading
-/// pg_extension. An answer of "not installed" is only trusted for the transaction.
-static EXTENSION: SessionLocal<Cell<Option<Installed>>> = SessionLocal::new(Cell::new(None));
-/// drop_log was found in this transaction: no need to probe for it again until it ends or
-/// an extension is created, altered or dropped.
-static EXTENSION_SEEN: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false));
 /// Ledger copies verified at the statement's first deletion; `None` until then.
 static VERIFIED: SessionLocal<RefCell<Option<VerifiedCopies>>> =
     SessionLocal::new(RefCell::new(None));
@@ -119,13 +111,7 @@ pub fn transaction_end(pushed: bool) -> bool {
             & PERMITS.with(statement::reset));
     INTERNAL_OWNERS.with(statement::reset);
     VERIFIED.with(statement::reset);
-    EXTENSION_SEEN.with(|s| s.set(false));
-    if EXTENSION
-        .with(|e| e.get())
-        .is_some_and(|known| known.extension == pg_sys::InvalidOid)
-    {
-        forget_extension_oid();
-    }
+    crate::extension::transaction_end();
     lists_reset
 }
 
@@ -133,17 +119,11 @@ pub fn transaction_end(pushed: bool) -> bool {
 /// was rolled back describe nothing that happened.
 pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
     if aborted {
-        // What the savepoint did to extensions is undone: look for drop_log again.
-        EXTENSION_SEEN.with(|s| s.set(false));
+        crate::extension::subtransaction_aborted();
     }
     PERMITS.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
     PENDING.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
     DELETED.with(|d| d.borrow_mut().subxact_end(aborted, sub, parent));
-}
-
-pub fn forget_extension_oid() {
-    EXTENSION.with(|e| e.set(None));
-    EXTENSION_SEEN.with(|s| s.set(false));
 }
 
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
@@ -152,12 +132,7 @@ pub fn guard_active() -> bool {
     (gucs::drop_mode() != DropMode::Off || crate::audit::active())
         // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
         && !unsafe { pg_sys::creating_extension }
-        && installed_here()
-}
-
-/// Whether memory_guard is installed in this database (a preloaded library runs in all).
-pub fn installed_here() -> bool {
-    memory_guard_extension() != pg_sys::InvalidOid
+        && crate::extension::installed_here()
 }
 
 /// The first deletion of a statement comes before anything is deleted: that is when copies
@@ -168,51 +143,6 @@ fn before_first_drop() {
     }
     let verified = crate::migrate::verified_copies_of_locked_tables();
     VERIFIED.with(|v| *v.borrow_mut() = Some(verified));
-}
-
-/// memory_guard as installed in this database (all `InvalidOid` when it is not).
-#[derive(Clone, Copy)]
-struct Installed {
-    extension: pg_sys::Oid,
-    drop_log: pg_sys::Oid,
-    ledger: pg_sys::Oid,
-}
-
-fn memory_guard_extension() -> pg_sys::Oid {
-    installed().extension
-}
-
-/// The OID of memory_guard.drop_log, `InvalidOid` when the extension is not installed here.
-pub fn drop_log_relid() -> pg_sys::Oid {
-    installed().drop_log
-}
-
-/// The OID of memory_guard.ledger, `InvalidOid` when the extension is not installed here.
-pub fn ledger_relid() -> pg_sys::Oid {
-    installed().ledger
-}
-
-fn installed() -> Installed {
-    if let Some(known) = EXTENSION.with(|e| e.get()) {
-        if known.extension == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
-            return known;
-        }
-        if probe::relation_exists(known.drop_log) {
-            EXTENSION_SEEN.with(|s| s.set(true));
-            return known;
-        }
-    }
-    // SAFETY: catalog lookups by static names, missing_ok so they never raise.
-    let found = unsafe {
-        let schema = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
-        Installed {
-            extension: pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true),
-            drop_log: pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema),
-            ledger: pg_sys::get_relname_relid(c"ledger".as_ptr(), schema),
-        }
-    };
-    EXTENSION.with(|e| e.set(Some(found)));
-    found
 }
 
 /// Called by the object-access hook for every object a statement deletes (internal deletions
@@ -405,7 +335,7 @@ fn column_at_stake(relid: pg_sys::Oid, attnum: i32) -> bool {
 fn is_own_table(relid: pg_sys::Oid) -> bool {
     // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
     let owner = unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) };
-    owner == memory_guard_extension()
+    owner == crate::extension::extension_oid()
 }
 
 fn push_pending(
@@ -666,7 +596,7 @@ fn gather_context(
             continue;
         }
         seen.push(name);
-        let fns = probe::functions_naming(schema, relname);
+        let fns = crate::references::functions_naming(schema, relname);
         if !fns.is_empty() {
             referencing_functions.push((probe::qualified_name(schema, relname), fns));
         }

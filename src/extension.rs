@@ -14,8 +14,10 @@
 //! user and pops the GUC level itself, as it does for a SECURITY DEFINER function.
 
 use crate::report;
+use crate::statement::SessionLocal;
 use memory_guard_core::{GuardError, SqlState};
 use pgrx::prelude::*;
+use std::cell::Cell;
 
 pub const SAFE_SEARCH_PATH: &std::ffi::CStr = c"pg_catalog, pg_temp";
 
@@ -84,11 +86,93 @@ fn as_role<R>(role: pg_sys::Oid, rls_off: bool, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// memory_guard's extension OID in this database and the OIDs of its drop_log, which exists
+/// exactly as long as the extension does, and of its ledger: the hook asks for every object
+/// a statement deletes, and a syscache probe of drop_log is far cheaper than reading
+/// pg_extension. An answer of "not installed" is only trusted for the transaction.
+static EXTENSION: SessionLocal<Cell<Option<Installed>>> = SessionLocal::new(Cell::new(None));
+/// drop_log was found in this transaction: no need to probe for it again until it ends or
+/// an extension is created, altered or dropped.
+static EXTENSION_SEEN: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false));
+
+/// memory_guard as installed in this database (all `InvalidOid` when it is not).
+#[derive(Clone, Copy)]
+struct Installed {
+    extension: pg_sys::Oid,
+    drop_log: pg_sys::Oid,
+    ledger: pg_sys::Oid,
+}
+
+/// Called outside any Rust guard at the end of every transaction: only resets this backend's
+/// own state.
+pub fn transaction_end() {
+    EXTENSION_SEEN.with(|s| s.set(false));
+    if EXTENSION
+        .with(|e| e.get())
+        .is_some_and(|known| known.extension == pg_sys::InvalidOid)
+    {
+        forget_extension_oid();
+    }
+}
+
+/// What a rolled-back savepoint did to extensions is undone: look for drop_log again.
+pub fn subtransaction_aborted() {
+    EXTENSION_SEEN.with(|s| s.set(false));
+}
+
+/// CREATE, ALTER or DROP EXTENSION ran: which extension is memory_guard may have changed.
+pub fn forget_extension_oid() {
+    EXTENSION.with(|e| e.set(None));
+    EXTENSION_SEEN.with(|s| s.set(false));
+}
+
+/// Whether memory_guard is installed in this database (a preloaded library runs in all).
+pub fn installed_here() -> bool {
+    extension_oid() != pg_sys::InvalidOid
+}
+
+pub fn extension_oid() -> pg_sys::Oid {
+    installed().extension
+}
+
+/// The OID of memory_guard.drop_log, `InvalidOid` when the extension is not installed here.
+pub fn drop_log_relid() -> pg_sys::Oid {
+    installed().drop_log
+}
+
+/// The OID of memory_guard.ledger, `InvalidOid` when the extension is not installed here.
+pub fn ledger_relid() -> pg_sys::Oid {
+    installed().ledger
+}
+
+fn installed() -> Installed {
+    if let Some(known) = EXTENSION.with(|e| e.get()) {
+        if known.extension == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
+            return known;
+        }
+        if crate::probe::relation_exists(known.drop_log) {
+            EXTENSION_SEEN.with(|s| s.set(true));
+            return known;
+        }
+    }
+    // SAFETY: catalog lookups by static names, missing_ok so they never raise.
+    let found = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
+        Installed {
+            extension: pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true),
+            drop_log: pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema),
+            ledger: pg_sys::get_relname_relid(c"ledger".as_ptr(), schema),
+        }
+    };
+    EXTENSION.with(|e| e.set(Some(found)));
+    found
+}
+
 /// The role that owns memory_guard's tables: the owner of `memory_guard.drop_log`, read from
 /// the syscache (no SQL a caller's names could bend). `None` when memory_guard is not
 /// installed here.
 pub fn extension_owner() -> Option<pg_sys::Oid> {
-    let drop_log = crate::drop_guard::drop_log_relid();
+    let drop_log = drop_log_relid();
     if drop_log == pg_sys::InvalidOid {
         return None;
     }

@@ -195,7 +195,7 @@ unsafe extern "C-unwind" fn object_access_event(
     use pg_sys::ObjectAccessType::*;
     // CREATE, ALTER or DROP EXTENSION: which extension is memory_guard may have changed.
     if class_id == pg_sys::ExtensionRelationId {
-        crate::drop_guard::forget_extension_oid();
+        crate::extension::forget_extension_oid();
     }
     match access {
         OAT_DROP => {

@@ -20,6 +20,7 @@ mod gucs;
 mod hooks;
 mod migrate;
 mod probe;
+mod references;
 mod report;
 mod search_path_lint;
 mod statement;

@@ -110,7 +110,7 @@ fn ledger_is_empty() -> bool {
     if LEDGER_EMPTY.with(|e| e.get()) {
         return true;
     }
-    let relid = crate::drop_guard::ledger_relid();
+    let relid = crate::extension::ledger_relid();
     if relid == pg_sys::InvalidOid {
         return true;
     }

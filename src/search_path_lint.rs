@@ -56,7 +56,7 @@ fn lints(tag: pg_sys::CommandTag::Type) -> bool {
 pub fn function_changed(oid: pg_sys::Oid) {
     if (gucs::search_path_mode() == CheckMode::Off && !crate::audit::active())
         || creating_extension()
-        || !crate::drop_guard::installed_here()
+        || !crate::extension::installed_here()
     {
         return;
     }
