@@ -27,7 +27,7 @@ SELECT pg_catalog.pg_extension_config_dump('memory_guard.ledger', '');
 -- What the seed's Option A mapping cannot keep in memories, by legacy id: the raw values of every
 -- column the mapping changes or drops. memories + this table rebuild memory_notes exactly.
 CREATE TABLE memory_guard.memory_notes_carryover (
-    legacy_id   uuid PRIMARY KEY,
+    legacy_id   uuid        NOT NULL,
     source_oid  oid         NOT NULL,
     target_oid  oid         NOT NULL,
     memory_type text,
@@ -36,7 +36,10 @@ CREATE TABLE memory_guard.memory_notes_carryover (
     archived    boolean,
     run_id      uuid,
     metadata    jsonb,
-    migrated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    migrated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- By target: a role adds rows for its own targets only, so it can neither take another
+    -- target's ids first nor learn whether they were carried.
+    PRIMARY KEY (target_oid, legacy_id)
 );
 -- It holds application data. A migration writes it as the owner of the target table (never with
 -- the extension owner's rights, which a trigger on the target would borrow), so the owners of a

@@ -17,7 +17,7 @@ use std::hash::Hasher;
 /// The columns of a relation in order, quoted. Columns are listed rather than taken as a whole
 /// row: during a DROP the table's row type may already be gone when the guard checks it.
 fn checksum_columns(rel_sql: &str) -> Vec<String> {
-    Spi::connect(|c| {
+    crate::extension::with_safe_search_path(|| Spi::connect(|c| {
         c.select(
             "SELECT pg_catalog.quote_ident(attname) FROM pg_catalog.pg_attribute \
              WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
@@ -25,7 +25,7 @@ fn checksum_columns(rel_sql: &str) -> Vec<String> {
             &[rel_sql.into()],
         )
         .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect())
-    })
+    }))
     .unwrap_or_else(|e| pgrx::error!("memory_guard: columns of {rel_sql}: {e}"))
 }
 
@@ -38,8 +38,9 @@ pub fn row_sum(rows: Option<i64>, sum: Option<String>) -> RowSum {
 
 /// Runs a `checksum_sql` query.
 pub fn count_and_sum(sql: &str) -> RowSum {
-    let (rows, sum) =
-        Spi::get_two::<i64, String>(sql).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+    // Pushed anew for each statement: see migrate.rs, `one`.
+    let (rows, sum) = crate::extension::with_safe_search_path(|| Spi::get_two::<i64, String>(sql))
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
     row_sum(rows, sum)
 }
 

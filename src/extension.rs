@@ -43,9 +43,13 @@ fn push_settings(settings: &[(&std::ffi::CStr, &std::ffi::CStr)]) -> i32 {
     }
 }
 
+/// Pops the level pushed by `push_settings`, undoing every setting changed at it or inside it,
+/// not only those pushed: code run inside (a trigger of the table's owner, say) must not leave
+/// a `search_path` or any other setting behind for the caller, as VACUUM and REFRESH
+/// MATERIALIZED VIEW discard what their user code set.
 fn pop_settings(level: i32) {
-    // SAFETY: pops the level pushed by `push_settings`, restoring the caller's settings.
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    // SAFETY: pops the level pushed by `push_settings`; `false` reverts, as on abort.
+    unsafe { pg_sys::AtEOXact_GUC(false, level) };
 }
 
 /// Runs `f` with `search_path = pg_catalog, pg_temp`, only around the SQL the guard runs (a SET
@@ -313,7 +317,14 @@ pub unsafe extern "C-unwind" fn may_truncate(
             format!("\"{}\" is not a table", name.to_string_lossy())
         );
     }
-    // SAFETY: an ACL check of the current user by OIDs; raises only for a missing relation.
+    require_truncate_right(relid, kind, name);
+}
+
+/// Raises Postgres' own error unless the current user may TRUNCATE `relid`: checked for every
+/// table a TRUNCATE empties (CASCADE's and inheritance's too) before the guard probes any, as
+/// TRUNCATE itself checks each before emptying it.
+pub fn require_truncate_right(relid: pg_sys::Oid, kind: u8, name: &std::ffi::CStr) {
+    // SAFETY: an ACL check of the current user by OIDs; aclcheck_error raises.
     unsafe {
         let acl = pg_sys::pg_class_aclcheck(
             relid,

@@ -7,7 +7,7 @@
 use crate::checksum::{checksum_of, count_and_sum, row_sum, with_toast_memo};
 use crate::extension::{
     as_extension_owner, as_owner, as_relation_owner, as_relation_owner_under_policies,
-    current_user_acts_as, extension_owner, lending, relation_owner,
+    current_user_acts_as, extension_owner, lending, relation_owner, with_safe_search_path,
 };
 use crate::probe;
 use crate::report;
@@ -27,16 +27,31 @@ use std::time::Instant;
 /// Rows per INSERT batch; a progress NOTICE follows each batch of a large migration.
 const BATCH: i64 = 10_000;
 
+// Each statement of the toolkit runs under the safe search_path pushed anew for it: a trigger
+// or DEFAULT that ran in an earlier statement (as its table's owner) may have changed the
+// setting, and the change must not reach the next statement.
 fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Option<T> {
-    Spi::get_one_with_args::<T>(sql, args).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
+    with_safe_search_path(|| Spi::get_one_with_args::<T>(sql, args))
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
 }
 
 fn run(sql: &str, args: &[DatumWithOid]) {
-    Spi::run_with_args(sql, args).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+    with_safe_search_path(|| Spi::run_with_args(sql, args))
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
 }
 
+/// A relation's name, schema-qualified and quoted, from the syscache: the same whatever
+/// search_path is in force (user code run by the toolkit can change it), and spliced into SQL.
+/// A temporary relation is named through `pg_temp`, which names this session's own temporary
+/// schema whatever its number.
 fn rel_name(relid: pg_sys::Oid) -> String {
-    one::<String>("SELECT $1::pg_catalog.regclass::text", &[relid.into()]).unwrap_or_default()
+    match probe::relation_catalog_name(relid) {
+        Some((schema, relname)) if schema.starts_with("pg_temp_") => {
+            probe::qualified_name("pg_temp", &relname)
+        }
+        Some((schema, relname)) => probe::qualified_name(&schema, &relname),
+        None => relid.to_u32().to_string(),
+    }
 }
 
 /// Called by the drop guard at the first deletion of a statement, when Postgres' dependency
@@ -220,17 +235,22 @@ fn backup_schema_oid(schema: &str, function: &'static str) -> pg_sys::Oid {
     };
     let existing = schema_oid();
     if let Some(nsp) = existing {
-        let nsp_owner = one::<pg_sys::Oid>(
-            "SELECT nspowner FROM pg_catalog.pg_namespace WHERE oid OPERATOR(pg_catalog.=) $1",
-            &[nsp.into()],
+        // Owned by memory_guard's owner and made by memory_guard for backups: not any schema
+        // of that owner's (its own memory_guard schema, information_schema, which pg_dump
+        // leaves out), where a copy would block a reinstall or be lost.
+        let ours = one::<bool>(
+            "SELECT n.nspowner OPERATOR(pg_catalog.=) $2 \
+                    AND pg_catalog.obj_description(n.oid, 'pg_namespace') OPERATOR(pg_catalog.=) $3 \
+             FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) $1",
+            &[nsp.into(), owner.into(), BACKUP_SCHEMA_MARK.into()],
         );
-        if nsp_owner != Some(owner) {
+        if ours != Some(true) {
             report::raise(
                 &GuardError::new(
                     SqlState::InsufficientPrivilege,
                     format!("{function}: schema {} is not memory_guard's", probe::quote_identifier(schema)),
                 )
-                .detail("Backups go only into schemas owned by memory_guard's owner, where no other role can drop, replace or change a copy.")
+                .detail("Backups go only into schemas memory_guard made for them, owned by its owner, where no other role can drop, replace or change a copy.")
                 .hint("Leave backup_schema out (memory_guard_backup), or name a schema that does not exist yet."),
                 function,
             );
@@ -262,11 +282,21 @@ fn backup_schema_oid(schema: &str, function: &'static str) -> pg_sys::Oid {
         let q = probe::quote_identifier(schema);
         run(&format!("CREATE SCHEMA {q}"), &[]);
         run(&format!("REVOKE ALL ON SCHEMA {q} FROM PUBLIC"), &[]);
+        run(
+            &format!(
+                "COMMENT ON SCHEMA {q} IS {}",
+                memory_guard_core::sql_text::quote_literal(BACKUP_SCHEMA_MARK)
+            ),
+            &[],
+        );
     });
     schema_oid().unwrap_or_else(|| pgrx::error!("memory_guard: schema {schema} was not created"))
 }
 
 const DEFAULT_BACKUP_SCHEMA: &str = "memory_guard_backup";
+/// The comment that marks a schema memory_guard made for backups.
+const BACKUP_SCHEMA_MARK: &str =
+    "memory_guard backups: verified copies recorded in memory_guard.ledger";
 
 /// `memory_guard.backup_table(tbl, backup_schema)`: a full copy, verified, with a ledger entry.
 ///
@@ -332,12 +362,22 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
             &format!("CREATE TABLE {copy_name} AS SELECT * FROM {only}{source} WITH NO DATA"),
             &[],
         );
-        let oid = one::<pg_sys::Oid>(
-            "SELECT $1::pg_catalog.regclass::pg_catalog.oid",
+        // Whatever default privileges its owner has: a copy is nobody else's to read.
+        let grantees = one::<String>(
+            "SELECT pg_catalog.string_agg(DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' \
+                    ELSE pg_catalog.quote_ident(r.rolname) END, ', ') \
+             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a \
+             LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) a.grantee \
+             WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
             &[copy_name.as_str().into()],
-        )
-        .unwrap_or_else(|| pgrx::error!("memory_guard: {copy_name} was not created"));
-        (oid, copy_name)
+        );
+        if let Some(grantees) = grantees {
+            run(
+                &format!("REVOKE ALL ON TABLE {copy_name} FROM {grantees}"),
+                &[],
+            );
+        }
+        (created(&copy_name), copy_name)
     });
     lending(copy_oid, owner, "INSERT", || {
         as_owner(owner, || {
@@ -524,11 +564,7 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
             )
         })
     });
-    let restored = one::<pg_sys::Oid>(
-        "SELECT $1::pg_catalog.regclass::pg_catalog.oid",
-        &[target.as_str().into()],
-    )
-    .unwrap_or_else(|| pgrx::error!("memory_guard: {target} was not created"));
+    let restored = created(&target);
     let (n, k) = as_relation_owner(restored, || checksum_of(&target, true));
     if n != count || k != checksum {
         report::raise(
@@ -540,6 +576,15 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
     JsonB(
         serde_json::json!({ "source": source_name, "restored_as": target, "backup": copy_name, "row_count": n, "checksum": k, "ledger_id": ledger_id }),
     )
+}
+
+/// The OID of the table `name` (qualified, quoted) that the call has just created.
+fn created(name: &str) -> pg_sys::Oid {
+    one::<pg_sys::Oid>(
+        "SELECT $1::pg_catalog.regclass::pg_catalog.oid",
+        &[name.into()],
+    )
+    .unwrap_or_else(|| pgrx::error!("memory_guard: {name} was not created"))
 }
 
 /// Locks a backup copy against change and says whether it is still memory_guard's own: a plain
@@ -654,7 +699,7 @@ fn copy_in_batches(
         fresh = if already == 0 {
             "true"
         } else {
-            "NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.legacy_id = s.id)"
+            "NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover c WHERE c.target_oid = $4 AND c.legacy_id = s.id)"
         },
     );
     let (mut source_sum, mut carried) = (RowSum::default(), RowSum::default());
@@ -663,12 +708,14 @@ fn copy_in_batches(
         let args: Vec<DatumWithOid> =
             vec![lo.into(), (lo + step).into(), source.into(), target.into()];
         let (batch, new) = with_toast_memo(|| {
-            Spi::connect(|c| {
-                let row = c.select(&batch_sql, Some(1), &args)?.first();
-                Ok::<_, pgrx::spi::Error>((
-                    row_sum(row.get::<i64>(1)?, row.get::<String>(2)?),
-                    row_sum(row.get::<i64>(3)?, row.get::<String>(4)?),
-                ))
+            with_safe_search_path(|| {
+                Spi::connect(|c| {
+                    let row = c.select(&batch_sql, Some(1), &args)?.first();
+                    Ok::<_, pgrx::spi::Error>((
+                        row_sum(row.get::<i64>(1)?, row.get::<String>(2)?),
+                        row_sum(row.get::<i64>(3)?, row.get::<String>(4)?),
+                    ))
+                })
             })
         })
         .unwrap_or_else(|e| pgrx::error!("memory_guard: migrate_memory_notes: {e}"));
@@ -780,7 +827,11 @@ fn migrate_memory_notes(
         let source_rows =
             one::<i64>(&format!("SELECT count(*)::bigint FROM {src}"), &[]).unwrap_or(0);
         let already = one::<i64>(
-            &format!("SELECT count(*)::bigint FROM {src} s JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = s.id"),
+            &format!(
+                "SELECT count(*)::bigint FROM {src} s JOIN memory_guard.memory_notes_carryover c \
+                 ON c.target_oid = {} AND c.legacy_id = s.id",
+                target.to_u32()
+            ),
             &[],
         )
         .unwrap_or(0);
@@ -804,7 +855,7 @@ fn migrate_memory_notes(
         };
         // Carried rows, rebuilt from what the target and side table hold.
         let held_from =
-            format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})");
+            format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.target_oid = {} AND c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})", target.to_u32());
         let held = || count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &held_from));
         let mut migrated = 0i64;
         let (source_sum, carried) = if dry_run {
@@ -910,7 +961,8 @@ fn migrate_memory_notes(
 /// the caller can see in `memories` (its privileges and row-level security decide, read as the
 /// caller). The side table itself is private and is read as the extension's owner, for rows
 /// carried into that very table only.
-#[pg_extern(stable, parallel_safe)]
+// Parallel unsafe: it switches to the extension's owner to read the side table.
+#[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn legacy_note_fields(
     legacy_ids: Option<Vec<Option<pgrx::Uuid>>>,

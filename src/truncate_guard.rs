@@ -103,8 +103,20 @@ pub unsafe fn before_truncate(
     })
     .unwrap_or_else(|e| pgrx::error!("memory_guard: the tables TRUNCATE empties: {e}"));
     for relid in &all {
-        // SAFETY: the lock TRUNCATE itself takes on every table it empties.
-        unsafe { pg_sys::LockRelationOid(*relid, pg_sys::AccessExclusiveLock as i32) };
+        // SAFETY: the lock TRUNCATE itself takes on every table it empties, before it checks
+        // the rights on each; the name is a palloc'd copy (or NULL for a table dropped since).
+        unsafe {
+            pg_sys::LockRelationOid(*relid, pg_sys::AccessExclusiveLock as i32);
+            let name = pg_sys::get_rel_name(*relid);
+            if !name.is_null() {
+                let kind = pg_sys::get_rel_relkind(*relid) as u8;
+                crate::extension::require_truncate_right(
+                    *relid,
+                    kind,
+                    std::ffi::CStr::from_ptr(name),
+                );
+            }
+        }
     }
     let verified = crate::migrate::verified_copies_of_locked_tables();
     let tables = all

@@ -37,6 +37,14 @@ CREATE TABLE mallory.mem (id uuid PRIMARY KEY, workspace_id uuid, session_id uui
     planted text DEFAULT mallory.pwn_text() CHECK (mallory.pwn()));
 CREATE INDEX ON mallory.mem ((mallory.pwn_immutable(content)));
 CREATE TRIGGER planted BEFORE INSERT ON mallory.mem FOR EACH ROW EXECUTE FUNCTION mallory.pwn_trigger();
+-- A trigger that leaves settings behind for whoever called the migration: discarded with it.
+CREATE FUNCTION mallory.leave_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'mallory, pg_catalog', false);
+    PERFORM pg_catalog.set_config('statement_timeout', '1ms', false);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER leave_settings BEFORE INSERT ON mallory.mem FOR EACH ROW EXECUTE FUNCTION mallory.leave_settings();
 INSERT INTO mallory.notes VALUES ('00000000-0000-0000-0000-000000000001', gen_random_uuid(), 'a note',
     'test', '{a}', now(), NULL, 'fact', 'high', now(), false, NULL, '{"n": 1.50}');
 SELECT r->>'newly_migrated' AS newly_migrated, r->>'verified' AS verified
@@ -47,9 +55,18 @@ INSERT INTO mallory.notes VALUES ('00000000-0000-0000-0000-000000000002', gen_ra
 RESET ROLE;
 SELECT r->>'newly_migrated' AS newly_migrated, r->>'verified' AS verified
 FROM memory_guard.migrate_memory_notes('mallory.notes', 'mallory.mem') r;
+SELECT current_setting('search_path') AS search_path_after, current_setting('statement_timeout') AS statement_timeout_after;
 SET ROLE mallory;
 -- The carried fields are mallory's to read (her target), nobody else's.
 SELECT count(*) AS carried_rows_mallory_sees FROM memory_guard.memory_notes_carryover;
+-- Rows mallory adds to the side table are her targets' only: an id carried elsewhere is not hers
+-- to take first, nor to learn about.
+INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid)
+VALUES ('00000000-0000-0000-0000-0000000000aa', 0, 'mallory.mem'::regclass);
+\set VERBOSITY terse
+INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid)
+VALUES ('00000000-0000-0000-0000-0000000000aa', 0, 'public.hot'::regclass);
+\set VERBOSITY default
 -- A domain named vector in another schema is not pgvector's vector.
 CREATE DOMAIN mallory.vector AS text;
 CREATE TABLE mallory.fake (LIKE mallory.mem);
@@ -81,6 +98,8 @@ CREATE TABLE mallory.t2 AS SELECT 1 AS id;
 \set VERBOSITY terse
 SELECT memory_guard.backup_table('mallory.t2', backup_schema => 'mallory');
 SELECT memory_guard.backup_table('mallory.t2', backup_schema => 'brand_new_schema');
+SELECT memory_guard.backup_table('mallory.t2', backup_schema => 'memory_guard');
+SELECT memory_guard.backup_table('mallory.t2', backup_schema => 'information_schema');
 \set VERBOSITY default
 SELECT count(*) AS brand_new_schemas FROM pg_namespace WHERE nspname = 'brand_new_schema';
 SELECT r->>'row_count' AS backed_up FROM memory_guard.backup_table('mallory.t2') r;
@@ -202,6 +221,18 @@ CREATE FUNCTION m2.never(oid, oid) RETURNS boolean LANGUAGE sql AS 'SELECT false
 CREATE OPERATOR m2.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = m2.never);
 CREATE FUNCTION m2.never_name(name, name) RETURNS boolean LANGUAGE sql AS 'SELECT false';
 CREATE OPERATOR m2.= (LEFTARG = name, RIGHTARG = name, FUNCTION = m2.never_name);
+RESET ROLE;
+CREATE TABLE public.refs (parted_id int);
+INSERT INTO public.refs VALUES (1);
+CREATE TABLE m2.keyed (id int PRIMARY KEY);
+ALTER TABLE m2.keyed OWNER TO mallory2;
+INSERT INTO m2.keyed VALUES (1);
+ALTER TABLE public.refs ADD FOREIGN KEY (parted_id) REFERENCES m2.keyed (id);
+SET ROLE mallory2;
+-- CASCADE reaches a table mallory2 may not truncate: Postgres' own error, before any probe.
+\set VERBOSITY terse
+TRUNCATE m2.keyed CASCADE;
+\set VERBOSITY default
 SET search_path = m2, pg_catalog;
 \set VERBOSITY terse
 TRUNCATE m2.parted;
