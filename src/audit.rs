@@ -338,7 +338,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             // The renamed table's catalog name, resolved before the rename as Postgres will.
             let renamed = s.renames.as_ref().and_then(|name| {
                 Spi::get_two_with_args::<String, String>(
-                    "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+                    "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text FROM pg_catalog.pg_class c \
                      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
                      WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
                     &[name.as_str().into()],

@@ -16,8 +16,9 @@ use crate::extension::{as_extension_owner, current_user_acts_as, with_safe_searc
 use crate::statement::{self, Scoped, SessionLocal};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
-    blocked_error, cascaded, decide, log_line, may_be_cascaded, Ancestor, DeletedObject,
-    DropContext, DropMode, DroppedTable, Guard, InternalOwners, ObjectRef, Permit, VerifiedCopy,
+    blocked_error, cascaded, decide, log_line, may_be_cascaded, unreadable_error, Ancestor,
+    DeletedObject, DropContext, DropMode, DroppedTable, Guard, InternalOwners, ObjectRef, Permit,
+    VerifiedCopy,
 };
 use memory_guard_core::{GuardError, Reaction, SqlState};
 use pgrx::datum::DatumWithOid;
@@ -231,10 +232,18 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
             crate::audit::record_dropped_table(schema, table);
         }
     }
-    let found = if sub_id == 0 {
-        table_at_stake(object_id)
-    } else {
-        column_at_stake(object_id, sub_id)
+    let attnum = (sub_id != 0).then_some(sub_id);
+    // In log mode nothing reaches the client: the guard looks, and records, as for any table.
+    if effective_mode().reaction() != Some(Reaction::Log)
+        && !probe::readable_by_current_user(object_id, attnum)
+        && !is_own_table(object_id)
+    {
+        refuse_unreadable(object_id, attnum);
+        return;
+    }
+    let found = match attnum {
+        None => table_at_stake(object_id),
+        Some(attnum) => column_at_stake(object_id, attnum),
     };
     if found && !statement::wrapped() {
         let pending = PENDING.with(|p| p.borrow_mut().take_all());
@@ -302,6 +311,29 @@ pub fn before_commit() {
     };
     let deleted = DELETED.with(|d| d.borrow_mut().take_all());
     with_safe_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
+}
+
+/// A table (or column) the role deleting it may not read: refused (or reported, under the mode)
+/// without a look inside, whatever it holds (see `unreadable_error`).
+fn refuse_unreadable(relid: pg_sys::Oid, attnum: Option<i32>) {
+    let mode = effective_mode();
+    let table = probe::relation_name(relid).unwrap_or_default();
+    let column = attnum.and_then(|a| {
+        // SAFETY: a syscache lookup of a column of a locked relation; copied at once.
+        let name = unsafe { pg_sys::get_attname(relid, a as i16, true) };
+        // SAFETY: NULL or a palloc'd C string.
+        (!name.is_null()).then(|| unsafe {
+            probe::quote_identifier(&std::ffi::CStr::from_ptr(name).to_string_lossy())
+        })
+    });
+    let err = unreadable_error(
+        &statement::tag_name(statement::last_tag()),
+        &table,
+        column.as_deref(),
+        &current_role(),
+        mode,
+    );
+    report::emit(&err, mode.reaction(), "drop_guard");
 }
 
 /// A relation about to be deleted, under its lock: pending if it is a table holding rows.

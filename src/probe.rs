@@ -136,6 +136,41 @@ pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
     node.is_some_and(|n| file_is_empty(n, pg_sys::InvalidBackendId))
 }
 
+/// Whether the current user may read what the probe would read of `relid` (the table, or the
+/// column `attnum`): true for relations the probe never reads (views, partitioned parents,
+/// temporary tables, …). A role that may not read a table must not learn from the guard whether
+/// it holds rows.
+pub fn readable_by_current_user(relid: pg_sys::Oid, attnum: Option<i32>) -> bool {
+    let probed_owner = catalog_row(
+        pg_sys::SysCacheIdentifier::RELOID,
+        relid,
+        |form: &pg_sys::FormData_pg_class, _| {
+            (form.relkind as u8 == pg_sys::RELKIND_RELATION
+                && form.relpersistence as u8 != pg_sys::RELPERSISTENCE_TEMP)
+                .then_some(form.relowner)
+        },
+    )
+    .flatten();
+    let Some(owner) = probed_owner else {
+        return true;
+    };
+    // Its owner may always read it: a SELECT it revoked from itself it can grant back.
+    if crate::extension::current_user_acts_as(owner) {
+        return true;
+    }
+    // SAFETY: ACL checks of the current user by OIDs and attribute number; they raise only for
+    // a relation or column that does not exist, and both exist until the deletion is done.
+    unsafe {
+        let user = pg_sys::GetUserId();
+        let select = pg_sys::ACL_SELECT as pg_sys::AclMode;
+        pg_sys::pg_class_aclcheck(relid, user, select) == pg_sys::AclResult::ACLCHECK_OK
+            || attnum.is_some_and(|a| {
+                pg_sys::pg_attribute_aclcheck(relid, a as i16, user, select)
+                    == pg_sys::AclResult::ACLCHECK_OK
+            })
+    }
+}
+
 /// Whether a table's rows can be checksummed as its owner: a plain table (not a view, nor a
 /// partitioned parent with no rows of its own) whose row-level security, if any, does not apply
 /// to its owner (not forced, or an owner with BYPASSRLS), so no row is left out of the sum.

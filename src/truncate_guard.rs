@@ -88,7 +88,7 @@ pub unsafe fn before_truncate(
         .filter(|(_, i)| **i)
         .map(|(o, _)| *o)
         .collect();
-    let all: Vec<pg_sys::Oid> = crate::extension::with_safe_search_path(|| {
+    let found: Vec<(pg_sys::Oid, bool)> = crate::extension::with_safe_search_path(|| {
         Spi::connect(|c| {
             c.select(
                 include_str!("../sql/queries/truncate_targets.sql"),
@@ -96,19 +96,25 @@ pub unsafe fn before_truncate(
                 &[oids.into(), inh.into(), cascade.into()],
             )
             .map(|rows| {
-                rows.filter_map(|r| r.get::<pg_sys::Oid>(1).ok().flatten())
-                    .collect()
+                rows.filter_map(|r| {
+                    Some((
+                        r.get::<pg_sys::Oid>(1).ok().flatten()?,
+                        r.get::<bool>(2).ok().flatten()?,
+                    ))
+                })
+                .collect()
             })
         })
     })
     .unwrap_or_else(|e| pgrx::error!("memory_guard: the tables TRUNCATE empties: {e}"));
-    for relid in &all {
+    for (relid, by_fk) in &found {
         // SAFETY: the lock TRUNCATE itself takes on every table it empties, before it checks
-        // the rights on each; the name is a palloc'd copy (or NULL for a table dropped since).
+        // the right on each table CASCADE adds (inheritance children go with their parent's
+        // right, as in TRUNCATE); the name is a palloc'd copy, or NULL for a table dropped since.
         unsafe {
             pg_sys::LockRelationOid(*relid, pg_sys::AccessExclusiveLock as i32);
             let name = pg_sys::get_rel_name(*relid);
-            if !name.is_null() {
+            if *by_fk && !name.is_null() {
                 let kind = pg_sys::get_rel_relkind(*relid) as u8;
                 crate::extension::require_truncate_right(
                     *relid,
@@ -118,6 +124,7 @@ pub unsafe fn before_truncate(
             }
         }
     }
+    let all: Vec<pg_sys::Oid> = found.iter().map(|(relid, _)| *relid).collect();
     let verified = crate::migrate::verified_copies_of_locked_tables();
     let tables = all
         .iter()

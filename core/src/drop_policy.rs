@@ -782,6 +782,40 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
 }
 
 /// The server-log line for a refused or warned-about drop: the same fields drop_log keeps.
+/// A statement would delete a table (or a column, `column`) that the role running it may not
+/// read: memory_guard does not look into it on that role's behalf, since whether it refused
+/// would then tell the role whether the table holds rows. It refuses (or warns, under
+/// `mode`) without looking.
+pub fn unreadable_error(
+    command_tag: &str,
+    table: &str,
+    column: Option<&str>,
+    role: &str,
+    mode: DropMode,
+) -> GuardError {
+    let what = match column {
+        Some(c) => format!("column {table}.{c}"),
+        None => format!("table {table}"),
+    };
+    let outcome = match mode.reaction() {
+        Some(Reaction::Refuse) | None => "Nothing was dropped.".to_string(),
+        Some(_) => format!(
+            "The statement goes ahead (memory_guard.drop_mode = {}), unchecked.",
+            mode.as_str()
+        ),
+    };
+    GuardError::new(
+        SqlState::InsufficientPrivilege,
+        format!("{command_tag} would delete {what}, which {role} may not read"),
+    )
+    .detail(format!(
+        "memory_guard does not look into a table for a role that may not read it, so it cannot tell whether anything would be lost. {outcome}"
+    ))
+    .hint(format!(
+        "Ask the owner of {table} to drop or change it first, or run the statement as a role that may read {table}."
+    ))
+}
+
 pub fn log_line(verdict: &str, t: &DroppedTable, command_tag: &str, role: &str) -> String {
     let rows = t
         .estimate
@@ -1281,6 +1315,31 @@ mod tests {
             hint.contains("allow_drop('public.\"Memory Notes\"', reason =>"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn a_table_the_role_may_not_read_is_refused_without_a_word_about_its_rows() {
+        let e = unreadable_error(
+            "DROP DOMAIN",
+            "alice.dcol",
+            Some("b"),
+            "mallory",
+            DropMode::Enforce,
+        );
+        assert_eq!(e.sqlstate, SqlState::InsufficientPrivilege);
+        assert_eq!(
+            e.message,
+            "DROP DOMAIN would delete column alice.dcol.b, which mallory may not read"
+        );
+        let detail = e.detail.unwrap();
+        assert!(detail.ends_with("Nothing was dropped."), "{detail}");
+        assert!(
+            !detail.contains("rows ") && !detail.contains("values"),
+            "{detail}"
+        );
+        let warned = unreadable_error("DROP TYPE", "alice.t", None, "mallory", DropMode::Warn);
+        assert!(warned.message.contains("table alice.t"));
+        assert!(warned.detail.unwrap().contains("drop_mode = warn"));
     }
 
     #[test]

@@ -183,10 +183,37 @@ DROP FUNCTION mallory.huge();
 ALTER TABLE public.hot ALTER COLUMN secret TYPE varchar(1);
 \set VERBOSITY default
 
+-- 8. A cascade into a table mallory may not read is refused whatever the table holds: whether
+--    the guard refused would otherwise tell her whether its columns hold values.
+CREATE DOMAIN mallory.d AS int;
+GRANT USAGE ON SCHEMA mallory TO PUBLIC;
+RESET ROLE;
+CREATE ROLE alice;
+CREATE SCHEMA alice AUTHORIZATION alice;
+SET ROLE alice;
+CREATE TABLE alice.with_values (a mallory.d, b mallory.d);
+INSERT INTO alice.with_values VALUES (NULL, 1);
+CREATE TABLE alice.all_null (a mallory.d);
+INSERT INTO alice.all_null VALUES (NULL);
+SET ROLE mallory;
+\set VERBOSITY terse
+DROP DOMAIN mallory.d CASCADE;
+\set VERBOSITY default
+RESET ROLE;
+UPDATE alice.with_values SET b = NULL;
+SET ROLE mallory;
+\set VERBOSITY terse
+DROP DOMAIN mallory.d CASCADE;
+\set VERBOSITY default
+RESET ROLE;
+SELECT count(*) AS alice_columns_left FROM pg_attribute
+WHERE attrelid IN ('alice.with_values'::regclass, 'alice.all_null'::regclass) AND attnum > 0 AND NOT attisdropped;
+SET ROLE mallory;
+
 RESET ROLE;
 SELECT rolsuper AS mallory_is_superuser FROM pg_roles WHERE rolname = 'mallory';
 
--- 8. CREATE EXTENSION does not adopt a memory_guard schema someone else prepared.
+-- 9. CREATE EXTENSION does not adopt a memory_guard schema someone else prepared.
 CREATE DATABASE hardening_install;
 \c hardening_install
 CREATE ROLE dbowner;
@@ -205,7 +232,7 @@ CREATE EXTENSION memory_guard;
 \set VERBOSITY default
 SELECT extname FROM pg_extension WHERE extname = 'memory_guard';
 
--- 9. TRUNCATE (preloaded): shadowed operators neither empty the list of partitions the guard
+-- 10. TRUNCATE (preloaded): shadowed operators neither empty the list of partitions the guard
 --    checks nor keep a guarded TRUNCATE out of drop_log.
 CREATE DATABASE hardening_truncate;
 ALTER DATABASE hardening_truncate SET session_preload_libraries = 'memory_guard';
@@ -222,6 +249,9 @@ CREATE OPERATOR m2.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = m2.never);
 CREATE FUNCTION m2.never_name(name, name) RETURNS boolean LANGUAGE sql AS 'SELECT false';
 CREATE OPERATOR m2.= (LEFTARG = name, RIGHTARG = name, FUNCTION = m2.never_name);
 RESET ROLE;
+-- A partition of someone else's: TRUNCATE empties it on the parent's right alone, as Postgres does.
+CREATE TABLE m2.parted_2 PARTITION OF m2.parted FOR VALUES IN (2);
+INSERT INTO m2.parted VALUES (2);
 CREATE TABLE public.refs (parted_id int);
 INSERT INTO public.refs VALUES (1);
 CREATE TABLE m2.keyed (id int PRIMARY KEY);
@@ -261,7 +291,9 @@ BEGIN
 END $$;
 DELETE FROM memory_guard.ledger WHERE source_name LIKE 'mallory.%' OR source_name = 'public.admin_backed';
 DELETE FROM memory_guard.drop_log WHERE table_name LIKE 'mallory.%' OR table_name = 'public.admin_backed';
+DROP SCHEMA alice CASCADE;
 DROP SCHEMA mallory CASCADE;
 DROP TABLE public.hot, public.memories_private;
 RESET memory_guard.drop_mode;
+DROP ROLE alice;
 DROP ROLE mallory;
