@@ -12,7 +12,9 @@
 //! 3. In the one statement that loads the library, which no hook of ours wraps, each table is
 //!    judged as it is met instead.
 
-use crate::extension::{as_extension_owner, current_user_acts_as, with_safe_search_path};
+use crate::extension::{
+    as_extension_owner, current_role, current_user_acts_as, with_safe_search_path,
+};
 use crate::statement::{self, Scoped, SessionLocal};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
@@ -233,12 +235,11 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         }
     }
     let attnum = (sub_id != 0).then_some(sub_id);
-    // In log mode nothing reaches the client: the guard looks, and records, as for any table.
-    if effective_mode().reaction() != Some(Reaction::Log)
-        && !probe::readable_by_current_user(object_id, attnum)
-        && !is_own_table(object_id)
-    {
-        refuse_unreadable(object_id, attnum);
+    if refused_unread(
+        &statement::tag_name(statement::last_tag()),
+        object_id,
+        attnum,
+    ) {
         return;
     }
     let found = match attnum {
@@ -313,10 +314,18 @@ pub fn before_commit() {
     with_safe_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
 }
 
-/// A table (or column) the role deleting it may not read: refused (or reported, under the mode)
-/// without a look inside, whatever it holds (see `unreadable_error`).
-fn refuse_unreadable(relid: pg_sys::Oid, attnum: Option<i32>) {
+/// Whether `relid` (or its column `attnum`) is one the role deleting it may not read, and so was
+/// refused (or, under the mode, reported) without a look inside, whatever it holds (see
+/// `unreadable_error`); then it is not probed. In log mode nothing reaches the client: the
+/// guard looks, and records, as for any table. Shared with the TRUNCATE guard.
+pub fn refused_unread(tag: &str, relid: pg_sys::Oid, attnum: Option<i32>) -> bool {
     let mode = effective_mode();
+    if mode.reaction() == Some(Reaction::Log)
+        || probe::readable_by_current_user(relid, attnum)
+        || is_own_table(relid)
+    {
+        return false;
+    }
     let table = probe::relation_name(relid).unwrap_or_default();
     let column = attnum.and_then(|a| {
         // SAFETY: a syscache lookup of a column of a locked relation; copied at once.
@@ -326,14 +335,9 @@ fn refuse_unreadable(relid: pg_sys::Oid, attnum: Option<i32>) {
             probe::quote_identifier(&std::ffi::CStr::from_ptr(name).to_string_lossy())
         })
     });
-    let err = unreadable_error(
-        &statement::tag_name(statement::last_tag()),
-        &table,
-        column.as_deref(),
-        &current_role(),
-        mode,
-    );
+    let err = unreadable_error(tag, &table, column.as_deref(), &current_role(), mode);
     report::emit(&err, mode.reaction(), "drop_guard");
+    true
 }
 
 /// A relation about to be deleted, under its lock: pending if it is a table holding rows.
@@ -567,18 +571,6 @@ fn column_named_gone(relid: u32, name: &str) -> bool {
     .ok()
     .flatten()
     .unwrap_or(true)
-}
-
-/// The current user's name, from the syscache.
-pub fn current_role() -> String {
-    // SAFETY: the current user exists (a role cannot be dropped while it runs a statement);
-    // the name is palloc'd and copied at once.
-    unsafe {
-        let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false);
-        std::ffi::CStr::from_ptr(name)
-            .to_string_lossy()
-            .into_owned()
-    }
 }
 
 const USER_OBJECT_PREFIXES: &[&str] = &[

@@ -245,8 +245,8 @@ fn owner_of(relid: pg_sys::Oid) -> pg_sys::Oid {
 /// Runs `f` while `role` holds `privilege` (`SELECT` or `INSERT`) on `table`, one of
 /// memory_guard's own copies, and USAGE on its schema, which no other role may otherwise use: a
 /// backup is filled, and a restore reads it, as the owner of the user's table, never as the
-/// extension's owner. The grants are made and taken back inside this transaction, so no other
-/// session ever sees them.
+/// extension's owner. Only what `role` lacks is granted, and only that is taken back, inside
+/// this transaction, so no other session ever sees it and no grant made before is lost.
 pub fn lending<R>(
     table: pg_sys::Oid,
     role: pg_sys::Oid,
@@ -254,25 +254,44 @@ pub fn lending<R>(
     f: impl FnOnce() -> R,
 ) -> R {
     debug_assert!(matches!(privilege, "SELECT" | "INSERT"));
-    let grant = |verb: &str, to_from: &str| {
-        as_extension_owner(|| {
-            let sql = Spi::get_one_with_args::<String>(
-                "SELECT pg_catalog.format('%1$s USAGE ON SCHEMA %6$I %4$s %5$I; %1$s %2$s ON TABLE %3$s %4$s %5$I', \
-                        $1, $2, $3::pg_catalog.regclass, $4, \
-                        (SELECT rolname FROM pg_catalog.pg_authid WHERE oid OPERATOR(pg_catalog.=) $5), \
-                        (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
-                           ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) $3))",
-                &[verb.into(), privilege.into(), table.into(), to_from.into(), role.into()],
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| pgrx::error!("memory_guard: no role with OID {}", role.to_u32()));
-            Spi::run(&sql).unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+    // What is missing, each as `<privilege> ON <object>`, and the role's quoted name.
+    let (missing, who) = as_extension_owner(|| {
+        Spi::get_two_with_args::<Vec<String>, String>(
+            "WITH t AS (SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS rel, n.nspname, n.oid AS nsp \
+                        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+                        WHERE c.oid OPERATOR(pg_catalog.=) $1) \
+             SELECT ARRAY(SELECT pg_catalog.format('%s ON TABLE %s', $2, t.rel) FROM t \
+                          WHERE NOT pg_catalog.has_table_privilege($3, $1, $2) \
+                          UNION ALL \
+                          SELECT pg_catalog.format('USAGE ON SCHEMA %I', t.nspname) FROM t \
+                          WHERE NOT pg_catalog.has_schema_privilege($3, t.nsp, 'USAGE')), \
+                    (SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_authid WHERE oid OPERATOR(pg_catalog.=) $3)",
+            &[table.into(), privilege.into(), role.into()],
+        )
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
+    });
+    let who =
+        who.unwrap_or_else(|| pgrx::error!("memory_guard: no role with OID {}", role.to_u32()));
+    let missing = missing.unwrap_or_default();
+    let statements = |verb: &str, to_from: &str| -> Option<String> {
+        (!missing.is_empty()).then(|| {
+            missing
+                .iter()
+                .map(|m| format!("{verb} {m} {to_from} {who}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         })
     };
-    grant("GRANT", "TO");
+    let (grant, revoke) = (statements("GRANT", "TO"), statements("REVOKE", "FROM"));
+    let run_as_owner = |sql: &Option<String>| {
+        if let Some(sql) = sql {
+            as_extension_owner(|| Spi::run(sql))
+                .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+        }
+    };
+    run_as_owner(&grant);
     let r = f();
-    grant("REVOKE", "FROM");
+    run_as_owner(&revoke);
     r
 }
 
@@ -363,5 +382,25 @@ pub unsafe extern "C-unwind" fn may_alter(
                 (*rv).relname,
             );
         }
+    }
+}
+
+/// The current user's name, from the syscache.
+pub fn current_role() -> String {
+    // SAFETY: reads the backend's current user.
+    role_name(unsafe { pg_sys::GetUserId() })
+}
+
+/// A role's name, from the syscache; its OID as text if it no longer exists.
+pub fn role_name(role: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup by OID with noerr; the name is palloc'd and copied at once.
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(role, true);
+        if name.is_null() {
+            return role.to_u32().to_string();
+        }
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     }
 }

@@ -458,50 +458,66 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
     };
     // Read as the extension's owner, and filtered here: the caller's own view of the ledger
     // shows the same rows (those of tables its roles own), and this one is not bent by it.
-    let found = as_extension_owner(|| Spi::connect(|c| {
-        let rows = c
-            .select(
+    type Backup = (i64, String, Option<pg_sys::Oid>, i64, String, pg_sys::Oid);
+    // Every backup of that name, newest first, read as the extension's owner and filtered here
+    // by owner before one is chosen: the newest of any role's could be someone else's table of
+    // the same name, created and backed up after the caller's was dropped.
+    let all: Vec<Backup> = as_extension_owner(|| {
+        Spi::connect(|c| {
+            let rows = c.select(
                 "SELECT l.id, l.source_name, l.copy_oid, l.row_count, l.checksum, l.source_owner \
                  FROM memory_guard.ledger l \
                  WHERE l.kind OPERATOR(pg_catalog.=) 'backup' AND NOT l.details OPERATOR(pg_catalog.?) 'partition_of' \
                    AND (l.source_name OPERATOR(pg_catalog.=) $1 \
                     OR l.source_name OPERATOR(pg_catalog.=) (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) p)) \
-                 ORDER BY l.id DESC LIMIT 1",
+                 ORDER BY l.id DESC",
                 None,
                 &[source.into()],
             )?;
-        if rows.is_empty() {
-            return Ok((None, None, None, None, None, None));
-        }
-        let row = rows.first();
-        Ok::<_, pgrx::spi::Error>((
-            row.get::<i64>(1)?,
-            row.get::<String>(2)?,
-            row.get::<pg_sys::Oid>(3)?,
-            row.get::<i64>(4)?,
-            row.get::<String>(5)?,
-            row.get::<pg_sys::Oid>(6)?,
-        ))
-    }))
+            rows.map(|row| {
+                Ok::<_, pgrx::spi::Error>(Some((
+                    row.get::<i64>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<pg_sys::Oid>(3)?,
+                    row.get::<i64>(4)?.unwrap_or_default(),
+                    row.get::<String>(5)?.unwrap_or_default(),
+                    row.get::<pg_sys::Oid>(6)?.unwrap_or(pg_sys::InvalidOid),
+                )))
+            })
+            .filter_map(Result::transpose)
+            .collect::<Result<Vec<_>, _>>()
+        })
+    })
     .unwrap_or_else(|e| report::raise(&GuardError::new(SqlState::UndefinedTable, format!("restore_table: {e}")), F));
-    let no_backup = || -> ! {
+    // The ledger entries of other roles' tables are not the caller's to know about: said as if
+    // there were none.
+    let mine: Vec<Backup> = all
+        .into_iter()
+        .filter(|b| current_user_acts_as(b.5))
+        .collect();
+    let Some((ledger_id, source_name, copy_oid, count, checksum, owner)) = mine.first().cloned()
+    else {
         report::raise(
             &GuardError::new(SqlState::UndefinedTable, format!("restore_table: no backup of {source}"))
                 .hint("memory_guard.ledger lists the backups of your tables (kind = 'backup'); name the table as its source_name says."),
             F,
         )
     };
-    let (Some(ledger_id), Some(source_name), Some(count), Some(checksum), Some(owner)) =
-        (found.0, found.1, found.3, found.4, found.5)
-    else {
-        no_backup()
-    };
-    if !current_user_acts_as(owner) {
-        // Said as if there were none: the ledger entries of other roles' tables are not the
-        // caller's to know about.
-        no_backup();
+    if mine.iter().any(|b| b.5 != owner) {
+        let owners: Vec<String> = mine
+            .iter()
+            .map(|b| crate::extension::role_name(b.5))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        report::raise(
+            &GuardError::new(SqlState::InvalidParameterValue, format!("restore_table: backups of {source} belong to several roles: {}", owners.join(", ")))
+                .detail("Tables of the same name, owned by different roles, were backed up; a restore by name would pick one for you.")
+                .hint(format!("Restore as the owner whose table you mean: SET ROLE {}; SELECT memory_guard.restore_table(...); RESET ROLE;", owners[0])),
+            F,
+        );
     }
-    let copy = found.2.filter(|c| trusted_copy(*c)).unwrap_or_else(|| {
+    let copy = copy_oid.filter(|c| trusted_copy(*c)).unwrap_or_else(|| {
         report::raise(
             &GuardError::new(SqlState::DataCorrupted, format!("restore_table: the backup of {source_name} is gone or is not memory_guard's"))
                 .detail("A restore reads only the copy the ledger recorded, while it is still memory_guard's own table in memory_guard's schema."),
@@ -985,6 +1001,25 @@ fn legacy_note_fields(
                 format!("legacy_note_fields: {} is not a table", rel_name(memories)),
             )
             .hint("Pass the memories table the notes were migrated into."),
+            "legacy_note_fields",
+        );
+    }
+    // The whole table, not a column grant on its ids: the fields belong to its rows.
+    // SAFETY: an ACL check of the current user by OIDs; the relation exists (checked above).
+    let may_read = unsafe {
+        pg_sys::pg_class_aclcheck(
+            memories,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_SELECT as pg_sys::AclMode,
+        )
+    } == pg_sys::AclResult::ACLCHECK_OK;
+    if !may_read {
+        report::raise(
+            &GuardError::new(
+                SqlState::InsufficientPrivilege,
+                format!("legacy_note_fields: permission denied for table {}", rel_name(memories)),
+            )
+            .hint("The carried fields of a note are shown to roles that may read its row of memories (SELECT on the table)."),
             "legacy_note_fields",
         );
     }

@@ -141,13 +141,16 @@ pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
 /// temporary tables, …). A role that may not read a table must not learn from the guard whether
 /// it holds rows.
 pub fn readable_by_current_user(relid: pg_sys::Oid, attnum: Option<i32>) -> bool {
+    // A temporary table of this session's is never probed (nothing outlives the session); one
+    // of another session's is not the role's to lose either, unless it may read it.
     let probed_owner = catalog_row(
         pg_sys::SysCacheIdentifier::RELOID,
         relid,
         |form: &pg_sys::FormData_pg_class, _| {
-            (form.relkind as u8 == pg_sys::RELKIND_RELATION
-                && form.relpersistence as u8 != pg_sys::RELPERSISTENCE_TEMP)
-                .then_some(form.relowner)
+            let own_temp = form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP
+                // SAFETY: compares the namespace with this backend's own temporary ones.
+                && unsafe { pg_sys::isTempOrTempToastNamespace(form.relnamespace) };
+            (form.relkind as u8 == pg_sys::RELKIND_RELATION && !own_temp).then_some(form.relowner)
         },
     )
     .flatten();
@@ -160,15 +163,26 @@ pub fn readable_by_current_user(relid: pg_sys::Oid, attnum: Option<i32>) -> bool
     }
     // SAFETY: ACL checks of the current user by OIDs and attribute number; they raise only for
     // a relation or column that does not exist, and both exist until the deletion is done.
-    unsafe {
-        let user = pg_sys::GetUserId();
-        let select = pg_sys::ACL_SELECT as pg_sys::AclMode;
-        pg_sys::pg_class_aclcheck(relid, user, select) == pg_sys::AclResult::ACLCHECK_OK
-            || attnum.is_some_and(|a| {
-                pg_sys::pg_attribute_aclcheck(relid, a as i16, user, select)
-                    == pg_sys::AclResult::ACLCHECK_OK
-            })
-    }
+    let may_select = |rel: pg_sys::Oid| unsafe {
+        pg_sys::pg_class_aclcheck(
+            rel,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_SELECT as pg_sys::AclMode,
+        ) == pg_sys::AclResult::ACLCHECK_OK
+    };
+    // SAFETY: as above.
+    let may_select_column = |a: i32| unsafe {
+        pg_sys::pg_attribute_aclcheck(
+            relid,
+            a as i16,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_SELECT as pg_sys::AclMode,
+        ) == pg_sys::AclResult::ACLCHECK_OK
+    };
+    // A partition's or inheritance child's rows are read through any ancestor too.
+    may_select(relid)
+        || attnum.is_some_and(may_select_column)
+        || ancestors(relid).into_iter().any(may_select)
 }
 
 /// Whether a table's rows can be checksummed as its owner: a plain table (not a view, nor a

@@ -798,6 +798,9 @@ pub fn unreadable_error(
         None => format!("table {table}"),
     };
     let outcome = match mode.reaction() {
+        Some(Reaction::Refuse) | None if command_tag.starts_with("TRUNCATE") => {
+            "Nothing was truncated.".to_string()
+        }
         Some(Reaction::Refuse) | None => "Nothing was dropped.".to_string(),
         Some(_) => format!(
             "The statement goes ahead (memory_guard.drop_mode = {}), unchecked.",
@@ -1337,6 +1340,17 @@ mod tests {
             !detail.contains("rows ") && !detail.contains("values"),
             "{detail}"
         );
+        let truncated = unreadable_error(
+            "TRUNCATE TABLE",
+            "alice.t",
+            None,
+            "mallory",
+            DropMode::Enforce,
+        );
+        assert!(truncated
+            .detail
+            .unwrap()
+            .ends_with("Nothing was truncated."));
         let warned = unreadable_error("DROP TYPE", "alice.t", None, "mallory", DropMode::Warn);
         assert!(warned.message.contains("table alice.t"));
         assert!(warned.detail.unwrap().contains("drop_mode = warn"));

@@ -210,6 +210,37 @@ SELECT count(*) AS alice_columns_left FROM pg_attribute
 WHERE attrelid IN ('alice.with_values'::regclass, 'alice.all_null'::regclass) AND attnum > 0 AND NOT attisdropped;
 SET ROLE mallory;
 
+-- Backups are restored by name only among the caller's own: a later table of the same name
+-- that another role made and backed up is not handed to it, nor silently to a superuser.
+RESET ROLE;
+CREATE SCHEMA shared;
+GRANT CREATE, USAGE ON SCHEMA shared TO alice, mallory;
+SET ROLE alice;
+CREATE TABLE shared.notes (id int, body text);
+INSERT INTO shared.notes VALUES (1, 'alice''s');
+SELECT r->>'row_count' AS alice_backup FROM memory_guard.backup_table('shared.notes') r;
+DROP TABLE shared.notes;
+SET ROLE mallory;
+CREATE TABLE shared.notes (id int, body text);
+INSERT INTO shared.notes VALUES (666, 'mallory''s');
+SELECT r->>'row_count' AS mallory_backup FROM memory_guard.backup_table('shared.notes') r;
+DROP TABLE shared.notes;
+RESET ROLE;
+\set VERBOSITY terse
+SELECT memory_guard.restore_table('shared.notes');
+\set VERBOSITY default
+SET ROLE alice;
+SELECT r->>'row_count' AS restored FROM memory_guard.restore_table('shared.notes') r;
+SELECT body, pg_get_userbyid(relowner) AS owner FROM shared.notes, pg_class WHERE pg_class.oid = 'shared.notes'::regclass;
+-- A column grant on memories' ids does not open the carried fields.
+CREATE TABLE alice.memories (id uuid PRIMARY KEY, secret text);
+GRANT USAGE ON SCHEMA alice TO mallory;
+GRANT SELECT (id) ON alice.memories TO mallory;
+SET ROLE mallory;
+\set VERBOSITY terse
+SELECT * FROM memory_guard.legacy_note_fields(ARRAY[gen_random_uuid()], 'alice.memories'::regclass);
+\set VERBOSITY default
+
 RESET ROLE;
 SELECT rolsuper AS mallory_is_superuser FROM pg_roles WHERE rolname = 'mallory';
 
@@ -263,6 +294,16 @@ SET ROLE mallory2;
 \set VERBOSITY terse
 TRUNCATE m2.keyed CASCADE;
 \set VERBOSITY default
+-- A table mallory2 may empty but not read: refused without a look inside, rows or none.
+RESET ROLE;
+CREATE TABLE public.truncatable_full AS SELECT 1 AS id;
+CREATE TABLE public.truncatable_empty (id int);
+GRANT TRUNCATE ON public.truncatable_full, public.truncatable_empty TO mallory2;
+SET ROLE mallory2;
+\set VERBOSITY terse
+TRUNCATE public.truncatable_full;
+TRUNCATE public.truncatable_empty;
+\set VERBOSITY default
 SET search_path = m2, pg_catalog;
 \set VERBOSITY terse
 TRUNCATE m2.parted;
@@ -285,12 +326,15 @@ DO $$
 DECLARE c text;
 BEGIN
     FOR c IN SELECT DISTINCT copy_name FROM memory_guard.ledger
-             WHERE kind = 'backup' AND (source_name LIKE 'mallory.%' OR source_name = 'public.admin_backed') LOOP
+             WHERE kind = 'backup' AND (source_name LIKE 'mallory.%' OR source_name IN ('public.admin_backed', 'shared.notes')) LOOP
         EXECUTE format('DROP TABLE IF EXISTS %s', c);
     END LOOP;
 END $$;
 DELETE FROM memory_guard.ledger WHERE source_name LIKE 'mallory.%' OR source_name = 'public.admin_backed';
 DELETE FROM memory_guard.drop_log WHERE table_name LIKE 'mallory.%' OR table_name = 'public.admin_backed';
+DELETE FROM memory_guard.ledger WHERE source_name = 'shared.notes';
+DELETE FROM memory_guard.drop_log WHERE table_name = 'shared.notes';
+DROP SCHEMA shared CASCADE;
 DROP SCHEMA alice CASCADE;
 DROP SCHEMA mallory CASCADE;
 DROP TABLE public.hot, public.memories_private;
