@@ -15,8 +15,8 @@ use crate::statement::SessionLocal;
 use memory_guard_core::checksum::{checksum_sql, digest_sum_sql, RowSum};
 use memory_guard_core::drop_policy::{CopyKind, VerifiedCopy};
 use memory_guard_core::migration::{
-    check_columns, check_embedding_dims, importance_score_sql, Column, MigrationReport,
-    LEGACY_ROW_COLUMNS, SOURCE_COLUMNS, TARGET_COLUMNS,
+    check_columns, check_embedding_dims, importance_score_sql, rebuilt_legacy_terms, Column,
+    MigrationReport, LEGACY_ROW_COLUMNS, SOURCE_COLUMNS, TARGET_COLUMNS,
 };
 use memory_guard_core::{GuardError, SqlState};
 use pgrx::datum::DatumWithOid;
@@ -62,52 +62,104 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
     if ledger_is_empty() {
         return Vec::new(); // the common case, answered without a query: every DROP asks
     }
-    let entries: Vec<(pg_sys::Oid, i64, String, i64, String)> = as_extension_owner(|| {
+    let entries: Vec<LedgerEntry> = as_extension_owner(|| {
         Spi::connect(|c| {
-            c.select(
-                "SELECT DISTINCT ON (source_oid) source_oid, id, kind, row_count, checksum \
+            let rows = c.select(
+                "SELECT DISTINCT ON (source_oid) source_oid, id, kind, row_count, checksum, copy_oid, \
+                        (details OPERATOR(pg_catalog.->>) 'copy_rows')::pg_catalog.int8, \
+                        details OPERATOR(pg_catalog.->>) 'copy_checksum' \
                  FROM memory_guard.ledger ORDER BY source_oid, id DESC",
                 None,
                 &[],
-            )
-            .map(|rows| {
-                rows.filter_map(|r| {
-                    Some((
-                        r.get(1).ok()??,
-                        r.get(2).ok()??,
-                        r.get(3).ok()??,
-                        r.get(4).ok()??,
-                        r.get(5).ok()??,
-                    ))
+            )?;
+            rows.map(|r| {
+                Ok::<_, pgrx::spi::Error>(LedgerEntry {
+                    source: r.get(1)?.unwrap_or(pg_sys::InvalidOid),
+                    id: r.get(2)?.unwrap_or_default(),
+                    kind: r.get::<String>(3)?.unwrap_or_default(),
+                    rows: r.get(4)?.unwrap_or_default(),
+                    checksum: r.get::<String>(5)?.unwrap_or_default(),
+                    copy: r.get(6)?,
+                    copy_sum: r.get::<i64>(7)?.zip(r.get::<String>(8)?),
                 })
-                .collect()
             })
+            .collect::<Result<Vec<_>, _>>()
         })
         .unwrap_or_else(|e| pgrx::error!("memory_guard: could not read the ledger: {e}"))
     });
     entries
         .into_iter()
-        .filter(|(oid, ..)| {
+        .filter(|e| {
             // SAFETY: a lookup in this backend's local lock table; no preconditions.
             unsafe {
-                pg_sys::CheckRelationOidLockedByMe(*oid, pg_sys::AccessExclusiveLock as i32, false)
+                pg_sys::CheckRelationOidLockedByMe(
+                    e.source,
+                    pg_sys::AccessExclusiveLock as i32,
+                    false,
+                )
             }
         })
         // Read under that lock, by OID: still a plain table (a view that took its OID would run
         // its owner's code), and one whose rows its owner can read whole.
-        .filter(|(oid, ..)| probe::checksummable_table(*oid))
-        .filter_map(|(oid, id, kind, count, checksum)| {
-            let kind = CopyKind::from_ledger(&kind)?;
-            let now = as_relation_owner(oid, || checksum_of(&rel_name(oid), true));
-            (now.0 == count && now.1 == checksum).then_some((
-                oid.to_u32(),
+        .filter(|e| probe::checksummable_table(e.source))
+        .filter_map(|e| {
+            let kind = CopyKind::from_ledger(&e.kind)?;
+            let now = as_relation_owner(e.source, || checksum_of(&rel_name(e.source), true));
+            (now.0 == e.rows && now.1 == e.checksum && copy_still_holds(&e, kind)).then_some((
+                e.source.to_u32(),
                 VerifiedCopy {
                     kind,
-                    ledger_id: id,
+                    ledger_id: e.id,
                 },
             ))
         })
         .collect()
+}
+
+/// A ledger entry, as the drop guard reads it.
+struct LedgerEntry {
+    source: pg_sys::Oid,
+    id: i64,
+    kind: String,
+    rows: i64,
+    checksum: String,
+    /// The backup copy, or the migration's target.
+    copy: Option<pg_sys::Oid>,
+    /// What the copy held when it was made (rows, checksum); for a migration, the legacy rows.
+    copy_sum: Option<(i64, String)>,
+}
+
+/// Whether what vouches for the source is still there, unchanged: a backup's copy (still
+/// memory_guard's own table, holding what it held), or the rows a migration carried into its
+/// target and the side table (rebuilt and digested as the target's owner). An entry that lacks
+/// what is needed to tell vouches for nothing.
+fn copy_still_holds(e: &LedgerEntry, kind: CopyKind) -> bool {
+    let (Some(copy), Some((rows, checksum))) = (e.copy, e.copy_sum.as_ref()) else {
+        return false;
+    };
+    let now = match kind {
+        CopyKind::Backup => {
+            if !trusted_copy(copy) {
+                return false;
+            }
+            as_extension_owner(|| checksum_of(&rel_name(copy), true))
+        }
+        CopyKind::Migration => {
+            let Some(owner) = relation_owner(copy) else {
+                return false;
+            };
+            if !is_table(relkind(copy).0) || probe::rls_hides_rows_from(copy, owner) {
+                return false;
+            }
+            // SAFETY: a lock on a relation by OID, held to the end of the transaction.
+            unsafe { pg_sys::LockRelationOid(copy, pg_sys::AccessShareLock as i32) };
+            let sum = as_relation_owner_under_policies(copy, || {
+                carried_rows_sum(&rel_name(e.source), &rel_name(copy), copy)
+            });
+            (sum.rows, sum.checksum())
+        }
+    };
+    now.0 == *rows && now.1 == *checksum
 }
 
 /// The ledger was found empty in this transaction (cleared at its end, and when this backend
@@ -403,7 +455,7 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
         Some(copy_oid),
         src.0,
         &src.1,
-        serde_json::json!({}),
+        serde_json::json!({ "copy_rows": copy.0, "copy_checksum": copy.1 }),
     );
     // The guard checks each table that holds rows: record every leaf partition too.
     if kind == pg_sys::RELKIND_PARTITIONED_TABLE {
@@ -428,7 +480,7 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
                 Some(copy_oid),
                 n,
                 &k,
-                serde_json::json!({ "partition_of": source }),
+                serde_json::json!({ "partition_of": source, "copy_rows": copy.0, "copy_checksum": copy.1 }),
             );
         }
     }
@@ -750,6 +802,20 @@ fn copy_in_batches(
     (source_sum, carried)
 }
 
+/// The count and digest sum of the legacy rows of `src` that `tgt` (OID `target`) and the side
+/// table hold, rebuilt from them: what a migration verifies, and what the drop guard checks
+/// again before a migration may vouch for the source's drop. Run as the target's owner (the side
+/// table shows each owner its own targets' rows).
+fn carried_rows_sum(src: &str, tgt: &str, target: pg_sys::Oid) -> RowSum {
+    let from = format!(
+        "{tgt} m JOIN memory_guard.memory_notes_carryover c \
+         ON c.target_oid OPERATOR(pg_catalog.=) {} AND c.legacy_id OPERATOR(pg_catalog.=) m.id \
+         WHERE m.id IN (SELECT id FROM {src})",
+        target.to_u32()
+    );
+    count_and_sum(&checksum_sql(&rebuilt_legacy_terms("m", "c"), &from))
+}
+
 /// Whether what `INSERT ... RETURNING` returned may not be what the target holds once a batch
 /// is done: a user trigger on INSERT (an AFTER trigger runs after RETURNING; any trigger's code
 /// may change other rows) or a rule, on the target, any of its partitions, or the side table.
@@ -857,22 +923,7 @@ fn migrate_memory_notes(
             .iter()
             .map(|c| format!("s.{c}"))
             .collect();
-        let rebuilt_terms = |m: &str, c: &str| -> Vec<String> {
-            LEGACY_ROW_COLUMNS
-                .iter()
-                .map(|col| match *col {
-                    "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => {
-                        format!("{m}.{col}")
-                    }
-                    "tags" => format!("{m}.symbols"),
-                    other => format!("{c}.{other}"),
-                })
-                .collect()
-        };
-        // Carried rows, rebuilt from what the target and side table hold.
-        let held_from =
-            format!("{tgt} m JOIN memory_guard.memory_notes_carryover c ON c.target_oid = {} AND c.legacy_id = m.id WHERE m.id IN (SELECT id FROM {src})", target.to_u32());
-        let held = || count_and_sum(&checksum_sql(&rebuilt_terms("m", "c"), &held_from));
+        let held = || carried_rows_sum(&src, &tgt, target);
         let mut migrated = 0i64;
         let (source_sum, carried) = if dry_run {
             (
@@ -890,7 +941,7 @@ fn migrate_memory_notes(
                 source_rows,
                 already,
                 &source_terms,
-                &rebuilt_terms("i", "x"),
+                &rebuilt_legacy_terms("i", "x"),
                 &mut migrated,
             );
             (source_sum, held())
@@ -906,7 +957,7 @@ fn migrate_memory_notes(
                 source_rows,
                 already,
                 &source_terms,
-                &rebuilt_terms("i", "x"),
+                &rebuilt_legacy_terms("i", "x"),
                 &mut migrated,
             );
             (source_sum, present + new)
@@ -947,10 +998,12 @@ fn migrate_memory_notes(
                 "migration",
                 source,
                 &tgt,
-                None,
+                Some(target),
                 n,
                 &k,
-                serde_json::json!({ "legacy_checksum": src_k }),
+                // What the target and side table hold of the source: checked again before
+                // this entry may vouch for the source's drop.
+                serde_json::json!({ "legacy_checksum": src_k, "copy_rows": src_n, "copy_checksum": src_k }),
             );
         }
         MigrationReport {

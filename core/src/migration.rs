@@ -169,6 +169,22 @@ pub const LEGACY_ROW_COLUMNS: &[&str] = &[
     "metadata",
 ];
 
+/// The legacy row's columns, in `LEGACY_ROW_COLUMNS` order, as rebuilt from a migration's target
+/// (alias `m`) and side table (alias `c`): what Option A keeps in memories comes from `m` (tags
+/// as symbols), what it drops from the side table.
+pub fn rebuilt_legacy_terms(m: &str, c: &str) -> Vec<String> {
+    LEGACY_ROW_COLUMNS
+        .iter()
+        .map(|col| match *col {
+            "id" | "workspace_id" | "content" | "source" | "created_at" | "embedding" => {
+                format!("{m}.{col}")
+            }
+            "tags" => format!("{m}.symbols"),
+            other => format!("{c}.{other}"),
+        })
+        .collect()
+}
+
 /// The jsonb report of `migrate_memory_notes()`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MigrationReport {
@@ -193,6 +209,16 @@ mod tests {
             type_name: t.into(),
             trusted_type: true,
         }
+    }
+
+    #[test]
+    fn legacy_rows_are_rebuilt_from_the_target_and_the_side_table() {
+        let terms = rebuilt_legacy_terms("m", "c");
+        assert_eq!(terms.len(), LEGACY_ROW_COLUMNS.len());
+        assert_eq!(terms[0], "m.id");
+        assert!(terms.contains(&"m.symbols".to_string()));
+        assert!(terms.contains(&"c.metadata".to_string()));
+        assert!(!terms.iter().any(|t| t.ends_with(".tags")));
     }
 
     #[test]
