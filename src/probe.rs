@@ -297,15 +297,39 @@ pub fn probe_locked_column(
 /// first such row, so for tables the cost does not depend on the table's size; a column NULL in
 /// every row is read to the end.
 ///
+/// Rows this very transaction deleted (or, for a column, set to NULL) are still at stake: their
+/// loss commits with the drop (`BEGIN; DELETE FROM t; DROP TABLE t; COMMIT;`). So when no row is
+/// visible now, the table is read once more as it was before the transaction's first command:
+/// rows it deleted are visible again, rows it inserted are not (nothing committed is lost with
+/// them).
+///
 /// # Safety
 /// `rel` must be open and locked by the caller; `column` a user attribute number of it.
 unsafe fn first_visible_row_exists(rel: pg_sys::Relation, column: Option<i32>) -> bool {
+    // SAFETY: the caller's contract.
+    unsafe { scan_for_row(rel, column, false) || scan_for_row(rel, column, true) }
+}
+
+/// One pass of [`first_visible_row_exists`]; `before_this_transaction` reads the table as the
+/// transaction's first command would have.
+///
+/// # Safety
+/// As for [`first_visible_row_exists`].
+unsafe fn scan_for_row(
+    rel: pg_sys::Relation,
+    column: Option<i32>,
+    before_this_transaction: bool,
+) -> bool {
     // SAFETY: rel is open (caller's contract); the table AM routine of an open relation is valid;
     // the snapshot is registered for the scan's lifetime and released after; slot and scan are
-    // freed before returning.
+    // freed before returning. RegisterSnapshot copies the latest snapshot (it is never marked
+    // copied), so setting the copy's command id changes no snapshot anyone else holds.
     unsafe {
         let am = &*(*rel).rd_tableam;
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        if before_this_transaction {
+            (*snapshot).curcid = pg_sys::FirstCommandId;
+        }
         let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
         let scan_begin = am.scan_begin.expect("table AM without scan_begin");
         let scan = scan_begin(
