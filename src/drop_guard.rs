@@ -369,9 +369,7 @@ fn column_at_stake(relid: pg_sys::Oid, attnum: i32) -> bool {
 }
 
 fn is_own_table(relid: pg_sys::Oid) -> bool {
-    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
-    let owner = unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) };
-    owner == crate::extension::extension_oid()
+    crate::extension::is_own_record_table(relid)
 }
 
 fn push_pending(
@@ -641,6 +639,21 @@ pub fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
         return;
     }
     let role = current_role();
+    if crate::extension::drop_log_relid() == pg_sys::InvalidOid {
+        // DROP EXTENSION memory_guard took drop_log with it, and with a permit the side table
+        // too: the server log is the one record left.
+        for (t, guard) in passed {
+            report::server_log(&format!(
+                "memory_guard: {tag} of table {} let through by {} (reason: {}; allowed by {}; estimated_rows={}); drop_log went with the extension",
+                t.name,
+                guard.as_str(),
+                guard.reason().unwrap_or("none"),
+                guard.granted_by().unwrap_or("none"),
+                t.estimate,
+            ));
+        }
+        return;
+    }
     as_extension_owner(|| {
         for (t, guard) in passed {
             let details = serde_json::json!({

@@ -105,6 +105,7 @@ struct Installed {
     extension: pg_sys::Oid,
     drop_log: pg_sys::Oid,
     ledger: pg_sys::Oid,
+    carryover: pg_sys::Oid,
 }
 
 /// Called outside any Rust guard at the end of every transaction: only resets this backend's
@@ -144,6 +145,16 @@ pub fn drop_log_relid() -> pg_sys::Oid {
     installed().drop_log
 }
 
+/// Whether `relid` is one of memory_guard's own tables that go with it on DROP EXTENSION
+/// memory_guard: its records, not users' data. memory_notes_carryover is the exception: after a
+/// migration it holds the only copy of the fields memories cannot keep.
+pub fn is_own_record_table(relid: pg_sys::Oid) -> bool {
+    let installed = installed();
+    // SAFETY: a pg_depend lookup by OIDs; returns InvalidOid when the table is no member.
+    let member_of = unsafe { pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) };
+    member_of == installed.extension && relid != installed.carryover
+}
+
 /// The OID of memory_guard.ledger, `InvalidOid` when the extension is not installed here.
 pub fn ledger_relid() -> pg_sys::Oid {
     installed().ledger
@@ -166,6 +177,7 @@ fn installed() -> Installed {
             extension: pg_sys::get_extension_oid(c"memory_guard".as_ptr(), true),
             drop_log: pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema),
             ledger: pg_sys::get_relname_relid(c"ledger".as_ptr(), schema),
+            carryover: pg_sys::get_relname_relid(c"memory_notes_carryover".as_ptr(), schema),
         }
     };
     EXTENSION.with(|e| e.set(Some(found)));

@@ -64,4 +64,7 @@ server_log_check server_log_holds_log_mode_reports drop_guard_settings \
   'LOG:  memory_guard: DROP TABLE would delete table settings.t4, which holds rows' \
   'LOG:  memory_guard: function settings.touch() has no pinned search_path' \
   'LOG:  memory_guard: ALTER TABLE converts column settings.t3.x from integer to smallint, which can lose information'
+# A permitted DROP EXTENSION memory_guard takes drop_log along: the server log keeps the record.
+server_log_check server_log_records_drops_drop_log_went_with drop_guard_extension \
+  'LOG:  memory_guard: DROP EXTENSION of table memory_guard.memory_notes_carryover let through by allow_drop (reason: carried fields exported; allowed by postgres; estimated_rows='
 exit $status

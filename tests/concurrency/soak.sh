@@ -25,9 +25,12 @@ q "CREATE TABLE memories (id uuid PRIMARY KEY, workspace_id uuid, session_id uui
      strategies text[], created_at timestamptz, updated_at timestamptz, archived boolean, source text, confidence real)"
 # Every table that ever held committed rows is witnessed here, in the same transaction as its rows.
 q "CREATE TABLE witness (name text PRIMARY KEY)"
+# Table names come from a sequence: two clients drawing the same random number (it happened)
+# made the witness insert fail, at random.
+q "CREATE SEQUENCE soak_ids"
 
 cat >"$work/churn.sql" <<'SQL'
-\set n random(1, 1000000000)
+SELECT nextval('soak_ids') AS n \gset
 BEGIN;
 CREATE TABLE w_:n (id int);
 INSERT INTO w_:n SELECT generate_series(1, 5);

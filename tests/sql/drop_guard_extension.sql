@@ -19,6 +19,18 @@ DROP ROLE log_reader;
 -- Its own objects are not droppable one by one; the extension goes as a whole.
 DROP TABLE memory_guard.drop_log;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Except its side table: after a migration it holds the only copy of what memories cannot keep,
+-- so the extension does not take it along while it holds rows, unless permitted.
+INSERT INTO memory_guard.memory_notes_carryover (legacy_id, source_oid, target_oid, importance)
+VALUES ('00000000-0000-0000-0000-000000000001', 0, 0, 'critical');
+DROP EXTENSION memory_guard;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT memory_guard.allow_drop('memory_guard.memory_notes_carryover', reason => 'carried fields exported') IS NOT NULL AS allowed;
+DROP EXTENSION memory_guard;
+SELECT count(*) AS extensions_left FROM pg_extension WHERE extname = 'memory_guard';
+ROLLBACK;
+DELETE FROM memory_guard.memory_notes_carryover;
 DROP EXTENSION memory_guard;
 SELECT count(*) AS event_triggers_left FROM pg_event_trigger WHERE evtname LIKE 'memory_guard%';
 -- Without the extension, drops are unguarded (in this backend the library stays loaded: its hook
