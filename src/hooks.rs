@@ -57,6 +57,12 @@ unsafe extern "C-unwind" fn process_utility(
         // SAFETY: the node is a TruncateStmt (checked above).
         unsafe { guard_truncate(node.cast()) };
     }
+    // SAFETY: the node is the statement Postgres is about to execute; it is read as the struct
+    // its tag names.
+    if unsafe { crate::temp_dependency::may_add_a_type(node) } {
+        // SAFETY: as above.
+        unsafe { check_temp_dependency(node) };
+    }
     // What a subcommand (ALTER TABLE's own CREATE INDEX, say) deletes belongs to its statement.
     let complete = context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND;
     // The tag is read before the statement runs, which may scribble on its parse tree.
@@ -104,6 +110,15 @@ unsafe extern "C-unwind" fn statement_end(tag: pg_sys::CommandTag::Type, mark: u
     crate::statement::end();
     crate::drop_guard::statement_end(mark, tag);
     crate::search_path_lint::statement_end(mark, tag);
+}
+
+/// Refuses a permanent table's dependency on a temporary type before the statement makes it
+/// (`temp_dependency.rs`).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_temp_dependency(node: *mut pg_sys::Node) {
+    let tag = crate::statement::tag_name(crate::statement::tag_of(node));
+    // SAFETY: the node is the CreateStmt or AlterTableStmt Postgres is about to execute.
+    unsafe { crate::temp_dependency::before_statement(node, &tag) };
 }
 
 /// Reports a lossy ALTER COLUMN ... TYPE before the ALTER rewrites anything (`type_change.rs`).

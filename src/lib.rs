@@ -24,6 +24,7 @@ mod references;
 mod report;
 mod search_path_lint;
 mod statement;
+mod temp_dependency;
 mod truncate_guard;
 mod type_change;
 

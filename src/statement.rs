@@ -383,6 +383,11 @@ fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     if tag == pg_sys::CommandTag::CMDTAG_ALTER_TABLE {
         crate::type_change::before_alter_table(parsetree);
     }
+    // SAFETY: the event's raw parse tree, read as the struct its tag names.
+    if unsafe { crate::temp_dependency::may_add_a_type(parsetree) } {
+        // SAFETY: as above.
+        unsafe { crate::temp_dependency::before_statement(parsetree, &tag_name(tag)) };
+    }
 }
 
 /// Whether Postgres would fire memory_guard's ddl_command_start trigger for a DDL statement now,

@@ -819,6 +819,29 @@ pub fn unreadable_error(
     ))
 }
 
+/// A permanent table (or one of its columns) would depend on a temporary type: Postgres drops
+/// what depends on a session's temporary objects, with internal cascading deletes, when the
+/// session ends or runs DISCARD TEMP, and the table or column would go with them, rows and all.
+pub fn temporary_dependency_error(
+    command_tag: &str,
+    table: &str,
+    column: Option<&str>,
+    temp_type: &str,
+) -> GuardError {
+    let what = match column {
+        Some(c) => format!("column {table}.{c}"),
+        None => format!("table {table}"),
+    };
+    GuardError::new(
+        SqlState::InvalidTableDefinition,
+        format!("{command_tag} would make permanent {what} depend on temporary type {temp_type}"),
+    )
+    .detail(format!(
+        "Temporary objects are dropped when their session ends (or at DISCARD TEMP), and {what} would be dropped with {temp_type}, whatever it holds."
+    ))
+    .hint("Use a permanent type (create it outside pg_temp), or make the table temporary too.")
+}
+
 pub fn log_line(verdict: &str, t: &DroppedTable, command_tag: &str, role: &str) -> String {
     let rows = t
         .estimate
@@ -1354,6 +1377,19 @@ mod tests {
         let warned = unreadable_error("DROP TYPE", "alice.t", None, "mallory", DropMode::Warn);
         assert!(warned.message.contains("table alice.t"));
         assert!(warned.detail.unwrap().contains("drop_mode = warn"));
+    }
+
+    #[test]
+    fn a_permanent_table_on_a_temporary_type_is_refused_with_why() {
+        let e = temporary_dependency_error("ALTER TABLE", "app.notes", None, "pg_temp_3.shape");
+        assert_eq!(e.sqlstate, SqlState::InvalidTableDefinition);
+        assert_eq!(
+            e.message,
+            "ALTER TABLE would make permanent table app.notes depend on temporary type pg_temp_3.shape"
+        );
+        let col = temporary_dependency_error("ALTER TABLE", "app.notes", Some("body"), "pg_temp.d");
+        assert!(col.message.contains("column app.notes.body"));
+        assert!(col.detail.unwrap().contains("DISCARD TEMP"));
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub enum SqlState {
     DuplicateTable,
     /// 0A000 feature_not_supported: an optional dependency (pgvector) is not installed.
     FeatureNotAvailable,
+    /// 42P16 invalid_table_definition: a permanent table would depend on a temporary type.
+    InvalidTableDefinition,
 }
 
 impl SqlState {
@@ -88,6 +90,7 @@ impl SqlState {
             SqlState::DataCorrupted => "XX001",
             SqlState::DuplicateTable => "42P07",
             SqlState::FeatureNotAvailable => "0A000",
+            SqlState::InvalidTableDefinition => "42P16",
         }
     }
 }
@@ -158,6 +161,7 @@ mod tests {
             SqlState::DataCorrupted,
             SqlState::DuplicateTable,
             SqlState::FeatureNotAvailable,
+            SqlState::InvalidTableDefinition,
         ] {
             assert_eq!(s.code().len(), 5);
             assert_ne!(s.code(), "XX000");

@@ -80,6 +80,9 @@ CREATE TABLE mallory.t (id int, body text);
 INSERT INTO mallory.t VALUES (1, 'x');
 CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (mallory.pwn());
 CREATE DOMAIN pg_temp.int4 AS pg_catalog.int4 CHECK (mallory.pwn());
+-- (From here on this session's unqualified text and int4 are those domains: a permanent table
+-- made with them would go when the session ends, which temp_dependency.sql shows refused. The
+-- tables below name pg_catalog's types.)
 SELECT r->>'row_count' AS backed_up FROM memory_guard.backup_table('mallory.t') r;
 CREATE FUNCTION mallory.sum_sfunc(numeric, bigint) RETURNS numeric LANGUAGE plpgsql AS $$
 BEGIN PERFORM mallory.pwn(); RETURN coalesce($1, 0) + $2; END $$;
@@ -216,12 +219,12 @@ RESET ROLE;
 CREATE SCHEMA shared;
 GRANT CREATE, USAGE ON SCHEMA shared TO alice, mallory;
 SET ROLE alice;
-CREATE TABLE shared.notes (id int, body text);
+CREATE TABLE shared.notes (id pg_catalog.int4, body pg_catalog.text);
 INSERT INTO shared.notes VALUES (1, 'alice''s');
 SELECT r->>'row_count' AS alice_backup FROM memory_guard.backup_table('shared.notes') r;
 DROP TABLE shared.notes;
 SET ROLE mallory;
-CREATE TABLE shared.notes (id int, body text);
+CREATE TABLE shared.notes (id pg_catalog.int4, body pg_catalog.text);
 INSERT INTO shared.notes VALUES (666, 'mallory''s');
 SELECT r->>'row_count' AS mallory_backup FROM memory_guard.backup_table('shared.notes') r;
 DROP TABLE shared.notes;
@@ -233,7 +236,7 @@ SET ROLE alice;
 SELECT r->>'row_count' AS restored FROM memory_guard.restore_table('shared.notes') r;
 SELECT body, pg_get_userbyid(relowner) AS owner FROM shared.notes, pg_class WHERE pg_class.oid = 'shared.notes'::regclass;
 -- A column grant on memories' ids does not open the carried fields.
-CREATE TABLE alice.memories (id uuid PRIMARY KEY, secret text);
+CREATE TABLE alice.memories (id uuid PRIMARY KEY, secret pg_catalog.text);
 GRANT USAGE ON SCHEMA alice TO mallory;
 GRANT SELECT (id) ON alice.memories TO mallory;
 SET ROLE mallory;
