@@ -53,6 +53,7 @@ mod raw {
         ) -> Datum;
         pub fn ReleaseSysCache(tuple: HeapTuple);
         pub fn EventCacheLookup(event: std::ffi::c_int) -> *mut List;
+        pub fn GetTempNamespaceState(temp_namespace: *mut Oid, temp_toast_namespace: *mut Oid);
     }
 }
 
@@ -74,11 +75,12 @@ pub unsafe fn list_elements<T>(list: *mut pg_sys::List) -> impl Iterator<Item = 
     })
 }
 
-/// Called bare: each reads a field of the transaction state or this backend's lock table, and
-/// none raises (CreateCommandTag only warns about a node it does not know).
+/// Called bare: each reads a field of the transaction state, this backend's lock table or its
+/// temporary namespace, and none raises (CreateCommandTag only warns about a node it does not
+/// know).
 pub use raw::{
     CheckRelationOidLockedByMe, CreateCommandTag, GetCurrentCommandId, GetCurrentSubTransactionId,
-    LockHeldByMe,
+    GetTempNamespaceState, LockHeldByMe,
 };
 
 /// Postgres functions that may raise (they read the catalog), each called inside [`guarded`]

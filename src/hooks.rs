@@ -116,9 +116,8 @@ unsafe extern "C-unwind" fn statement_end(tag: pg_sys::CommandTag::Type, mark: u
 /// (`temp_dependency.rs`).
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_temp_dependency(node: *mut pg_sys::Node) {
-    let tag = crate::statement::tag_name(crate::statement::tag_of(node));
     // SAFETY: the node is the CreateStmt or AlterTableStmt Postgres is about to execute.
-    unsafe { crate::temp_dependency::before_statement(node, &tag) };
+    unsafe { crate::temp_dependency::before_statement(node) };
 }
 
 /// Reports a lossy ALTER COLUMN ... TYPE before the ALTER rewrites anything (`type_change.rs`).

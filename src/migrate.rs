@@ -925,6 +925,20 @@ fn migrate_memory_notes(
             .collect();
         let held = || carried_rows_sum(&src, &tgt, target);
         let mut migrated = 0i64;
+        let carried_terms = rebuilt_legacy_terms("i", "x");
+        let mut copy = || {
+            copy_in_batches(
+                &src,
+                &tgt,
+                source,
+                target,
+                source_rows,
+                already,
+                &source_terms,
+                &carried_terms,
+                &mut migrated,
+            )
+        };
         let (source_sum, carried) = if dry_run {
             (
                 count_and_sum(&checksum_sql(&source_terms, &format!("{src} s"))),
@@ -933,33 +947,13 @@ fn migrate_memory_notes(
         } else if target_can_change_rows_behind_returning(target) {
             // A trigger or rule may change rows after RETURNING saw them (or rows of earlier
             // batches): read every carried row back once the copy is done.
-            let (source_sum, _) = copy_in_batches(
-                &src,
-                &tgt,
-                source,
-                target,
-                source_rows,
-                already,
-                &source_terms,
-                &rebuilt_legacy_terms("i", "x"),
-                &mut migrated,
-            );
+            let (source_sum, _) = copy();
             (source_sum, held())
         } else {
             // Rows carried by earlier calls are read back before the copy, the new ones as the
             // inserts returned them.
             let present = held();
-            let (source_sum, new) = copy_in_batches(
-                &src,
-                &tgt,
-                source,
-                target,
-                source_rows,
-                already,
-                &source_terms,
-                &rebuilt_legacy_terms("i", "x"),
-                &mut migrated,
-            );
+            let (source_sum, new) = copy();
             (source_sum, present + new)
         };
         let src_n = source_sum.rows;

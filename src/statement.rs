@@ -386,7 +386,7 @@ fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     // SAFETY: the event's raw parse tree, read as the struct its tag names.
     if unsafe { crate::temp_dependency::may_add_a_type(parsetree) } {
         // SAFETY: as above.
-        unsafe { crate::temp_dependency::before_statement(parsetree, &tag_name(tag)) };
+        unsafe { crate::temp_dependency::before_statement(parsetree) };
     }
 }
 

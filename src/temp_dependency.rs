@@ -10,31 +10,72 @@ use pgrx::pg_sys;
 use std::ffi::CStr;
 
 /// Whether a statement could give a permanent table a temporary type, read from its parse tree
-/// alone, outside any Rust guard: most statements are not one.
+/// and this backend's state alone, outside any Rust guard: most statements are not one, and in
+/// a session that has no temporary schema only a type named in another session's can be.
 ///
 /// # Safety
 /// `node` is NULL or a statement's raw parse tree.
 pub unsafe fn may_add_a_type(node: *mut pg_sys::Node) -> bool {
+    let (mut temp, mut temp_toast) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+    // SAFETY: reads two backend globals.
+    unsafe { crate::ffi::GetTempNamespaceState(&mut temp, &mut temp_toast) };
+    let session_has_temp_types = temp != pg_sys::InvalidOid;
+    let may_be_temporary =
+        // SAFETY: a TypeName of the parse tree (below).
+        |t: *const pg_sys::TypeName| !t.is_null() && (session_has_temp_types || unsafe { names_a_temp_schema(t) });
     // SAFETY: nodes are read as the structs their tags name (caller's contract).
     unsafe {
         if node.is_null() {
             return false;
         }
         match (*node).type_ {
-            pg_sys::NodeTag::T_CreateStmt => true,
+            pg_sys::NodeTag::T_CreateStmt => {
+                let stmt = &*(node as *mut pg_sys::CreateStmt);
+                may_be_temporary(stmt.ofTypename)
+                    || crate::ffi::list_elements::<pg_sys::Node>(stmt.tableElts).any(|e| {
+                        (*e).type_ == pg_sys::NodeTag::T_ColumnDef
+                            && may_be_temporary((*(e as *mut pg_sys::ColumnDef)).typeName)
+                    })
+            }
             pg_sys::NodeTag::T_AlterTableStmt => {
                 let cmds = (*(node as *mut pg_sys::AlterTableStmt)).cmds;
                 crate::ffi::list_elements::<pg_sys::AlterTableCmd>(cmds).any(|cmd| {
-                    matches!(
-                        (*cmd).subtype,
+                    let def = (*cmd).def;
+                    match (*cmd).subtype {
                         pg_sys::AlterTableType::AT_AddColumn
-                            | pg_sys::AlterTableType::AT_AlterColumnType
-                            | pg_sys::AlterTableType::AT_AddOf
-                    )
+                        | pg_sys::AlterTableType::AT_AlterColumnType => {
+                            !def.is_null()
+                                && may_be_temporary((*(def as *mut pg_sys::ColumnDef)).typeName)
+                        }
+                        pg_sys::AlterTableType::AT_AddOf => may_be_temporary(def as *const _),
+                        _ => false,
+                    }
                 })
             }
             _ => false,
         }
+    }
+}
+
+/// Whether a TypeName is qualified by a temporary schema (`pg_temp`, `pg_temp_3`, …).
+///
+/// # Safety
+/// `t` is a TypeName of a parse tree.
+unsafe fn names_a_temp_schema(t: *const pg_sys::TypeName) -> bool {
+    // SAFETY: a TypeName's names are a List of String nodes (gram.y); all but the last qualify.
+    unsafe {
+        let names = (*t).names;
+        let qualifiers = if names.is_null() {
+            0
+        } else {
+            (*names).length.max(1) - 1
+        };
+        crate::ffi::list_elements::<pg_sys::String>(names)
+            .take(qualifiers as usize)
+            .any(|n| {
+                let part = (*n).sval;
+                !part.is_null() && CStr::from_ptr(part).to_bytes().starts_with(b"pg_temp")
+            })
     }
 }
 
@@ -43,7 +84,7 @@ pub unsafe fn may_add_a_type(node: *mut pg_sys::Node) -> bool {
 ///
 /// # Safety
 /// `node` is the CreateStmt or AlterTableStmt Postgres is about to execute.
-pub unsafe fn before_statement(node: *mut pg_sys::Node, tag: &str) {
+pub unsafe fn before_statement(node: *mut pg_sys::Node) {
     let mode = gucs::drop_mode();
     // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
     let in_extension_script = unsafe { pg_sys::creating_extension };
@@ -61,7 +102,8 @@ pub unsafe fn before_statement(node: *mut pg_sys::Node, tag: &str) {
         }
     };
     if let Some((table, column, temp_type)) = found {
-        let err = temporary_dependency_error(tag, &table, column.as_deref(), &temp_type);
+        let tag = crate::statement::tag_name(crate::statement::tag_of(node));
+        let err = temporary_dependency_error(&tag, &table, column.as_deref(), &temp_type);
         report::emit(&err, mode.reaction(), "temp_dependency");
     }
 }
