@@ -236,7 +236,7 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     }
     let attnum = (sub_id != 0).then_some(sub_id);
     if refused_unread(
-        &statement::tag_name(statement::last_tag()),
+        || statement::tag_name(statement::last_tag()),
         object_id,
         attnum,
     ) {
@@ -318,7 +318,12 @@ pub fn before_commit() {
 /// refused (or, under the mode, reported) without a look inside, whatever it holds (see
 /// `unreadable_error`); then it is not probed. In log mode nothing reaches the client: the
 /// guard looks, and records, as for any table. Shared with the TRUNCATE guard.
-pub fn refused_unread(tag: &str, relid: pg_sys::Oid, attnum: Option<i32>) -> bool {
+/// `tag` names the statement, asked only for a report.
+pub fn refused_unread(
+    tag: impl FnOnce() -> String,
+    relid: pg_sys::Oid,
+    attnum: Option<i32>,
+) -> bool {
     let mode = effective_mode();
     if mode.reaction() == Some(Reaction::Log)
         || probe::readable_by_current_user(relid, attnum)
@@ -335,7 +340,7 @@ pub fn refused_unread(tag: &str, relid: pg_sys::Oid, attnum: Option<i32>) -> boo
             probe::quote_identifier(&std::ffi::CStr::from_ptr(name).to_string_lossy())
         })
     });
-    let err = unreadable_error(tag, &table, column.as_deref(), &current_role(), mode);
+    let err = unreadable_error(&tag(), &table, column.as_deref(), &current_role(), mode);
     report::emit(&err, mode.reaction(), "drop_guard");
     true
 }

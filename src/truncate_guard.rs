@@ -130,7 +130,7 @@ pub unsafe fn before_truncate(
     let probed: Vec<pg_sys::Oid> = all
         .iter()
         .copied()
-        .filter(|relid| !drop_guard::refused_unread("TRUNCATE TABLE", *relid, None))
+        .filter(|relid| !drop_guard::refused_unread(|| "TRUNCATE TABLE".to_string(), *relid, None))
         .collect();
     let verified = crate::migrate::verified_copies_of_locked_tables();
     let tables = probed
