@@ -20,7 +20,8 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
     };
     // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
     let in_extension_script = unsafe { pg_sys::creating_extension };
-    if mode == CheckMode::Off || in_extension_script || !crate::drop_guard::guard_active() {
+    // Its own setting alone decides: memory_guard.drop_mode = off used to silence it too.
+    if mode == CheckMode::Off || in_extension_script || !crate::extension::installed_here() {
         return;
     }
     for change in type_changes(parsetree) {

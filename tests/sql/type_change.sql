@@ -25,6 +25,10 @@ SELECT format_type(atttypid, atttypmod) AS emb_type FROM pg_attribute WHERE attr
 SET memory_guard.type_change_mode = off;
 ALTER TABLE items ALTER COLUMN note TYPE varchar(1);
 RESET memory_guard.type_change_mode;
+-- Each setting stands alone: with the drop guard off, the type-change check still reports.
+SET memory_guard.drop_mode = off;
+ALTER TABLE items ALTER COLUMN name TYPE varchar(3);
+RESET memory_guard.drop_mode;
 -- Only superusers choose the mode.
 CREATE ROLE tc_app;
 SET ROLE tc_app;
