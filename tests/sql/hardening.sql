@@ -147,9 +147,14 @@ DROP TABLE public.admin_backed;
 COMMIT;
 SELECT table_name, guard, allowed_by, pg_get_userbyid(table_owner) AS owner FROM memory_guard.drop_log
 WHERE table_name = 'public.admin_backed';
-SET ROLE mallory;
+-- In a session of her own (logged in as mallory, not a superuser's SET ROLE, whose session
+-- user would still be the superuser's), the administrator's drop and backup are not hers to
+-- see; her own drops are.
+\c - mallory
 SELECT count(*) AS admin_drop_log_rows_mallory_sees FROM memory_guard.drop_log WHERE table_name = 'public.admin_backed';
 SELECT count(*) AS admin_ledger_rows_mallory_sees FROM memory_guard.ledger WHERE source_name = 'public.admin_backed';
+SELECT count(*) > 0 AS her_own_drops_visible FROM memory_guard.drop_log WHERE table_name LIKE 'mallory.%';
+\c - postgres
 -- legacy_note_fields answers only for rows of memories the caller can see.
 RESET ROLE;
 CREATE TABLE public.memories_private (id uuid PRIMARY KEY);
