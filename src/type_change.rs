@@ -28,7 +28,13 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
         let Some(why) = lossy(&change.old, &change.new, change.using) else {
             continue;
         };
-        let Some((facts, _, _)) = probe::probe_locked_column(change.relid, change.attnum) else {
+        // The ALTER rewrites the column in every inheritance child and partition too (unless
+        // ONLY): a value in any of them is at stake.
+        let Some(facts) = tables_rewritten(&change)
+            .into_iter()
+            .find_map(|(relid, attnum)| probe::probe_locked_column(relid, attnum))
+            .map(|(facts, _, _)| facts)
+        else {
             continue; // no value to lose
         };
         let column = format!("{}.{}", facts.name, change.column);
@@ -71,9 +77,49 @@ pub unsafe fn changes_a_column_type(parsetree: *mut pg_sys::Node) -> bool {
     }
 }
 
+/// The tables (and the column's number in each) whose column an `ALTER COLUMN … TYPE`
+/// rewrites: the table, and without ONLY its inheritance children and partitions at any depth,
+/// each locked as the ALTER will lock it. Children are found through pg_inherits under the safe
+/// search_path; the column is the child's of the same name.
+fn tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
+    let mut out = vec![(change.relid, change.attnum)];
+    if !change.inh {
+        return out;
+    }
+    let children: Vec<(pg_sys::Oid, i16)> = crate::extension::with_safe_search_path(|| {
+        pgrx::spi::Spi::connect(|c| {
+            c.select(
+                "WITH RECURSIVE tree(relid) AS ( \
+                   SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) $1 \
+                   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
+                 SELECT t.relid, a.attnum FROM tree t JOIN pg_catalog.pg_attribute a \
+                   ON a.attrelid OPERATOR(pg_catalog.=) t.relid AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped \
+                 ORDER BY t.relid",
+                None,
+                &[change.relid.into(), change.raw_column.as_str().into()],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<i16>(2).ok()??)))
+                    .collect()
+            })
+        })
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: the children of a table: {e}"))
+    });
+    for (relid, attnum) in children {
+        // SAFETY: the lock the ALTER itself takes on every table it recurses into.
+        unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessExclusiveLock as i32) };
+        out.push((relid, i32::from(attnum)));
+    }
+    out
+}
+
 struct TypeChange {
     relid: pg_sys::Oid,
     attnum: i32,
+    /// Without ONLY: the change recurses into inheritance children and partitions.
+    inh: bool,
+    /// The column's name as the catalog spells it.
+    raw_column: String,
     column: String,
     old: String,
     new: String,
@@ -153,6 +199,8 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
             out.push(TypeChange {
                 relid,
                 attnum,
+                inh: (*stmt.relation).inh,
+                raw_column: CStr::from_ptr(cmd.name).to_string_lossy().into_owned(),
                 column: CStr::from_ptr(pg_sys::quote_identifier(cmd.name))
                     .to_string_lossy()
                     .into_owned(),

@@ -53,6 +53,17 @@ ALTER TABLE items ALTER COLUMN name TYPE varchar(20);
 ROLLBACK;
 ALTER TABLE items ALTER COLUMN name TYPE varchar(20);
 
+-- Through an inheritance parent or a partitioned table, the ALTER rewrites every child: values
+-- in any of them are at stake, and the report names the child that holds them.
+CREATE TABLE tc.parent (id int, label varchar(40));
+CREATE TABLE tc.child () INHERITS (tc.parent);
+INSERT INTO tc.child VALUES (1, 'a long label');
+ALTER TABLE tc.parent ALTER COLUMN label TYPE varchar(5);
+CREATE TABLE tc.parted (id int, label varchar(40)) PARTITION BY LIST (id);
+CREATE TABLE tc.parted_1 PARTITION OF tc.parted FOR VALUES IN (1);
+INSERT INTO tc.parted VALUES (1, 'x');
+ALTER TABLE tc.parted ALTER COLUMN label TYPE varchar(20);
+
 SET memory_guard.drop_mode = off;
 DROP SCHEMA tc CASCADE;
 RESET memory_guard.drop_mode;
