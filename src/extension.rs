@@ -19,7 +19,7 @@ use memory_guard_core::{GuardError, SqlState};
 use pgrx::prelude::*;
 use std::cell::Cell;
 
-pub const SAFE_SEARCH_PATH: &std::ffi::CStr = c"pg_catalog, pg_temp";
+const SAFE_SEARCH_PATH: &std::ffi::CStr = c"pg_catalog, pg_temp";
 
 /// Sets each `(name, value)` at a new GUC nest level, as a function's SET clause would.
 fn push_settings(settings: &[(&std::ffi::CStr, &std::ffi::CStr)]) -> i32 {
@@ -136,7 +136,7 @@ pub fn installed_here() -> bool {
     extension_oid() != pg_sys::InvalidOid
 }
 
-pub fn extension_oid() -> pg_sys::Oid {
+fn extension_oid() -> pg_sys::Oid {
     installed().extension
 }
 

@@ -145,14 +145,16 @@ fn copy_still_holds(e: &LedgerEntry, kind: CopyKind) -> bool {
             as_extension_owner(|| checksum_of(&rel_name(copy), true))
         }
         CopyKind::Migration => {
+            // Locked first, so what is checked next is what will be read (a lock on an OID
+            // that no longer names a relation takes nothing from anyone).
+            // SAFETY: a lock on a relation by OID, held to the end of the transaction.
+            unsafe { pg_sys::LockRelationOid(copy, pg_sys::AccessShareLock as i32) };
             let Some(owner) = relation_owner(copy) else {
                 return false;
             };
             if !is_table(relkind(copy).0) || probe::rls_hides_rows_from(copy, owner) {
                 return false;
             }
-            // SAFETY: a lock on a relation by OID, held to the end of the transaction.
-            unsafe { pg_sys::LockRelationOid(copy, pg_sys::AccessShareLock as i32) };
             let sum = as_relation_owner_under_policies(copy, || {
                 carried_rows_sum(&rel_name(e.source), &rel_name(copy), copy)
             });
