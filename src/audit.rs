@@ -247,7 +247,7 @@ fn in_subtransaction<R>(keep: bool, f: impl FnOnce() -> R) -> Result<R, (String,
             let f = f;
             Ok((f.0)())
         })
-        .catch_others(|e| Err(error_parts(&e)))
+        .catch_others(Err)
         .execute();
         if r.is_ok() && keep {
             pg_sys::ReleaseCurrentSubTransaction();
@@ -256,8 +256,21 @@ fn in_subtransaction<R>(keep: bool, f: impl FnOnce() -> R) -> Result<R, (String,
         }
         pg_sys::MemoryContextSwitchTo(cxt);
         pg_sys::CurrentResourceOwner = owner;
-        r
+        match r {
+            Ok(v) => Ok(v),
+            // A cancel, a statement timeout or an administrator's interruption is addressed to
+            // the audit itself, not a finding about the statement it was running: it ends the
+            // audit, once this subtransaction is rolled back.
+            Err(e) if interrupts_the_audit(&e) => e.rethrow(),
+            Err(e) => Err(error_parts(&e)),
+        }
     }
+}
+
+/// Class 57, operator intervention: query_canceled (a cancel or statement_timeout),
+/// admin_shutdown and the like.
+fn interrupts_the_audit(e: &CaughtError) -> bool {
+    error_parts(e).0.starts_with("57")
 }
 
 /// Postgres calls emit_log_hook only for messages bound for the server log, so for the audit's
@@ -323,6 +336,18 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             dropped_tables: vec![],
         })
     });
+    // An interrupted audit leaves by unwinding (see in_subtransaction): it is over all the same.
+    struct Ends;
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            AUDIT.with(|a| {
+                if let Ok(mut a) = a.try_borrow_mut() {
+                    *a = None;
+                }
+            });
+        }
+    }
+    let _ends = Ends;
     let statements = &statements;
     // The whole audit is one subtransaction that is always rolled back.
     let outcome = in_subtransaction(false, || {

@@ -21,6 +21,19 @@ fn guarded(f: &mut dyn FnMut()) {
     unsafe { pg_sys::ffi::pg_guard_ffi_boundary(f) }
 }
 
+/// Runs `f`, whose calls into Postgres are not wrapped by pgrx (a table access method's
+/// callbacks, reached through the relation's function pointers), inside the shared guard.
+///
+/// # Safety
+/// `f` and the frames it runs must hold no values with destructors: a Postgres error crosses
+/// them with a longjmp.
+pub unsafe fn guarded_value<R>(f: impl FnOnce() -> R) -> R {
+    let mut f = Some(f);
+    let mut out = None;
+    guarded(&mut || out = f.take().map(|f| f()));
+    out.expect("the guarded call returned")
+}
+
 mod raw {
     use pgrx::pg_sys::*;
     extern "C-unwind" {

@@ -70,7 +70,17 @@ pub fn init() {
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"memory_guard".as_ptr()) };
 }
 
+/// pg_upgrade (binary upgrade mode) restores the old cluster's schema as it was: memory_guard
+/// steps aside there, as if every mode were off.
+fn upgrading() -> bool {
+    // SAFETY: a backend global, set from the command line before any library is loaded.
+    unsafe { pgrx::pg_sys::IsBinaryUpgrade }
+}
+
 pub fn drop_mode() -> DropMode {
+    if upgrading() {
+        return DropMode::Off;
+    }
     match DROP_MODE.get() {
         DropModeGuc::Enforce => DropMode::Enforce,
         DropModeGuc::Warn => DropMode::Warn,
@@ -88,6 +98,9 @@ pub fn type_change_mode() -> CheckMode {
 }
 
 fn check_mode(setting: &GucSetting<CheckModeGuc>) -> CheckMode {
+    if upgrading() {
+        return CheckMode::Off;
+    }
     match setting.get() {
         CheckModeGuc::Warn => CheckMode::Warn,
         CheckModeGuc::Error => CheckMode::Error,

@@ -52,14 +52,19 @@ unsafe extern "C-unwind" fn process_utility(
     // SAFETY: Postgres passes a valid PlannedStmt whose utilityStmt is the statement's node; a
     // TruncateStmt is handed on only when the node tag says so.
     let node = unsafe { (*pstmt).utilityStmt };
-    // SAFETY: as above.
-    if !node.is_null() && unsafe { (*node).type_ } == pg_sys::NodeTag::T_TruncateStmt {
+    // Postgres refuses every statement checked below in a read-only transaction (a standby's
+    // included) and in parallel mode, with its own error, which comes first: nothing is locked
+    // or probed for a statement that cannot run.
+    // SAFETY: a backend global set by SET TRANSACTION / BEGIN, and a plain state query.
+    let runnable = unsafe { !pg_sys::XactReadOnly && !pg_sys::IsInParallelMode() };
+    // SAFETY: the node's tag is read from the valid utilityStmt (see above).
+    if runnable && !node.is_null() && unsafe { (*node).type_ } == pg_sys::NodeTag::T_TruncateStmt {
         // SAFETY: the node is a TruncateStmt (checked above).
         unsafe { guard_truncate(node.cast()) };
     }
     // SAFETY: the node is the statement Postgres is about to execute; it is read as the struct
     // its tag names.
-    if unsafe { crate::temp_dependency::may_add_a_type(node) } {
+    if runnable && unsafe { crate::temp_dependency::may_add_a_type(node) } {
         // SAFETY: as above.
         unsafe { check_temp_dependency(node) };
     }

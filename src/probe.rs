@@ -45,10 +45,13 @@ pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
 fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
     // SAFETY: the deleting statement holds a lock on relid (Postgres locks every object before
     // its dependency walk deletes it), so opening without a further lock is valid; the relation
-    // stays open only inside this block and is closed on every path.
+    // stays open only inside this block and is closed on every path. Its pg_class row is copied
+    // at once: the scan and the name lookups below can process invalidations, and a relcache
+    // rebuild frees the row the entry pointed to.
     unsafe {
         let rel = ffi::relation_open(relid, pg_sys::NoLock as i32);
-        let form = &*(*rel).rd_rel;
+        let form: pg_sys::FormData_pg_class = *(*rel).rd_rel;
+        let created_in_transaction = (*rel).rd_createSubid != INVALID_SUB_TRANSACTION_ID;
         if form.relkind as u8 != pg_sys::RELKIND_RELATION
             || form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP
         {
@@ -66,8 +69,8 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
         let current_pages =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) as u64;
         let has_rows = !(heap && current_pages == 0) && first_visible_row_exists(rel, column);
+        ffi::relation_close(rel, pg_sys::NoLock as i32);
         if !has_rows {
-            ffi::relation_close(rel, pg_sys::NoLock as i32);
             return None; // nothing to lose: the names are not worth looking up
         }
         let relname = CStr::from_ptr(form.relname.data.as_ptr())
@@ -75,7 +78,7 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
             .into_owned();
         let nsp = pg_sys::get_namespace_name(form.relnamespace);
         let schema = CStr::from_ptr(nsp).to_string_lossy().into_owned();
-        let facts = TableFacts {
+        Some(TableFacts {
             name: qualified_name(&schema, &relname),
             schema,
             relname,
@@ -86,10 +89,8 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
                 form.relpages as i64,
                 current_pages,
             ),
-            created_in_transaction: (*rel).rd_createSubid != INVALID_SUB_TRANSACTION_ID,
-        };
-        ffi::relation_close(rel, pg_sys::NoLock as i32);
-        Some(facts)
+            created_in_transaction,
+        })
     }
 }
 
@@ -323,45 +324,51 @@ unsafe fn scan_for_row(
     // SAFETY: rel is open (caller's contract); the table AM routine of an open relation is valid;
     // the snapshot is registered for the scan's lifetime and released after; slot and scan are
     // freed before returning. RegisterSnapshot copies the latest snapshot (it is never marked
-    // copied), so setting the copy's command id changes no snapshot anyone else holds.
+    // copied), so setting the copy's command id changes no snapshot anyone else holds. The access
+    // method's callbacks are plain function pointers, which pgrx does not wrap: the scan runs in
+    // the shared guard, and holds nothing with a destructor (on an error, the transaction's
+    // resource owner releases the snapshot, the buffers and the scan).
     unsafe {
-        let am = &*(*rel).rd_tableam;
-        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-        if before_this_transaction {
-            (*snapshot).curcid = pg_sys::FirstCommandId;
-        }
-        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
-        let scan_begin = am.scan_begin.expect("table AM without scan_begin");
-        let scan = scan_begin(
-            rel,
-            snapshot,
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            flags,
-        );
-        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-        let next = am
-            .scan_getnextslot
-            .expect("table AM without scan_getnextslot");
-        let mut found = false;
-        while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
-            found = match column {
-                None => true,
-                Some(attnum) => {
-                    let mut isnull = true;
-                    pg_sys::slot_getattr(slot, attnum, &mut isnull);
-                    !isnull
-                }
-            };
-            if found {
-                break;
+        ffi::guarded_value(|| {
+            let am = &*(*rel).rd_tableam;
+            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            if before_this_transaction {
+                (*snapshot).curcid = pg_sys::FirstCommandId;
             }
-        }
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        am.scan_end.expect("table AM without scan_end")(scan);
-        pg_sys::UnregisterSnapshot(snapshot);
-        found
+            let flags =
+                pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
+            let scan_begin = am.scan_begin.expect("table AM without scan_begin");
+            let scan = scan_begin(
+                rel,
+                snapshot,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                flags,
+            );
+            let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+            let next = am
+                .scan_getnextslot
+                .expect("table AM without scan_getnextslot");
+            let mut found = false;
+            while next(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+                found = match column {
+                    None => true,
+                    Some(attnum) => {
+                        let mut isnull = true;
+                        pg_sys::slot_getattr(slot, attnum, &mut isnull);
+                        !isnull
+                    }
+                };
+                if found {
+                    break;
+                }
+            }
+            pg_sys::ExecDropSingleTupleTableSlot(slot);
+            am.scan_end.expect("table AM without scan_end")(scan);
+            pg_sys::UnregisterSnapshot(snapshot);
+            found
+        })
     }
 }
 

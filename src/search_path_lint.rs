@@ -226,10 +226,13 @@ fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
 /// Lints the functions a statement created or changed.
 fn check_functions(before: Vec<Changed>) {
     let auditing = crate::audit::active();
-    let mode = if auditing {
-        CheckMode::Warn
-    } else {
-        gucs::search_path_mode()
+    let mode = match gucs::search_path_mode() {
+        _ if auditing => CheckMode::Warn,
+        // A restore (pg_dump's output turns check_function_bodies off) recreates functions as
+        // they were; refusing one would leave it missing from the restored database.
+        // SAFETY: a backend global, set by SET.
+        CheckMode::Error if !unsafe { pg_sys::check_function_bodies } => CheckMode::Warn,
+        mode => mode,
     };
     if mode == CheckMode::Off || creating_extension() {
         return;

@@ -58,7 +58,8 @@ fn truncate_guarded() -> bool {
 pub unsafe fn before_truncate(
     stmt: *mut pg_sys::TruncateStmt,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
-    if !preloaded() || !drop_guard::guard_active() {
+    // An audit runs its statements itself, inside this library's hooks, preloaded or not.
+    if !(preloaded() || crate::audit::active()) || !drop_guard::guard_active() {
         return None;
     }
     let mut targets: Vec<pg_sys::Oid> = Vec::new();

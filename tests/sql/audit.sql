@@ -101,6 +101,20 @@ SELECT count(*) > 0 AS later_statements_audited FROM memory_guard.audit(:'migrat
 \c memory_guard_regress
 DROP DATABASE audit_no_vector;
 
+-- TRUNCATE is reported though this session did not preload the library: the audit runs its
+-- statements inside the library's own hooks.
+SELECT memory_guard.truncate_guarded() AS preloaded;
+SELECT seq, severity, category, object FROM memory_guard.audit('TRUNCATE memory_notes CASCADE;');
+SELECT count(*) > 0 AS memory_notes_kept FROM memory_notes;
+
+-- A cancel or a statement timeout ends the audit (57014) instead of becoming a finding about
+-- the statement it interrupted; the next audit runs as usual.
+SET statement_timeout = '200ms';
+SELECT * FROM memory_guard.audit('SELECT pg_sleep(5); SELECT pg_sleep(5); SELECT pg_sleep(5);');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET statement_timeout;
+SELECT count(*) AS findings FROM memory_guard.audit('SELECT 1;');
+
 SET memory_guard.drop_mode = off;
 SET client_min_messages = warning;
 DROP TABLE memory_notes, backtest_runs, chat_sessions, workspaces CASCADE;

@@ -61,6 +61,20 @@ DROP TABLE lc.notes;
 \set VERBOSITY default
 SELECT count(*) AS notes_still_there FROM lc.notes;
 
+-- Backups of two tables, dropped in one transaction with other DDL between the drops: the
+-- ledger check of the later statements must not revisit the table already dropped.
+CREATE TABLE lc.b1 AS SELECT g AS id FROM generate_series(1, 5) g;
+CREATE TABLE lc.b2 AS SELECT g AS id FROM generate_series(1, 5) g;
+ALTER TABLE lc.b2 ENABLE ROW LEVEL SECURITY;
+CREATE POLICY b2_read ON lc.b2 USING (true);
+SELECT count(*) AS backups FROM (SELECT memory_guard.backup_table('lc.b1') UNION ALL SELECT memory_guard.backup_table('lc.b2')) b;
+BEGIN;
+DROP TABLE lc.b1;
+DROP POLICY b2_read ON lc.b2;
+DROP TABLE lc.b2;
+COMMIT;
+SELECT table_name, guard FROM memory_guard.drop_log WHERE table_name IN ('lc.b1', 'lc.b2') ORDER BY 1;
+
 SET memory_guard.drop_mode = off;
 DELETE FROM memory_guard.memory_notes_carryover WHERE target_oid = 'lc.mem'::regclass;
 DELETE FROM memory_guard.ledger WHERE source_name LIKE 'lc.%';

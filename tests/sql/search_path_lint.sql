@@ -81,6 +81,12 @@ SELECT proconfig FROM pg_proc WHERE oid = 'lint.update_updated_at_column()'::reg
 CREATE FUNCTION lint.out_trigger(OUT r trigger) LANGUAGE internal AS 'suppress_redundant_updates_trigger';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS out_trigger_exists FROM pg_proc WHERE proname = 'out_trigger';
+-- A restore (pg_dump's output turns check_function_bodies off) recreates functions as they
+-- were: error mode reports instead of refusing, and the function is there.
+SET check_function_bodies = off;
+CREATE FUNCTION lint.restored() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+RESET check_function_bodies;
+SELECT count(*) AS restored_exists FROM pg_proc WHERE proname = 'restored';
 SET memory_guard.search_path_mode = off;
 CREATE FUNCTION lint.unchecked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 RESET memory_guard.search_path_mode;

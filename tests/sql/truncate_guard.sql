@@ -78,5 +78,12 @@ COMMIT;
 SELECT count(*) - :drop_log_before AS new_drop_log_rows, (SELECT count(*) FROM notes) AS notes
 FROM memory_guard.drop_log;
 
+-- In a read-only transaction Postgres' own refusal comes first, untouched (25006), and nothing
+-- is locked or probed for a TRUNCATE that cannot run.
+BEGIN READ ONLY;
+TRUNCATE notes;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
 \c memory_guard_regress
 DROP DATABASE trunc_preloaded;
