@@ -247,7 +247,7 @@ fn in_subtransaction<R>(keep: bool, f: impl FnOnce() -> R) -> Result<R, (String,
             let f = f;
             Ok((f.0)())
         })
-        .catch_others(Err)
+        .catch_others(|e| Err(Box::new(e)))
         .execute();
         if r.is_ok() && keep {
             pg_sys::ReleaseCurrentSubTransaction();
