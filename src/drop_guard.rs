@@ -746,7 +746,8 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
     })
     .map_err(|e| GuardError::new(SqlState::InvalidParameterValue, format!("allow_drop: {e}")))?;
     match resolve_target(target) {
-        Target::Table(relid, kind) if kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE => {
+        // A foreign table's rows are deleted on its server by TRUNCATE.
+        Target::Table(relid, kind) if kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE || kind == pg_sys::RELKIND_FOREIGN_TABLE => {
             Ok(permit(relid, None))
         }
         Target::Column(relid, column) => Ok(permit(relid, Some(column))),
@@ -754,7 +755,7 @@ fn resolve_permit(target: Option<&str>, reason: Option<&str>) -> Result<Permit, 
             SqlState::WrongObjectType,
             format!("allow_drop: {target} is not a table"),
         )
-        .detail("memory_guard guards tables and partitioned tables; other relations hold no rows of their own.")),
+        .detail("memory_guard guards tables, partitioned tables and (for TRUNCATE) foreign tables; other relations hold no rows of their own.")),
         Target::Missing => Err(GuardError::new(
             SqlState::UndefinedTable,
             format!("allow_drop: table {target} does not exist"),

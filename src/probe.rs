@@ -41,6 +41,48 @@ pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
     probe(relid, None)
 }
 
+/// A foreign table that TRUNCATE is about to empty (the caller's statement has locked it): its
+/// rows are on its server, which is never read, so it counts as holding rows. `None` for any
+/// other relation.
+pub fn foreign_table(relid: pg_sys::Oid) -> Option<TableFacts> {
+    let (schema_oid, relname, owner, is_partition) = catalog_row(
+        pg_sys::SysCacheIdentifier::RELOID,
+        relid,
+        |form: &pg_sys::FormData_pg_class, _| {
+            (form.relkind as u8 == pg_sys::RELKIND_FOREIGN_TABLE).then(|| {
+                (
+                    form.relnamespace,
+                    // SAFETY: relname is a NUL-terminated NameData of the pinned row.
+                    unsafe { CStr::from_ptr(form.relname.data.as_ptr()) }
+                        .to_string_lossy()
+                        .into_owned(),
+                    form.relowner,
+                    form.relispartition,
+                )
+            })
+        },
+    )
+    .flatten()?;
+    // SAFETY: a syscache lookup; NULL for a namespace that is gone.
+    let nsp = unsafe { pg_sys::get_namespace_name(schema_oid) };
+    if nsp.is_null() {
+        return None;
+    }
+    // SAFETY: a palloc'd C string (checked above).
+    let schema = unsafe { CStr::from_ptr(nsp) }
+        .to_string_lossy()
+        .into_owned();
+    Some(TableFacts {
+        name: qualified_name(&schema, &relname),
+        schema,
+        relname,
+        owner,
+        is_partition,
+        estimate: RowEstimate::Remote,
+        created_in_transaction: false,
+    })
+}
+
 /// The probe behind both: `column` set, "holds rows" means "holds a value in that column".
 fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
     // SAFETY: the deleting statement holds a lock on relid (Postgres locks every object before

@@ -137,7 +137,8 @@ pub unsafe fn before_truncate(
     let tables = probed
         .iter()
         .filter_map(|relid| {
-            let facts = probe::probe_locked_table(*relid)?;
+            let facts =
+                probe::probe_locked_table(*relid).or_else(|| probe::foreign_table(*relid))?;
             let (mut t, _) = drop_guard::dropped_table(*relid, facts);
             t.verified_copy = verified
                 .iter()

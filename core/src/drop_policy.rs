@@ -116,6 +116,9 @@ pub enum RowEstimate {
     About(u64),
     /// No usable statistics (never analyzed, or analyzed while empty).
     Unknown { pages: u64 },
+    /// A foreign table: its rows are on its foreign server, which memory_guard does not read,
+    /// and TRUNCATE deletes them there (postgres_fdw does). Never assumed empty.
+    Remote,
 }
 
 impl RowEstimate {
@@ -136,7 +139,7 @@ impl RowEstimate {
     pub fn rows(self) -> Option<u64> {
         match self {
             RowEstimate::About(n) => Some(n),
-            RowEstimate::Unknown { .. } => None,
+            RowEstimate::Unknown { .. } | RowEstimate::Remote => None,
         }
     }
 
@@ -146,6 +149,7 @@ impl RowEstimate {
             RowEstimate::About(_) => self.to_string(),
             RowEstimate::Unknown { pages: 1 } => "no statistics, 1 page".to_string(),
             RowEstimate::Unknown { pages } => format!("no statistics, {pages} pages"),
+            RowEstimate::Remote => "foreign table, not counted".to_string(),
         }
     }
 }
@@ -167,6 +171,10 @@ impl fmt::Display for RowEstimate {
                     "an unknown number of rows (no statistics; {pages} pages on disk)"
                 )
             }
+            RowEstimate::Remote => write!(
+                f,
+                "rows on its foreign server, which memory_guard cannot count, and TRUNCATE deletes them there"
+            ),
         }
     }
 }
@@ -609,8 +617,16 @@ impl Group<'_> {
     fn noun(&self) -> String {
         match self.column {
             Some(_) => format!("column {}", self.target()),
+            None if self.is_foreign() => format!("foreign table {}", self.root_name),
             None => format!("table {}", self.root_name),
         }
+    }
+
+    /// A foreign table, whose rows memory_guard never sees: it may hold rows, and has no backup.
+    fn is_foreign(&self) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.relid == self.root_relid && m.estimate == RowEstimate::Remote)
     }
 }
 
@@ -656,6 +672,7 @@ fn describe_group(g: &Group<'_>) -> String {
         .collect();
     let (noun, what) = match g.column {
         Some(_) => (format!("Column {}", g.target()), "values"),
+        None if g.is_foreign() => (format!("Foreign table {}", g.root_name), "rows"),
         None => (format!("Table {}", g.root_name), "rows"),
     };
     match (own, others.is_empty(), g.column) {
@@ -696,6 +713,11 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
                 one.noun()
             )
         }
+        [one] if one.is_foreign() => format!(
+            "{} would delete the rows of {}, which memory_guard cannot see",
+            ctx.command_tag,
+            one.noun()
+        ),
         [one] => format!(
             "{} would delete {}, which holds rows",
             ctx.command_tag,
@@ -749,26 +771,31 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
         None => "Nothing was dropped.".to_string(),
     });
 
-    let mut hint = String::from("Keep the data first, then run the statement again:");
+    let mut keep = String::new();
     let mut backed: Vec<&str> = Vec::new();
     for g in &groups {
-        if backed.contains(&g.root_name) {
+        // backup_table copies tables: a foreign table's rows stay on its server.
+        if backed.contains(&g.root_name) || g.is_foreign() {
             continue;
         }
         backed.push(g.root_name);
         if g.root_name.ends_with("memory_notes") && g.column.is_none() {
-            hint.push_str(
+            keep.push_str(
                 "\n  SELECT memory_guard.migrate_memory_notes();  -- carries them into memories",
             );
         }
-        hint.push_str(&format!(
+        keep.push_str(&format!(
             "\n  SELECT memory_guard.backup_table({});",
             quote_literal(g.root_name)
         ));
     }
-    hint.push_str(
-        "\nOr, if it may go, acknowledge it in the same transaction before the statement:",
-    );
+    let mut hint = if keep.is_empty() {
+        String::from("If it may go, acknowledge it in the same transaction before the statement:")
+    } else {
+        format!(
+            "Keep the data first, then run the statement again:{keep}\nOr, if it may go, acknowledge it in the same transaction before the statement:"
+        )
+    };
     for g in &groups {
         hint.push_str(&format!(
             "\n  SELECT memory_guard.allow_drop({}, reason => 'why this data may go');",
@@ -1286,6 +1313,40 @@ mod tests {
         assert_eq!(
             e.detail.unwrap().lines().next().unwrap(),
             "Table public.events holds rows itself (about 10 rows) and in inheritance child public.dogs (no statistics, 3 pages)."
+        );
+    }
+
+    #[test]
+    fn a_foreign_table_is_never_taken_for_empty_and_has_no_backup_remedy() {
+        let ctx = DropContext {
+            command_tag: "TRUNCATE TABLE".into(),
+            ..Default::default()
+        };
+        let mut remote = table(7, "remote_notes", true);
+        remote.estimate = RowEstimate::Remote;
+        let e = blocked_error(&[remote.clone()], &ctx);
+        assert_eq!(
+            e.message,
+            "TRUNCATE TABLE would delete the rows of foreign table public.remote_notes, which memory_guard cannot see"
+        );
+        assert!(e.detail.unwrap().starts_with(
+            "Foreign table public.remote_notes holds rows on its foreign server, which memory_guard cannot count"
+        ));
+        let hint = e.hint.unwrap();
+        assert!(!hint.contains("backup_table"), "{hint}");
+        assert!(hint.starts_with("If it may go, acknowledge it"), "{hint}");
+        assert!(hint.contains("allow_drop('public.remote_notes'"), "{hint}");
+        assert_eq!(remote.estimate.rows(), None);
+        // With a local table beside it, the local one keeps its backup remedy.
+        let e = blocked_error(&[remote, table(8, "local_notes", true)], &ctx);
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("backup_table('public.local_notes')"),
+            "{hint}"
+        );
+        assert!(
+            !hint.contains("backup_table('public.remote_notes')"),
+            "{hint}"
         );
     }
 

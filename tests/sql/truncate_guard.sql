@@ -78,6 +78,31 @@ COMMIT;
 SELECT count(*) - :drop_log_before AS new_drop_log_rows, (SELECT count(*) FROM notes) AS notes
 FROM memory_guard.drop_log;
 
+-- A foreign table's rows are on its server: TRUNCATE deletes them there (postgres_fdw), and
+-- memory_guard cannot see them, so it never takes them for none. The server here is another
+-- database of this cluster, without memory_guard.
+CREATE DATABASE trunc_remote;
+\c trunc_remote
+CREATE TABLE remote_notes AS SELECT g AS id FROM generate_series(1, 3) g;
+\c trunc_preloaded
+CREATE EXTENSION postgres_fdw;
+DO $$ BEGIN
+  EXECUTE format('CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
+                 split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), 'trunc_remote');
+END $$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER remote;
+CREATE FOREIGN TABLE notes_over_there (id int) SERVER remote OPTIONS (table_name 'remote_notes');
+TRUNCATE notes_over_there;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS remote_rows FROM notes_over_there;
+BEGIN;
+SELECT memory_guard.allow_drop('notes_over_there', reason => 'rebuilt nightly from the source');
+TRUNCATE notes_over_there;
+COMMIT;
+SELECT count(*) AS remote_rows FROM notes_over_there;
+SELECT table_name, command_tag, guard, estimated_rows FROM memory_guard.drop_log
+WHERE table_name = 'public.notes_over_there';
+
 -- In a read-only transaction Postgres' own refusal comes first, untouched (25006), and nothing
 -- is locked or probed for a TRUNCATE that cannot run.
 BEGIN READ ONLY;
@@ -87,3 +112,4 @@ ROLLBACK;
 
 \c memory_guard_regress
 DROP DATABASE trunc_preloaded;
+DROP DATABASE trunc_remote;
