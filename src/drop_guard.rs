@@ -226,6 +226,10 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
         }
     };
     DELETED.with(|d| d.borrow_mut().push(seen));
+    if class_id == crate::ffi::LARGE_OBJECT_RELATION_ID {
+        large_object_at_stake(object_id);
+        return;
+    }
     if class_id != pg_sys::RelationRelationId || sub_id < 0 {
         return;
     }
@@ -258,6 +262,64 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
             )
         });
     }
+}
+
+/// A large object is about to be deleted. `lo_unlink` deletes one on purpose (a function call,
+/// like DELETE, not a migration's DDL); `DROP OWNED BY` deletes every large object of the role
+/// along with its other objects, and one that holds data is refused (or reported) there. Only
+/// DROP OWNED is judged: the running statement's, or in the statement that loads the library,
+/// which no hook of ours wraps, the portal's.
+fn large_object_at_stake(loid: pg_sys::Oid) {
+    let drop_owned = pg_sys::CommandTag::CMDTAG_DROP_OWNED;
+    // SAFETY: ActivePortal is NULL or the portal running the current top-level statement.
+    let portal_tag = unsafe { pg_sys::ActivePortal.as_ref().map(|p| p.commandTag) };
+    if statement::last_tag() != drop_owned
+        || !(statement::wrapped() || portal_tag == Some(drop_owned))
+    {
+        return;
+    }
+    // pg_largeobject is readable by superusers only: read as the extension's owner, which only
+    // learns whether the object has a page and who owns it.
+    let found = as_extension_owner(|| {
+        Spi::get_two_with_args::<String, bool>(
+            "SELECT m.lomowner::pg_catalog.regrole::pg_catalog.text, \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject d WHERE d.loid OPERATOR(pg_catalog.=) m.oid) \
+             FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid OPERATOR(pg_catalog.=) $1",
+            &[loid.into()],
+        )
+    });
+    let Ok((Some(owner), Some(true))) = found else {
+        return; // empty, or already gone
+    };
+    let mode = effective_mode();
+    let tag = statement::tag_name(drop_owned);
+    let err = memory_guard_core::drop_policy::large_object_error(&tag, loid.to_u32(), &owner, mode);
+    if crate::audit::active() {
+        crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+            seq,
+            severity: memory_guard_core::audit::Severity::Critical,
+            category: memory_guard_core::audit::Category::DataLoss,
+            object: format!("large object {loid}"),
+            message: format!(
+                "{}. {}",
+                err.message,
+                err.detail.clone().unwrap_or_default()
+            ),
+            fix: err.hint.clone().unwrap_or_default(),
+            statement: stmt.to_string(),
+        });
+        return;
+    }
+    let verdict = match mode.reaction() {
+        Some(Reaction::Refuse) => "blocked",
+        Some(Reaction::Log) => "logged",
+        _ => "warned about",
+    };
+    report::server_log(&format!(
+        "memory_guard: {verdict} {tag} of large object {loid} (owner {owner}) role={}",
+        current_role()
+    ));
+    report::emit(&err, mode.reaction(), "drop_guard");
 }
 
 /// A statement our ProcessUtility hook does not wrap begins: what earlier such statements

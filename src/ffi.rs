@@ -149,6 +149,10 @@ pub struct EventTriggerCacheItem {
     pub tagset: *mut pg_sys::Bitmapset,
 }
 
+/// pg_largeobject's OID (catalog/pg_largeobject.h), the class of a large object in the
+/// dependency machinery; not bound by pgrx.
+pub const LARGE_OBJECT_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2613);
+
 /// `EventTriggerEvent`'s first member.
 pub const EVT_DDL_COMMAND_START: std::ffi::c_int = 0;
 
@@ -164,6 +168,14 @@ mod tests {
         // SAFETY: relation_open raises for an OID no relation has; that is the point.
         unsafe { super::relation_open(pg_sys::Oid::from(u32::MAX - 1), pg_sys::NoLock as i32) };
         unreachable!("relation_open returned for a relation that does not exist");
+    }
+
+    #[pg_test]
+    fn the_large_object_class_is_pg_largeobject() {
+        let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'pg_catalog.pg_largeobject'::regclass::oid")
+            .unwrap()
+            .unwrap();
+        assert_eq!(super::LARGE_OBJECT_RELATION_ID, oid);
     }
 
     #[pg_test]

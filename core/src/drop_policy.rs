@@ -846,6 +846,29 @@ pub fn unreadable_error(
     ))
 }
 
+/// `DROP OWNED BY` deletes the large objects the role owns along with its other objects, data
+/// and all, and no DROP names them. `owner` is the role's name as Postgres prints it.
+pub fn large_object_error(command_tag: &str, loid: u32, owner: &str, mode: DropMode) -> GuardError {
+    let outcome = match mode.reaction() {
+        Some(Reaction::Refuse) | None => "Nothing was dropped.".to_string(),
+        Some(_) => format!(
+            "The statement goes ahead (memory_guard.drop_mode = {}).",
+            mode.as_str()
+        ),
+    };
+    GuardError::new(
+        SqlState::DataStillExists,
+        format!("{command_tag} would delete large object {loid}, which holds data"),
+    )
+    .detail(format!(
+        "Large object {loid} belongs to {owner}, and {command_tag} deletes a role's large objects with its other objects. {outcome}"
+    ))
+    .hint(format!(
+        "Keep them: REASSIGN OWNED BY {owner} TO another role before {command_tag}, or export them first (lo_export, or pg_dump with large objects). If they may go, delete them on purpose first:\n  SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE lomowner = {}::pg_catalog.regrole;",
+        quote_literal(owner)
+    ))
+}
+
 /// A permanent table (or one of its columns) would depend on a temporary type: Postgres drops
 /// what depends on a session's temporary objects, with internal cascading deletes, when the
 /// session ends or runs DISCARD TEMP, and the table or column would go with them, rows and all.
@@ -1348,6 +1371,32 @@ mod tests {
             !hint.contains("backup_table('public.remote_notes')"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn a_large_object_error_names_it_and_says_how_to_keep_it() {
+        let e = large_object_error("DROP OWNED", 16401, "app_writer", DropMode::Enforce);
+        assert_eq!(e.sqlstate, SqlState::DataStillExists);
+        assert_eq!(
+            e.message,
+            "DROP OWNED would delete large object 16401, which holds data"
+        );
+        assert!(e
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("Nothing was dropped."));
+        let hint = e.hint.unwrap();
+        assert!(hint.contains("REASSIGN OWNED BY app_writer TO"), "{hint}");
+        assert!(
+            hint.contains("lomowner = 'app_writer'::pg_catalog.regrole"),
+            "{hint}"
+        );
+        let warned = large_object_error("DROP OWNED", 1, "r", DropMode::Warn);
+        assert!(warned
+            .detail
+            .unwrap()
+            .ends_with("(memory_guard.drop_mode = warn)."));
     }
 
     #[test]
