@@ -98,6 +98,8 @@ struct Statement {
     kind: StatementKind,
     /// For `ALTER TABLE … RENAME TO`: the table's name as written (callers by the old name break).
     renames: Option<String>,
+    /// What it creates, as written, for findings about it.
+    creates: Option<rules::Created>,
 }
 
 #[pg_guard]
@@ -155,6 +157,7 @@ fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
                 text,
                 kind: classify((*raw).stmt),
                 renames: renamed_table((*raw).stmt),
+                creates: created_by((*raw).stmt),
             });
         }
     }
@@ -182,6 +185,91 @@ unsafe fn renamed_table(node: *mut pg_sys::Node) -> Option<String> {
             Some(schema) => format!("{}.{}", quote(&schema), quote(&relname)),
             None => quote(&relname),
         })
+    }
+}
+
+/// What a CREATE statement creates, named as it writes it.
+///
+/// # Safety
+/// `node` must be a statement node from the raw parser.
+unsafe fn created_by(node: *mut pg_sys::Node) -> Option<rules::Created> {
+    use pg_sys::NodeTag::*;
+    let ident = |p: *const std::ffi::c_char| {
+        // SAFETY: NULL or a C string of the parse tree.
+        (!p.is_null()).then(|| {
+            crate::probe::quote_identifier(&unsafe { CStr::from_ptr(p) }.to_string_lossy())
+        })
+    };
+    let range = |rv: *mut pg_sys::RangeVar| {
+        // SAFETY: NULL or a RangeVar of the parse tree.
+        let rv = unsafe { rv.as_ref() }?;
+        let name = ident(rv.relname)?;
+        Some(match ident(rv.schemaname) {
+            Some(schema) => format!("{schema}.{name}"),
+            None => name,
+        })
+    };
+    let made = |noun, name: Option<String>, on: Option<String>| {
+        Some(rules::Created {
+            noun,
+            name: name?,
+            on,
+        })
+    };
+    // SAFETY: each node is read as the struct its tag names.
+    unsafe {
+        match (*node).type_ {
+            T_CreateStmt => made(
+                "table",
+                range((*node.cast::<pg_sys::CreateStmt>()).relation),
+                None,
+            ),
+            T_ViewStmt => made("view", range((*node.cast::<pg_sys::ViewStmt>()).view), None),
+            T_CreateSeqStmt => made(
+                "sequence",
+                range((*node.cast::<pg_sys::CreateSeqStmt>()).sequence),
+                None,
+            ),
+            T_IndexStmt => {
+                let s = &*node.cast::<pg_sys::IndexStmt>();
+                made("index", ident(s.idxname), range(s.relation))
+            }
+            T_CreatePolicyStmt => {
+                let s = &*node.cast::<pg_sys::CreatePolicyStmt>();
+                made("policy", ident(s.policy_name), range(s.table))
+            }
+            T_CreateTrigStmt => {
+                let s = &*node.cast::<pg_sys::CreateTrigStmt>();
+                made("trigger", ident(s.trigname), range(s.relation))
+            }
+            T_CreateFunctionStmt => {
+                let s = &*node.cast::<pg_sys::CreateFunctionStmt>();
+                let name = crate::ffi::list_elements::<pg_sys::String>(s.funcname)
+                    .map(|part| ident((*part).sval))
+                    .collect::<Option<Vec<String>>>()
+                    .map(|parts| parts.join("."));
+                made(
+                    if s.is_procedure {
+                        "procedure"
+                    } else {
+                        "function"
+                    },
+                    name,
+                    None,
+                )
+            }
+            T_CreateSchemaStmt => made(
+                "schema",
+                ident((*node.cast::<pg_sys::CreateSchemaStmt>()).schemaname),
+                None,
+            ),
+            T_CreateExtensionStmt => made(
+                "extension",
+                ident((*node.cast::<pg_sys::CreateExtensionStmt>()).extname),
+                None,
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -402,6 +490,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
                     rerun.push(rules::not_idempotent(
                         i as i32 + 1,
                         s.kind,
+                        s.creates.as_ref(),
                         &code,
                         &message,
                         &s.text,

@@ -98,6 +98,15 @@ pub enum StatementKind {
 }
 
 impl StatementKind {
+    /// The kind of object a trigger or policy statement creates, for a DROP naming it.
+    fn noun(self) -> &'static str {
+        match self {
+            StatementKind::CreateTrigger => "trigger",
+            StatementKind::CreatePolicy => "policy",
+            _ => "object",
+        }
+    }
+
     /// Why the audit does not run it, for statements that cannot run in a transaction.
     pub fn not_transactional(self) -> Option<&'static str> {
         Some(match self {
@@ -198,17 +207,49 @@ fn missing_type(message: &str) -> Option<&str> {
 }
 
 /// The statement failed when the migration was applied a second time.
+/// What a statement creates, named as the statement writes it (quoted where needed), with the
+/// table it is created on for a policy, trigger or index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub noun: &'static str,
+    pub name: String,
+    pub on: Option<String>,
+}
+
+impl Created {
+    pub fn describe(&self) -> String {
+        match &self.on {
+            Some(table) => format!("{} {} on {table}", self.noun, self.name),
+            None => format!("{} {}", self.noun, self.name),
+        }
+    }
+
+    /// `DROP <noun> IF EXISTS <name> ON <table>`, for what has no IF NOT EXISTS.
+    fn drop_if_exists(&self) -> String {
+        let noun = self.noun.to_uppercase();
+        match &self.on {
+            Some(table) => format!("DROP {noun} IF EXISTS {} ON {table};", self.name),
+            None => format!("DROP {noun} IF EXISTS {};", self.name),
+        }
+    }
+}
+
 pub fn not_idempotent(
     seq: i32,
     kind: StatementKind,
+    created: Option<&Created>,
     sqlstate: &str,
     message: &str,
     statement: &str,
 ) -> Finding {
+    let drop_first = created.map_or_else(
+        || format!("DROP {} IF EXISTS … ON …", kind.noun().to_uppercase()),
+        |c| c.drop_if_exists(),
+    );
     let fix = match kind {
         // Postgres has no CREATE TRIGGER IF NOT EXISTS; OR REPLACE exists since 14.
         StatementKind::CreateTrigger => format!(
-            "{} (PostgreSQL 14+), or DROP TRIGGER IF EXISTS … ON … before it",
+            "{} (PostgreSQL 14+), or {drop_first} before it",
             replace_leading(statement, "CREATE TRIGGER", "CREATE OR REPLACE TRIGGER")
         ),
         StatementKind::CreateFunction => {
@@ -216,8 +257,7 @@ pub fn not_idempotent(
             replace_leading(&s, "CREATE PROCEDURE", "CREATE OR REPLACE PROCEDURE")
         }
         StatementKind::CreatePolicy => {
-            "DROP POLICY IF EXISTS … ON … before it (CREATE POLICY has no IF NOT EXISTS)"
-                .to_string()
+            format!("{drop_first} before it (CREATE POLICY has no IF NOT EXISTS)")
         }
         StatementKind::CreateRelation => "Add IF NOT EXISTS.".to_string(),
         _ => "Make it safe to repeat (IF NOT EXISTS, OR REPLACE, or a DROP … IF EXISTS before it)."
@@ -227,7 +267,7 @@ pub fn not_idempotent(
         seq,
         severity: Severity::Medium,
         category: Category::Idempotency,
-        object: String::new(),
+        object: created.map(Created::describe).unwrap_or_default(),
         message: format!(
             "fails when the migration is applied again: {message} (SQLSTATE {sqlstate})"
         ),
@@ -345,9 +385,15 @@ mod tests {
     #[test]
     fn the_trigger_fix_is_valid_postgres() {
         let stmt = "CREATE TRIGGER update_memories_updated_at\n  BEFORE UPDATE ON memories\n  FOR EACH ROW\n  EXECUTE FUNCTION update_updated_at_column()";
+        let created = Created {
+            noun: "trigger",
+            name: "update_memories_updated_at".into(),
+            on: Some("memories".into()),
+        };
         let f = not_idempotent(
             7,
             StatementKind::CreateTrigger,
+            Some(&created),
             "42710",
             "trigger \"x\" already exists",
             stmt,
@@ -360,8 +406,53 @@ mod tests {
             f.fix
         );
         assert!(!f.fix.contains("IF NOT EXISTS"));
+        assert!(
+            f.fix.ends_with(
+                "or DROP TRIGGER IF EXISTS update_memories_updated_at ON memories; before it"
+            ),
+            "{}",
+            f.fix
+        );
+        assert_eq!(f.object, "trigger update_memories_updated_at on memories");
         assert_eq!(f.category.as_str(), "idempotency");
         assert_eq!(f.severity, Severity::Medium);
+    }
+
+    #[test]
+    fn the_policy_fix_names_the_policy_and_its_table() {
+        let created = Created {
+            noun: "policy",
+            name: "\"Team reads\"".into(),
+            on: Some("public.memories".into()),
+        };
+        let f = not_idempotent(
+            3,
+            StatementKind::CreatePolicy,
+            Some(&created),
+            "42710",
+            "policy exists",
+            "CREATE POLICY \"Team reads\" ON public.memories USING (true)",
+        );
+        assert_eq!(
+            f.fix,
+            "DROP POLICY IF EXISTS \"Team reads\" ON public.memories; before it (CREATE POLICY has no IF NOT EXISTS)"
+        );
+        assert_eq!(f.object, "policy \"Team reads\" on public.memories");
+        // Unnamed, it still says what to drop.
+        let f = not_idempotent(
+            3,
+            StatementKind::CreatePolicy,
+            None,
+            "42710",
+            "m",
+            "CREATE POLICY",
+        );
+        assert!(
+            f.fix.starts_with("DROP POLICY IF EXISTS … ON …"),
+            "{}",
+            f.fix
+        );
+        assert_eq!(f.object, "");
     }
 
     #[test]
