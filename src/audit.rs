@@ -195,10 +195,12 @@ unsafe fn renamed_table(node: *mut pg_sys::Node) -> Option<String> {
 unsafe fn created_by(node: *mut pg_sys::Node) -> Option<rules::Created> {
     use pg_sys::NodeTag::*;
     let ident = |p: *const std::ffi::c_char| {
-        // SAFETY: NULL or a C string of the parse tree.
-        (!p.is_null()).then(|| {
-            crate::probe::quote_identifier(&unsafe { CStr::from_ptr(p) }.to_string_lossy())
-        })
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a C string of the parse tree (not NULL, checked above).
+        let name = unsafe { CStr::from_ptr(p) }.to_string_lossy();
+        Some(crate::probe::quote_identifier(&name))
     };
     let range = |rv: *mut pg_sys::RangeVar| {
         // SAFETY: NULL or a RangeVar of the parse tree.
