@@ -114,7 +114,9 @@ fn lint_changed(mut changed: Vec<Changed>) {
                 .is_some_and(|r| r.security_definer || r.is_trigger || r.search_path.is_some())
     });
     if may_report {
-        with_safe_search_path(|| check_functions(changed));
+        // Read before the lint pins its own path: the statement resolved names through this.
+        let path = session_schemas();
+        with_safe_search_path(|| check_functions(changed, path));
     }
 }
 
@@ -224,7 +226,7 @@ fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
 }
 
 /// Lints the functions a statement created or changed.
-fn check_functions(before: Vec<Changed>) {
+fn check_functions(before: Vec<Changed>, resolved_with: Vec<String>) {
     let auditing = crate::audit::active();
     let mode = match gucs::search_path_mode() {
         _ if auditing => CheckMode::Warn,
@@ -238,7 +240,7 @@ fn check_functions(before: Vec<Changed>) {
         return;
     }
     let oids: Vec<pg_sys::Oid> = before.iter().map(|(oid, _)| *oid).collect();
-    let mut functions = function_facts(Some(&oids), None);
+    let mut functions = function_facts(Some(&oids), None, &resolved_with);
     for (oid, facts) in functions.iter_mut() {
         // What the function had before this statement (`None`: it is new).
         facts.previous_search_path = before
@@ -322,11 +324,55 @@ fn schema_facts() -> Vec<SchemaFacts> {
     .unwrap_or_default()
 }
 
+/// The schemas of the search_path in effect, in order ("$user" resolved, missing schemas and
+/// the implicit pg_catalog and pg_temp left out).
+fn session_schemas() -> Vec<String> {
+    // SAFETY: fetch_search_path returns a palloc'd list of namespace OIDs (an integer list, read
+    // as such within its length); get_namespace_name is a syscache lookup, NULL for a schema
+    // dropped meanwhile, copied at once.
+    unsafe {
+        let list = pg_sys::fetch_search_path(false);
+        if list.is_null() {
+            return Vec::new();
+        }
+        (0..(*list).length as usize)
+            .filter_map(|i| {
+                let nsp = pg_sys::get_namespace_name((*(*list).elements.add(i)).oid_value);
+                (!nsp.is_null())
+                    .then(|| std::ffi::CStr::from_ptr(nsp).to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+}
+
+/// For existing functions, whose creation is past: the search_path sessions start with (the
+/// server's, database's or role's setting), "$user" left out.
+fn default_schemas() -> Vec<String> {
+    // SAFETY: returns the reset value of a built-in setting, a C string owned by the GUC
+    // machinery, copied at once.
+    let value = unsafe {
+        let v = pg_sys::GetConfigOptionResetString(c"search_path".as_ptr());
+        if v.is_null() {
+            return Vec::new();
+        }
+        std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned()
+    };
+    memory_guard_core::search_path::parse_search_path(&value)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match e {
+            memory_guard_core::search_path::PathEntry::Schema(s) => Some(s),
+            memory_guard_core::search_path::PathEntry::CurrentUser => None,
+        })
+        .collect()
+}
+
 /// Facts for the functions with these OIDs and/or in these schemas. `previous_search_path` is
 /// what search_path_history remembers (a regression if the function has lost it since).
 fn function_facts(
     oids: Option<&[pg_sys::Oid]>,
     schemas: Option<Vec<String>>,
+    resolves_with: &[String],
 ) -> Vec<(pg_sys::Oid, FunctionFacts)> {
     let args: Vec<DatumWithOid> = vec![oids.map(|o| o.to_vec()).into(), schemas.into()];
     Spi::connect(|c| {
@@ -351,6 +397,7 @@ fn function_facts(
                         owner: r.get::<pg_sys::Oid>(9).ok()??.to_u32(),
                         previous_search_path: pinned_before.map(Some),
                         search_path,
+                        resolves_with: resolves_with.to_vec(),
                     },
                 ))
             })
@@ -376,7 +423,7 @@ fn lint_functions_rows(
     ),
 > {
     let schema_list = schema_facts();
-    let rows: Vec<_> = function_facts(None, schemas)
+    let rows: Vec<_> = function_facts(None, schemas, &default_schemas())
         .into_iter()
         .flat_map(|(oid, facts)| {
             lint_function(&facts, &schema_list)

@@ -135,6 +135,11 @@ pub struct FunctionFacts {
     /// The setting before the statement ran: `None` when the function is new (or unknown),
     /// `Some(None)` when it existed without one.
     pub previous_search_path: Option<Option<String>>,
+    /// The schemas it resolved its names through, in order, as far as the lint can tell: the
+    /// session's search_path when the statement writing it ran, or the default path of
+    /// sessions for a lint of existing functions. A fix that pins less than these can break a
+    /// function that calls what lives there (`uuid_generate_v4()` in Supabase's `extensions`).
+    pub resolves_with: Vec<String>,
 }
 
 /// Who may create objects in a schema, as the extension read it from the catalog.
@@ -214,16 +219,26 @@ fn why_relevant(f: &FunctionFacts) -> Option<&'static str> {
     }
 }
 
-/// The path to suggest when a function has none: its own schema unless others may create objects
-/// in it (then nothing: the body must qualify its names), and pg_temp last for SECURITY DEFINER
-/// functions (pg_temp is searched first unless listed).
+/// The path to suggest when a function has none: its own schema, then the schemas it resolved
+/// its names through, each only if no role but the owner may create objects in it (an unsafe
+/// one is left out: the body must qualify what it uses there), and pg_temp last for SECURITY
+/// DEFINER functions (pg_temp is searched first unless listed). Schemas that do not exist
+/// (absent from `schemas`) and the implicit pg_catalog and pg_temp are left out.
 fn suggested_path(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<PathEntry> {
-    let own_unsafe = schemas
-        .iter()
-        .any(|k| k.name == f.schema && k.open_to_others(f.owner));
-    let mut p = Vec::new();
-    if !own_unsafe {
-        p.push(PathEntry::Schema(f.schema.clone()));
+    let mut p: Vec<PathEntry> = Vec::new();
+    for name in std::iter::once(&f.schema).chain(&f.resolves_with) {
+        let entry = PathEntry::Schema(name.clone());
+        let safe = schemas
+            .iter()
+            .any(|k| &k.name == name && !k.open_to_others(f.owner));
+        let own_schema = name == &f.schema;
+        if (safe || (own_schema && !schemas.iter().any(|k| &k.name == name)))
+            && name != "pg_catalog"
+            && name != "pg_temp"
+            && !p.contains(&entry)
+        {
+            p.push(entry);
+        }
     }
     if f.security_definer {
         p.push(PathEntry::Schema("pg_temp".into()));
@@ -376,7 +391,45 @@ mod tests {
             is_trigger: true,
             search_path: None,
             previous_search_path: None,
+            resolves_with: vec![],
         }
+    }
+
+    #[test]
+    fn the_fix_keeps_the_schemas_the_function_resolved_its_names_through() {
+        // Supabase: created under search_path "$user", public, extensions; uuid_generate_v4()
+        // lives in extensions. Pinning only public would make every call fail.
+        let schemas = vec![
+            SchemaFacts {
+                name: "public".into(),
+                creators: vec![10],
+            },
+            SchemaFacts {
+                name: "extensions".into(),
+                creators: vec![10],
+            },
+            SchemaFacts {
+                name: "scratch".into(),
+                creators: vec![10, 0],
+            },
+        ];
+        let f = FunctionFacts {
+            security_definer: true,
+            resolves_with: vec![
+                "public".into(),
+                "extensions".into(),
+                "scratch".into(),    // open to every role: left out
+                "pg_catalog".into(), // implicit
+                "missing".into(),    // does not exist
+            ],
+            ..func()
+        };
+        let findings = lint_function(&f, &schemas);
+        assert_eq!(findings[0].path, "public, extensions, pg_temp");
+        assert_eq!(
+            findings[0].fix,
+            "ALTER FUNCTION public.update_updated_at_column() SET search_path = public, extensions, pg_temp;"
+        );
     }
 
     fn public_open() -> Vec<SchemaFacts> {

@@ -29,3 +29,4 @@ DROP DATABASE ack_without_guard;
 SET memory_guard.drop_mode = off;
 DROP TABLE ack_notes;
 RESET memory_guard.drop_mode;
+DELETE FROM memory_guard.drop_log WHERE table_name = 'public.ack_notes';

@@ -124,3 +124,37 @@ DROP SCHEMA "Open Space" CASCADE;
 DROP SCHEMA theirs CASCADE;
 DROP ROLE other_owner;
 RESET memory_guard.drop_mode;
+
+-- A fix keeps the function working: it pins the schemas the function resolved its names
+-- through, not only its own. As on Supabase, uuid-ossp lives in schema extensions, and
+-- sessions run with search_path = public, extensions (a database setting here).
+CREATE DATABASE lint_supabase;
+ALTER DATABASE lint_supabase SET search_path = public, extensions;
+\c lint_supabase
+SET client_min_messages = error;
+CREATE EXTENSION memory_guard;
+RESET client_min_messages;
+CREATE SCHEMA extensions;
+CREATE EXTENSION "uuid-ossp" SCHEMA extensions;
+CREATE TABLE notes (id uuid, body text);
+-- At CREATE time, the report's fix uses the statement's own search_path.
+CREATE FUNCTION set_note_id() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN NEW.id := uuid_generate_v4(); RETURN NEW; END $$;
+CREATE TRIGGER set_note_id BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION set_note_id();
+-- lint_functions() of existing functions uses the path sessions start with.
+SELECT function, rule, fix FROM memory_guard.lint_functions(ARRAY['public']);
+-- Its fix applied, the trigger still works when fired under another search_path.
+DO $$
+DECLARE f record;
+BEGIN
+  FOR f IN SELECT fix FROM memory_guard.lint_functions(ARRAY['public']) LOOP
+    EXECUTE f.fix;
+  END LOOP;
+END $$;
+SET search_path = pg_catalog;
+INSERT INTO public.notes (body) VALUES ('fired with only pg_catalog on the path');
+SELECT count(*) AS notes_with_ids FROM public.notes WHERE id IS NOT NULL;
+RESET search_path;
+SELECT count(*) AS findings_after_fixes FROM memory_guard.lint_functions(ARRAY['public']);
+\c memory_guard_regress
+DROP DATABASE lint_supabase;
