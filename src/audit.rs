@@ -100,6 +100,8 @@ struct Statement {
     renames: Option<String>,
     /// What it creates, as written, for findings about it.
     creates: Option<rules::Created>,
+    /// What it does that the audit's rollback could not undo: then it is not run.
+    irreversible: Option<String>,
 }
 
 #[pg_guard]
@@ -158,6 +160,7 @@ fn parse(sql: &str) -> Result<Vec<Statement>, (String, i32)> {
                 kind: classify((*raw).stmt),
                 renames: renamed_table((*raw).stmt),
                 creates: created_by((*raw).stmt),
+                irreversible: irreversible((*raw).stmt),
             });
         }
     }
@@ -185,6 +188,84 @@ unsafe fn renamed_table(node: *mut pg_sys::Node) -> Option<String> {
             Some(schema) => format!("{}.{}", quote(&schema), quote(&relname)),
             None => quote(&relname),
         })
+    }
+}
+
+/// What a statement does that a rolled-back transaction does not undo, or `None`: statements
+/// that act on the session or the server (PREPARE, LOAD, COPY to a file or program), and calls
+/// of functions that do (`rules::irreversible_function`) in the expressions the statement
+/// evaluates. What a function body or a DO block calls is not seen.
+///
+/// # Safety
+/// `node` must be a statement node from the raw parser.
+unsafe fn irreversible(node: *mut pg_sys::Node) -> Option<String> {
+    use pg_sys::NodeTag::*;
+    // SAFETY: each node is read as the struct its tag names; expressions are walked with
+    // Postgres' raw-tree walker, only from node types it knows.
+    unsafe {
+        let walk = |expr: *mut pg_sys::Node| -> Option<String> {
+            let mut found: Option<String> = None;
+            call_found(expr, (&mut found as *mut Option<String>).cast());
+            found
+        };
+        match (*node).type_ {
+            T_PrepareStmt => Some("PREPARE keeps a prepared statement for the session".into()),
+            T_DeallocateStmt => {
+                Some("DEALLOCATE removes a prepared statement of the session".into())
+            }
+            T_LoadStmt => Some("LOAD loads a library into the session".into()),
+            T_CopyStmt => {
+                let c = &*node.cast::<pg_sys::CopyStmt>();
+                if c.is_program {
+                    Some("COPY … PROGRAM runs a program on the server".into())
+                } else if !c.filename.is_null() && !c.is_from {
+                    Some("COPY … TO a file writes a file on the server".into())
+                } else {
+                    walk(c.query)
+                }
+            }
+            T_SelectStmt | T_InsertStmt | T_UpdateStmt | T_DeleteStmt => walk(node),
+            T_CallStmt => walk((*node.cast::<pg_sys::CallStmt>()).funccall.cast()),
+            T_CreateTableAsStmt => walk((*node.cast::<pg_sys::CreateTableAsStmt>()).query),
+            T_ExplainStmt => walk((*node.cast::<pg_sys::ExplainStmt>()).query),
+            T_AlterTableStmt => {
+                // ADD COLUMN … DEFAULT evaluates the default for every existing row.
+                crate::ffi::list_elements::<pg_sys::AlterTableCmd>(
+                    (*node.cast::<pg_sys::AlterTableStmt>()).cmds,
+                )
+                .filter(|cmd| !(**cmd).def.is_null() && (*(**cmd).def).type_ == T_ColumnDef)
+                .find_map(|cmd| walk((*(*cmd).def.cast::<pg_sys::ColumnDef>()).raw_default))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Walker callback: stops at the first call of a function `rules::irreversible_function` names,
+/// writing what it is into `found` (an `Option<String>`).
+#[pg_guard]
+unsafe extern "C-unwind" fn call_found(
+    node: *mut pg_sys::Node,
+    found: *mut std::ffi::c_void,
+) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    // SAFETY: the walker hands over nodes of the raw tree and our own context pointer; a
+    // FuncCall's name is a List of String nodes.
+    unsafe {
+        if (*node).type_ == pg_sys::NodeTag::T_FuncCall {
+            let call = &*node.cast::<pg_sys::FuncCall>();
+            let name = crate::ffi::list_elements::<pg_sys::String>(call.funcname)
+                .last()
+                .map(|s| CStr::from_ptr((*s).sval).to_string_lossy().into_owned());
+            if let Some(why) = name.as_deref().and_then(rules::irreversible_function) {
+                *found.cast::<Option<String>>() =
+                    Some(format!("calls {}() ({why})", name.unwrap_or_default()));
+                return true;
+            }
+        }
+        pg_sys::raw_expression_tree_walker(node, Some(call_found), found)
     }
 }
 
@@ -447,6 +528,10 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             let seq = i as i32 + 1;
             if let Some(f) = rules::not_transactional(seq, s.kind, &s.text) {
                 record(|_, _| f);
+                continue;
+            }
+            if let Some(what) = &s.irreversible {
+                record(|_, _| rules::not_undoable(seq, what, &s.text));
                 continue;
             }
             set_current(seq, &s.text, 1);

@@ -158,6 +158,55 @@ pub fn not_transactional(seq: i32, kind: StatementKind, statement: &str) -> Opti
     })
 }
 
+/// Why calling `function` (its name, unqualified) has an effect the audit's rollback cannot undo,
+/// or `None`. By name, so a function of the user's of the same name is not run either: the
+/// audit then says less, never does more.
+pub fn irreversible_function(function: &str) -> Option<&'static str> {
+    Some(match function {
+        "nextval" | "setval" => "sequences do not roll back",
+        "pg_advisory_lock"
+        | "pg_advisory_lock_shared"
+        | "pg_try_advisory_lock"
+        | "pg_try_advisory_lock_shared" => "a session-level advisory lock outlives the transaction",
+        "dblink" | "dblink_exec" | "dblink_connect" | "dblink_connect_u" | "dblink_send_query"
+        | "dblink_open" => "it runs SQL in another session, which commits on its own",
+        "lo_export" | "pg_file_write" | "pg_file_rename" | "pg_file_unlink" => {
+            "it changes files on the server"
+        }
+        "pg_terminate_backend" | "pg_cancel_backend" => "it signals another session",
+        "pg_reload_conf" | "pg_rotate_logfile" | "pg_switch_wal" | "pg_create_restore_point" => {
+            "it acts on the server, outside any transaction"
+        }
+        "pg_stat_reset"
+        | "pg_stat_reset_shared"
+        | "pg_stat_reset_single_table_counters"
+        | "pg_stat_reset_single_function_counters"
+        | "pg_stat_reset_slru"
+        | "pg_stat_reset_replication_slot" => "statistics resets do not roll back",
+        "pg_create_physical_replication_slot"
+        | "pg_create_logical_replication_slot"
+        | "pg_drop_replication_slot"
+        | "pg_copy_physical_replication_slot"
+        | "pg_copy_logical_replication_slot" => "replication slots do not roll back",
+        _ => return None,
+    })
+}
+
+/// The finding for a statement whose effect the audit's rollback could not undo (`what`: what it
+/// does, and why): it is not executed.
+pub fn not_undoable(seq: i32, what: &str, statement: &str) -> Finding {
+    Finding {
+        seq,
+        severity: Severity::Medium,
+        category: Category::NotTransactional,
+        object: String::new(),
+        message: format!("not executed: {what}, which the audit's rollback cannot undo"),
+        fix: "Review it by hand: the audit cannot show what it does without doing it for good."
+            .to_string(),
+        statement: statement.to_string(),
+    }
+}
+
 /// A failed statement: a missing dependency (undefined type, function, extension files) or
 /// another error. Later statements still run.
 pub fn failed(seq: i32, sqlstate: &str, message: &str, statement: &str) -> Finding {
@@ -453,6 +502,29 @@ mod tests {
             f.fix
         );
         assert_eq!(f.object, "");
+    }
+
+    #[test]
+    fn calls_a_rollback_cannot_undo_are_named_with_the_reason() {
+        assert_eq!(
+            irreversible_function("setval"),
+            Some("sequences do not roll back")
+        );
+        assert!(irreversible_function("dblink_exec").is_some());
+        assert!(irreversible_function("pg_advisory_lock").is_some());
+        // The transaction-scoped variants and ordinary functions are run.
+        assert_eq!(irreversible_function("pg_advisory_xact_lock"), None);
+        assert_eq!(irreversible_function("now"), None);
+        let f = not_undoable(
+            2,
+            "calls setval() (sequences do not roll back)",
+            "SELECT setval('s', 1)",
+        );
+        assert_eq!(f.category, Category::NotTransactional);
+        assert_eq!(
+            f.message,
+            "not executed: calls setval() (sequences do not roll back), which the audit's rollback cannot undo"
+        );
     }
 
     #[test]

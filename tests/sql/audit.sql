@@ -107,6 +107,23 @@ SELECT memory_guard.truncate_guarded() AS preloaded;
 SELECT seq, severity, category, object FROM memory_guard.audit('TRUNCATE memory_notes CASCADE;');
 SELECT count(*) > 0 AS memory_notes_kept FROM memory_notes;
 
+-- What a rolled-back transaction cannot undo is reported, not run: a sequence moved, a
+-- session-level advisory lock, a prepared statement, a file written on the server.
+CREATE SEQUENCE audit_ids;
+SELECT nextval('audit_ids') AS before_audit;
+SELECT seq, category, message FROM memory_guard.audit($m$
+SELECT setval('audit_ids', 1000);
+SELECT pg_advisory_lock(4242);
+PREPARE audit_plan AS SELECT 1;
+INSERT INTO memory_notes (id, workspace_id, content) SELECT gen_random_uuid(), workspace_id, 'x' || nextval('audit_ids') FROM memory_notes LIMIT 1;
+COPY (SELECT 1) TO 'audit_side_effect.csv';
+SELECT pg_catalog.pg_advisory_xact_lock(4243);
+$m$) ORDER BY seq;
+SELECT last_value AS after_audit FROM audit_ids;
+SELECT count(*) AS advisory_locks_left FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT count(*) AS prepared_left FROM pg_prepared_statements WHERE name = 'audit_plan';
+DROP SEQUENCE audit_ids;
+
 -- A cancel or a statement timeout ends the audit (57014) instead of becoming a finding about
 -- the statement it interrupted; the next audit runs as usual.
 SET statement_timeout = '200ms';
