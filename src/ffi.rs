@@ -153,6 +153,12 @@ pub struct EventTriggerCacheItem {
 /// dependency machinery; not bound by pgrx.
 pub const LARGE_OBJECT_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2613);
 
+/// Whether `item` reads as an EventTriggerCacheItem: `enabled` is one of the trigger states of
+/// pg_event_trigger.evtenabled (origin, disabled, replica, always).
+pub fn looks_like_a_cache_item(item: &EventTriggerCacheItem) -> bool {
+    matches!(item.enabled as u8, b'O' | b'D' | b'R' | b'A')
+}
+
 /// `EventTriggerEvent`'s first member.
 pub const EVT_DDL_COMMAND_START: std::ffi::c_int = 0;
 
@@ -168,6 +174,66 @@ mod tests {
         // SAFETY: relation_open raises for an OID no relation has; that is the point.
         unsafe { super::relation_open(pg_sys::Oid::from(u32::MAX - 1), pg_sys::NoLock as i32) };
         unreachable!("relation_open returned for a relation that does not exist");
+    }
+
+    // The hand-declared items, checked against the server running the tests: a layout or a
+    // signature that does not match gives other answers than the catalog's.
+    #[pg_test]
+    fn the_event_trigger_cache_item_matches_the_catalog() {
+        let (fnoid, enabled) = Spi::get_two::<pg_sys::Oid, i8>(
+            "SELECT evtfoid, evtenabled::\"char\" FROM pg_event_trigger WHERE evtname = 'memory_guard_ddl_command_start'",
+        )
+        .unwrap();
+        let (fnoid, enabled) = (fnoid.unwrap(), enabled.unwrap() as u8);
+        // SAFETY: the cache list of this backend, read within the test's transaction.
+        let found: Vec<(pg_sys::Oid, u8)> = unsafe {
+            super::list_elements::<super::EventTriggerCacheItem>(super::EventCacheLookup(
+                super::EVT_DDL_COMMAND_START,
+            ))
+            .map(|item| ((*item).fnoid, (*item).enabled as u8))
+            .collect()
+        };
+        assert!(found.contains(&(fnoid, enabled)), "{found:?}");
+        // SAFETY: as above.
+        assert!(unsafe {
+            super::list_elements::<super::EventTriggerCacheItem>(super::EventCacheLookup(
+                super::EVT_DDL_COMMAND_START,
+            ))
+            .all(|item| super::looks_like_a_cache_item(&*item))
+        });
+    }
+
+    #[pg_test]
+    fn the_lock_checks_answer_for_held_and_unheld_locks() {
+        // Catalogs nothing in the test's transaction has touched; regclass casts take no lock.
+        let locked =
+            Spi::get_one::<pg_sys::Oid>("SELECT 'pg_catalog.pg_description'::regclass::oid")
+                .unwrap()
+                .unwrap();
+        let unlocked =
+            Spi::get_one::<pg_sys::Oid>("SELECT 'pg_catalog.pg_seclabel'::regclass::oid")
+                .unwrap()
+                .unwrap();
+        Spi::run("LOCK TABLE pg_catalog.pg_description IN SHARE MODE").unwrap();
+        let share = pg_sys::ShareLock as i32;
+        let exclusive = pg_sys::AccessExclusiveLock as i32;
+        // SAFETY: lock-table lookups of this backend, with LOCKTAGs built as SET_LOCKTAG_RELATION
+        // builds them.
+        unsafe {
+            assert!(super::CheckRelationOidLockedByMe(locked, share, false));
+            assert!(!super::CheckRelationOidLockedByMe(locked, exclusive, false));
+            assert!(!super::CheckRelationOidLockedByMe(unlocked, share, true));
+            let tag = |relid: pg_sys::Oid| pg_sys::LOCKTAG {
+                locktag_field1: pg_sys::MyDatabaseId.to_u32(),
+                locktag_field2: relid.to_u32(),
+                locktag_field3: 0,
+                locktag_field4: 0,
+                locktag_type: pg_sys::LockTagType::LOCKTAG_RELATION as u8,
+                locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+            };
+            assert!(super::LockHeldByMe(&tag(locked), share));
+            assert!(!super::LockHeldByMe(&tag(unlocked), share));
+        }
     }
 
     #[pg_test]

@@ -459,7 +459,16 @@ unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
     // the trigger being fired now was already copied into Postgres' list of functions to call.
     unsafe {
         let list = ffi::EventCacheLookup(ffi::EVT_DDL_COMMAND_START);
-        for item in ffi::list_elements::<ffi::EventTriggerCacheItem>(list) {
+        // The item is declared by hand (ffi.rs): if this server's items do not look like it (an
+        // `enabled` that is no trigger state), nothing is written, and the trigger keeps firing.
+        let items = || ffi::list_elements::<ffi::EventTriggerCacheItem>(list);
+        if !items().all(|item| ffi::looks_like_a_cache_item(&*item)) {
+            report::server_log(
+                "memory_guard: the event trigger cache does not match the EventTriggerCacheItem memory_guard was built for; its ddl_command_start trigger keeps firing in this session",
+            );
+            return;
+        }
+        for item in items() {
             if (*item).fnoid == fnoid {
                 (*item).tagset = none;
             }
