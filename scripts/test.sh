@@ -4,6 +4,7 @@
 #   1. pure logic:      cargo test -p memory_guard_core
 #   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
 #   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
+#      moving:          tests/clients/dump_restore.sh (pg_dump/pg_restore, pg_upgrade)
 #   4. crash safety:    tests/crash/kill_backend.sh (kill -9 midway, all or nothing after recovery)
 #   5. concurrency:     tests/concurrency/soak.sh 30 (8 pgbench clients)
 #   6. Postgres' suite: tests/postgres_suite/run.sh (installcheck with and without memory_guard)
@@ -58,6 +59,13 @@ if bash tests/clients/sqitch.sh >"$logdir/sqitch.log" 2>&1; then
   grep '^ok' "$logdir/sqitch.log"; passed=$((passed + 1))
 else
   cat "$logdir/sqitch.log"; failed=$((failed + 1))
+fi
+
+step "moving a database: pg_dump/pg_restore and pg_upgrade (tests/clients/dump_restore.sh)"
+if bash tests/clients/dump_restore.sh >"$logdir/dump.log" 2>&1; then
+  cat "$logdir/dump.log"; passed=$((passed + 1))
+else
+  cat "$logdir/dump.log"; failed=$((failed + 1))
 fi
 
 step "crash safety: kill -9 midway (tests/crash/kill_backend.sh)"

@@ -17,7 +17,7 @@ WHERE c LIKE 'search_path=%';
 
 CREATE FUNCTION memory_guard.lint_functions(schemas name[] DEFAULT NULL)
 RETURNS TABLE (function regprocedure, rule text, severity text, message text, fix text)
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT f.function_oid::pg_catalog.regprocedure, f.rule, f.severity, f.message, f.fix

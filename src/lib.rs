@@ -19,6 +19,7 @@ mod ffi;
 mod gucs;
 mod hooks;
 mod migrate;
+mod moved;
 mod probe;
 mod references;
 mod report;
@@ -52,6 +53,11 @@ mod type_change;
 );
 
 ::pgrx::extension_sql_file!("../sql/shim.sql", name = "shim", requires = ["ledger"]);
+::pgrx::extension_sql_file!(
+    "../sql/moved.sql",
+    name = "moved",
+    requires = ["ledger", "search_path_lint"]
+);
 
 ::pgrx::extension_sql_file!(
     "../sql/truncate_notice.sql",

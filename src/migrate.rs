@@ -62,6 +62,7 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
     if ledger_is_empty() {
         return Vec::new(); // the common case, answered without a query: every DROP asks
     }
+    crate::moved::rekey_if_moved();
     let entries: Vec<LedgerEntry> = as_extension_owner(|| {
         Spi::connect(|c| {
             let rows = c.select(
@@ -361,6 +362,7 @@ const BACKUP_SCHEMA_MARK: &str =
 #[search_path(pg_catalog, pg_temp)]
 fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB {
     const F: &str = "backup_table";
+    crate::moved::rekey_if_moved();
     let Some(tbl) = tbl else {
         report::raise(
             &GuardError::new(
@@ -501,6 +503,7 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
 #[search_path(pg_catalog, pg_temp)]
 fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -> JsonB {
     const F: &str = "restore_table";
+    crate::moved::rekey_if_moved();
     let Some(source) = source else {
         report::raise(
             &GuardError::new(
@@ -843,6 +846,7 @@ fn migrate_memory_notes(
     dry_run: Option<bool>,
 ) -> JsonB {
     const F: &str = "migrate_memory_notes";
+    crate::moved::rekey_if_moved();
     let (Some(source), Some(target)) = (source, target) else {
         report::raise(
             &GuardError::new(
@@ -1026,8 +1030,9 @@ fn migrate_memory_notes(
 /// the caller can see in `memories` (its privileges and row-level security decide, read as the
 /// caller). The side table itself is private and is read as the extension's owner, for rows
 /// carried into that very table only.
-// Parallel unsafe: it switches to the extension's owner to read the side table.
-#[pg_extern(stable, parallel_unsafe)]
+// Parallel unsafe: it switches to the extension's owner to read the side table. Volatile: after
+// a dump and restore it keys memory_guard's records to the new database first (moved.rs).
+#[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn legacy_note_fields(
     legacy_ids: Option<Vec<Option<pgrx::Uuid>>>,
@@ -1043,6 +1048,7 @@ fn legacy_note_fields(
     let (Some(ids), Some(memories)) = (legacy_ids, memories) else {
         return TableIterator::new(Vec::new());
     };
+    crate::moved::rekey_if_moved();
     if !is_table(relkind(memories).0) {
         report::raise(
             &GuardError::new(

@@ -239,6 +239,7 @@ fn check_functions(before: Vec<Changed>, resolved_with: Vec<String>) {
     if mode == CheckMode::Off || creating_extension() {
         return;
     }
+    crate::moved::rekey_if_moved();
     let oids: Vec<pg_sys::Oid> = before.iter().map(|(oid, _)| *oid).collect();
     let mut functions = function_facts(Some(&oids), None, &resolved_with);
     for (oid, facts) in functions.iter_mut() {
@@ -408,7 +409,8 @@ fn function_facts(
 }
 
 /// The rows of `memory_guard.lint_functions()`; the SQL wrapper turns the OID into regprocedure.
-#[pg_extern(stable, parallel_safe, name = "_lint_functions")]
+// Volatile: after a dump and restore it keys search_path_history to the new database first.
+#[pg_extern(volatile, parallel_unsafe, name = "_lint_functions")]
 #[search_path(pg_catalog, pg_temp)]
 fn lint_functions_rows(
     schemas: default!(Option<Vec<String>>, "NULL"),
@@ -422,6 +424,7 @@ fn lint_functions_rows(
         name!(fix, String),
     ),
 > {
+    crate::moved::rekey_if_moved();
     let schema_list = schema_facts();
     let rows: Vec<_> = function_facts(None, schemas, &default_schemas())
         .into_iter()

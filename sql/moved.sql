@@ -1,0 +1,15 @@
+-- pg_dump/pg_restore into another database, or pg_upgrade, give tables and functions new OIDs;
+-- memory_guard's records name them by OID and by name. The database each record was keyed in is
+-- kept here (dumped with the records); where it is not this one, the records are keyed again
+-- by name at their first use (src/moved.rs).
+CREATE TABLE memory_guard.keyed_in (
+    system_identifier text NOT NULL,   -- pg_control's, changed by initdb (so by pg_upgrade)
+    database_oid      oid  NOT NULL
+);
+REVOKE ALL ON memory_guard.keyed_in FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('memory_guard.keyed_in', '');
+
+-- The records and their ids travel with a dump: a restored drop_log or ledger continues its ids.
+SELECT pg_catalog.pg_extension_config_dump('memory_guard.search_path_history', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('memory_guard.drop_log', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('memory_guard.ledger', 'id'), '');
