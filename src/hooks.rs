@@ -75,13 +75,20 @@ unsafe extern "C-unwind" fn process_utility(
         let tag = crate::statement::tag_of(node);
         (crate::statement::begin(node, tag), tag)
     });
-    if matches!(mark, Some((_, pg_sys::CommandTag::CMDTAG_ALTER_TABLE)))
-        // SAFETY: the node is the AlterTableStmt Postgres is about to execute (its tag says so).
+    if matches!(
+        mark,
+        Some((
+            _,
+            pg_sys::CommandTag::CMDTAG_ALTER_TABLE | pg_sys::CommandTag::CMDTAG_ALTER_TYPE
+        ))
+    )
+        // SAFETY: the node is the statement Postgres is about to execute; the function reads its
+        // node tag before anything else (ALTER TYPE comes as several node types).
         && unsafe { crate::type_change::changes_a_column_type(node) }
     {
         // Where the ddl_command_start trigger would check it, before the ALTER looks anything
         // up; the trigger stays quiet once this hook exists (statement.rs).
-        // SAFETY: the node is the AlterTableStmt Postgres is about to execute (its tag says so).
+        // SAFETY: the node is the AlterTableStmt Postgres is about to execute (checked above).
         unsafe { check_alter_table(node) };
     }
     // SAFETY: the static is written only once, in init(); the previous hook (or the standard

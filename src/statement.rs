@@ -380,7 +380,8 @@ fn on_ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) {
     }
     LAST_TAG.with(|t| t.set(tag));
     crate::drop_guard::unwrapped_statement_start();
-    if tag == pg_sys::CommandTag::CMDTAG_ALTER_TABLE {
+    if tag == pg_sys::CommandTag::CMDTAG_ALTER_TABLE || tag == pg_sys::CommandTag::CMDTAG_ALTER_TYPE
+    {
         crate::type_change::before_alter_table(parsetree);
     }
     // SAFETY: the event's raw parse tree, read as the struct its tag names.

@@ -10,7 +10,7 @@ use memory_guard_core::type_change::{lossy, report as lossy_report};
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
-/// Called for every ALTER TABLE before it runs.
+/// Called for every ALTER TABLE and ALTER TYPE before it runs.
 pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
     let auditing = crate::audit::active();
     let mode = if auditing {
@@ -38,7 +38,20 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
             continue; // no value to lose
         };
         let column = format!("{}.{}", facts.name, change.column);
-        let err = lossy_report(&column, &change.old, &change.new, &why, mode);
+        let command = if change.of_type {
+            "ALTER TYPE"
+        } else {
+            "ALTER TABLE"
+        };
+        let err = lossy_report(
+            command,
+            &facts.name,
+            &change.column,
+            &change.old,
+            &change.new,
+            &why,
+            mode,
+        );
         if auditing {
             crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
                 seq,
@@ -60,7 +73,8 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
     }
 }
 
-/// Whether an ALTER TABLE has an `ALTER COLUMN … TYPE` subcommand: read from the parse tree
+/// Whether an ALTER TABLE has an `ALTER COLUMN … TYPE` subcommand (or an ALTER TYPE an
+/// `ALTER ATTRIBUTE … TYPE`, which the parser makes the same node): read from the parse tree
 /// alone, outside any Rust guard, so that other ALTERs never enter one.
 ///
 /// # Safety
@@ -82,6 +96,9 @@ pub unsafe fn changes_a_column_type(parsetree: *mut pg_sys::Node) -> bool {
 /// each locked as the ALTER will lock it. Children are found through pg_inherits under the safe
 /// search_path; the column is the child's of the same name.
 fn tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
+    if change.of_type {
+        return typed_tables_rewritten(change);
+    }
     let mut out = vec![(change.relid, change.attnum)];
     if !change.inh {
         return out;
@@ -113,8 +130,50 @@ fn tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
     out
 }
 
+/// `ALTER TYPE … ALTER ATTRIBUTE … TYPE … CASCADE` rewrites the attribute's column in every
+/// table typed `OF` the composite type (and their children); without CASCADE Postgres refuses
+/// while such a table exists. Each is locked as the ALTER will lock it.
+fn typed_tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
+    if !change.cascade {
+        return Vec::new();
+    }
+    let tables: Vec<(pg_sys::Oid, i16)> = crate::extension::with_safe_search_path(|| {
+        pgrx::spi::Spi::connect(|c| {
+            c.select(
+                "WITH RECURSIVE tree(relid) AS ( \
+                   SELECT t.oid FROM pg_catalog.pg_class t JOIN pg_catalog.pg_class c ON t.reloftype OPERATOR(pg_catalog.=) c.reltype \
+                   WHERE c.oid OPERATOR(pg_catalog.=) $1 \
+                   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
+                 SELECT t.relid, a.attnum FROM tree t JOIN pg_catalog.pg_attribute a \
+                   ON a.attrelid OPERATOR(pg_catalog.=) t.relid AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped \
+                 ORDER BY t.relid",
+                None,
+                &[change.relid.into(), change.raw_column.as_str().into()],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<i16>(2).ok()??)))
+                    .collect()
+            })
+        })
+        .unwrap_or_else(|e| pgrx::error!("memory_guard: the tables of a type: {e}"))
+    });
+    tables
+        .into_iter()
+        .map(|(relid, attnum)| {
+            // SAFETY: the lock the ALTER itself takes on every typed table it rewrites.
+            unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessExclusiveLock as i32) };
+            (relid, i32::from(attnum))
+        })
+        .collect()
+}
+
 struct TypeChange {
+    /// The table, or for ALTER TYPE the composite type's relation.
     relid: pg_sys::Oid,
+    /// An ALTER TYPE of a composite type.
+    of_type: bool,
+    /// With CASCADE (ALTER TYPE: typed tables are rewritten too).
+    cascade: bool,
     attnum: i32,
     /// Without ONLY: the change recurses into inheritance children and partitions.
     inh: bool,
@@ -138,7 +197,8 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
             return out;
         }
         let stmt = &*(parsetree as *mut pg_sys::AlterTableStmt);
-        if stmt.objtype != pg_sys::ObjectType::OBJECT_TABLE || stmt.cmds.is_null() {
+        let of_type = stmt.objtype == pg_sys::ObjectType::OBJECT_TYPE;
+        if !(stmt.objtype == pg_sys::ObjectType::OBJECT_TABLE || of_type) || stmt.cmds.is_null() {
             return out;
         }
         let mut relid = pg_sys::InvalidOid;
@@ -198,6 +258,8 @@ fn type_changes(parsetree: *mut pg_sys::Node) -> Vec<TypeChange> {
             };
             out.push(TypeChange {
                 relid,
+                of_type,
+                cascade: cmd.behavior == pg_sys::DropBehavior::DROP_CASCADE,
                 attnum,
                 inh: (*stmt.relation).inh,
                 raw_column: CStr::from_ptr(cmd.name).to_string_lossy().into_owned(),

@@ -114,18 +114,31 @@ fn narrower_length(old: &[i64], new: &[i64]) -> Option<String> {
 }
 
 /// The report for a lossy change of a column holding values.
-pub fn report(column: &str, old: &str, new: &str, why: &str, mode: CheckMode) -> GuardError {
+/// The report of a lossy conversion of `table`'s column `column` (quoted) by `command` (ALTER
+/// TABLE, or ALTER TYPE … CASCADE rewriting a typed table).
+pub fn report(
+    command: &str,
+    table: &str,
+    column: &str,
+    old: &str,
+    new: &str,
+    why: &str,
+    mode: CheckMode,
+) -> GuardError {
     let (state, hint) = match mode {
         CheckMode::Error => (
             SqlState::DataStillExists,
-            "Back the table up first (SELECT memory_guard.backup_table('…');), or ask a superuser for SET memory_guard.type_change_mode = warn.".to_string(),
+            format!(
+                "Back the table up first (SELECT memory_guard.backup_table({});), or ask a superuser for SET memory_guard.type_change_mode = warn.",
+                crate::sql_text::quote_literal(table)
+            ),
         ),
         _ => (SqlState::Warning, "Check the converted values; a backup taken before (memory_guard.backup_table) keeps the originals.".to_string()),
     };
     GuardError::new(
         state,
         format!(
-            "ALTER TABLE converts column {column} from {old} to {new}, which can lose information"
+            "{command} converts column {table}.{column} from {old} to {new}, which can lose information"
         ),
     )
     .detail(format!("The column holds values, and {why}."))
@@ -185,7 +198,9 @@ mod tests {
     #[test]
     fn reports_name_the_column_and_follow_the_mode() {
         let w = report(
-            "public.t.c",
+            "ALTER TABLE",
+            "public.t",
+            "c",
             "bigint",
             "integer",
             "bigint values do not all fit integer",
@@ -193,9 +208,19 @@ mod tests {
         );
         assert_eq!(w.sqlstate.code(), "01000");
         assert_eq!(w.message, "ALTER TABLE converts column public.t.c from bigint to integer, which can lose information");
-        assert_eq!(
-            report("c", "a", "b", "x", CheckMode::Error).sqlstate.code(),
-            "2BP01"
+        let e = report(
+            "ALTER TYPE",
+            "app.notes",
+            "c",
+            "a",
+            "b",
+            "x",
+            CheckMode::Error,
         );
+        assert_eq!(e.sqlstate.code(), "2BP01");
+        assert!(e
+            .message
+            .starts_with("ALTER TYPE converts column app.notes.c"));
+        assert!(e.hint.unwrap().contains("backup_table('app.notes')"));
     }
 }

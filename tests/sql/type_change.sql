@@ -64,6 +64,21 @@ CREATE TABLE tc.parted_1 PARTITION OF tc.parted FOR VALUES IN (1);
 INSERT INTO tc.parted VALUES (1, 'x');
 ALTER TABLE tc.parted ALTER COLUMN label TYPE varchar(20);
 
+-- ALTER TYPE … ALTER ATTRIBUTE … TYPE … CASCADE rewrites the column of every table typed OF
+-- the composite type: their values are at stake, and the report names the typed table.
+CREATE TYPE tc.shape AS (id int, label varchar(40));
+CREATE TABLE tc.shaped OF tc.shape;
+INSERT INTO tc.shaped VALUES (1, 'a label too long for five');
+SET memory_guard.type_change_mode = error;
+ALTER TYPE tc.shape ALTER ATTRIBUTE label TYPE varchar(5) CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT label FROM tc.shaped;
+-- A widening passes, and so does a typed table without values in the column.
+ALTER TYPE tc.shape ALTER ATTRIBUTE label TYPE text CASCADE;
+UPDATE tc.shaped SET label = NULL;
+ALTER TYPE tc.shape ALTER ATTRIBUTE label TYPE varchar(5) CASCADE;
+RESET memory_guard.type_change_mode;
+
 SET memory_guard.drop_mode = off;
 DROP SCHEMA tc CASCADE;
 RESET memory_guard.drop_mode;
