@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every memory_guard test on this machine, provisioning what is missing first:
-#   0. style:           cargo fmt --check, cargo clippy -D warnings
+#   0. style:           cargo fmt --check, cargo clippy -D warnings, scripts/check_layers.py
 #   1. pure logic:      cargo test -p memory_guard_core
 #   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
 #   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
@@ -31,12 +31,14 @@ count_cargo() {
   passed=$((passed + p)); failed=$((failed + f))
 }
 
-step "style: cargo fmt --check, cargo clippy (warnings are errors; every unsafe block documented)"
+step "style: cargo fmt --check, cargo clippy (warnings are errors; every unsafe block documented), layers"
 if cargo fmt --all -- --check >"$logdir/fmt.log" 2>&1 && cargo clippy --all-targets -- -D warnings >"$logdir/clippy.log" 2>&1; then
   echo "fmt and clippy clean"; passed=$((passed + 1))
 else
   cat "$logdir/fmt.log" "$logdir/clippy.log" | tail -40; failed=$((failed + 1))
 fi
+# src/ in layers: entry points, capabilities that never import each other, services, foundation.
+if python3 scripts/check_layers.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 step "pure logic: cargo test -p memory_guard_core"
 if cargo test -p memory_guard_core 2>&1 | tee "$logdir/core.log"; then :; else failed=$((failed + 1)); fi

@@ -6,74 +6,19 @@
 //! subtransaction of its own, so one failure does not hide the problems after it. What the
 //! findings say is decided in `memory_guard_core::audit`.
 
+use crate::findings::{self, record};
 use crate::report;
-use crate::statement::SessionLocal;
+use crate::session::SessionLocal;
 use memory_guard_core::audit::{self as rules, Finding, StatementKind};
 use memory_guard_core::{GuardError, SqlState};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ffi::{CStr, CString};
 
-/// What the running audit has seen. `pass` 1 is the first application (findings are kept),
-/// 2 the re-run (only failures count, and they are recorded by `run_audit` itself).
-struct Collector {
-    pass: u8,
-    seq: i32,
-    statement: String,
-    findings: Vec<Finding>,
-    /// (seq, statement, schema, table) of every table pass 1 dropped or renamed away.
-    dropped_tables: Vec<(i32, String, String, String)>,
-}
-
-static AUDIT: SessionLocal<RefCell<Option<Collector>>> = SessionLocal::new(RefCell::new(None));
 static ERROR_POSITION: SessionLocal<Cell<i32>> = SessionLocal::new(Cell::new(0));
-
-/// Whether an audit is running in this backend: the guard and the lint then record, not raise.
-pub fn active() -> bool {
-    AUDIT.with(|a| a.borrow().is_some())
-}
-
-/// Records a finding for the statement being audited (first pass only).
-pub fn record(make: impl FnOnce(i32, &str) -> Finding) {
-    AUDIT.with(|a| {
-        if let Some(c) = a.borrow_mut().as_mut() {
-            if c.pass == 1 {
-                let f = make(c.seq, &c.statement);
-                c.findings.push(f);
-            }
-        }
-    });
-}
-
-/// Called by the drop guard for each table a statement deletes during an audit: remembered
-/// (first pass only), to find the functions that still name it.
-pub fn record_dropped_table(schema: String, table: String) {
-    AUDIT.with(|a| {
-        if let Some(c) = a.borrow_mut().as_mut().filter(|c| c.pass == 1) {
-            let (seq, stmt) = (c.seq, c.statement.clone());
-            c.dropped_tables.push((seq, stmt, schema, table));
-        }
-    });
-}
-
-/// From the emit_log hook: a NOTICE during an audit. "… already exists, skipping" becomes a
-/// no-op finding; every NOTICE is kept from the client (the audit's rows say what matters).
-/// Returns whether an audit is running.
-pub fn notice(sqlstate: &str, message: &str) -> bool {
-    AUDIT.with(|a| {
-        let mut a = a.borrow_mut();
-        let Some(c) = a.as_mut() else { return false };
-        if c.pass == 1 {
-            if let Some(f) = rules::no_op(c.seq, sqlstate, message, &c.statement) {
-                c.findings.push(f);
-            }
-        }
-        true
-    })
-}
 
 /// Postgres' packed SQLSTATE (MAKE_SQLSTATE) as its five characters.
 pub fn unpack_sqlstate(code: i32) -> String {
@@ -464,16 +409,6 @@ fn route_notices_through_hook() {
     }
 }
 
-fn set_current(seq: i32, statement: &str, pass: u8) {
-    AUDIT.with(|a| {
-        if let Some(c) = a.borrow_mut().as_mut() {
-            c.seq = seq;
-            c.statement = statement.to_string();
-            c.pass = pass;
-        }
-    });
-}
-
 fn run_audit(sql: Option<&str>) -> Vec<Finding> {
     const F: &str = "audit";
     let Some(sql) = sql else {
@@ -485,7 +420,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
             F,
         )
     };
-    if active() {
+    if findings::active() {
         report::raise(
             &GuardError::new(
                 SqlState::InvalidParameterValue,
@@ -498,27 +433,8 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
         Ok(s) => s,
         Err((message, position)) => return vec![rules::syntax(&message, position, sql)],
     };
-    AUDIT.with(|a| {
-        *a.borrow_mut() = Some(Collector {
-            pass: 1,
-            seq: 0,
-            statement: String::new(),
-            findings: vec![],
-            dropped_tables: vec![],
-        })
-    });
     // An interrupted audit leaves by unwinding (see in_subtransaction): it is over all the same.
-    struct Ends;
-    impl Drop for Ends {
-        fn drop(&mut self) {
-            AUDIT.with(|a| {
-                if let Ok(mut a) = a.try_borrow_mut() {
-                    *a = None;
-                }
-            });
-        }
-    }
-    let _ends = Ends;
+    let _collecting = findings::Collecting::start();
     let statements = &statements;
     // The whole audit is one subtransaction that is always rolled back.
     let outcome = in_subtransaction(false, || {
@@ -534,7 +450,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
                 record(|_, _| rules::not_undoable(seq, what, &s.text));
                 continue;
             }
-            set_current(seq, &s.text, 1);
+            findings::set_current(seq, &s.text, 1);
             // The renamed table's catalog name, resolved before the rename as Postgres will.
             let renamed = s.renames.as_ref().and_then(|name| {
                 Spi::get_two_with_args::<String, String>(
@@ -550,11 +466,7 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
                 Ok(Ok(())) => {
                     ran.push(i);
                     if let Some((schema, table)) = renamed {
-                        AUDIT.with(|a| {
-                            a.borrow_mut().as_mut().map(|c| {
-                                c.dropped_tables.push((seq, s.text.clone(), schema, table))
-                            })
-                        });
+                        findings::add_dropped_table(seq, &s.text, schema, table);
                     }
                 }
                 Ok(Err(e)) => record(|seq, stmt| rules::failed(seq, "XX000", &e.to_string(), stmt)),
@@ -563,14 +475,14 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
                 }
             }
         }
-        set_current(0, "", 1);
+        findings::set_current(0, "", 1);
         api_breaks();
         // Apply it again, as a second `supabase db push` or a re-run script would.
         let mut rerun = Vec::new();
         let _ = in_subtransaction(false, || {
             for &i in &ran {
                 let s = &statements[i];
-                set_current(i as i32 + 1, &s.text, 2);
+                findings::set_current(i as i32 + 1, &s.text, 2);
                 if let Err((code, message)) =
                     in_subtransaction(true, || Spi::run(&s.text).map_err(|e| e.to_string()))
                 {
@@ -587,27 +499,18 @@ fn run_audit(sql: Option<&str>) -> Vec<Finding> {
         });
         rerun
     });
-    let mut collector = AUDIT
-        .with(|a| a.borrow_mut().take())
-        .expect("the collector was set above");
+    let mut found = findings::take();
     match outcome {
-        Ok(rerun) => collector.findings.extend(rerun),
-        Err((code, message)) => collector
-            .findings
-            .push(rules::failed(0, &code, &message, "")),
+        Ok(rerun) => found.extend(rerun),
+        Err((code, message)) => found.push(rules::failed(0, &code, &message, "")),
     }
-    rules::sort(&mut collector.findings);
-    collector.findings
+    rules::sort(&mut found);
+    found
 }
 
 /// Functions whose bodies still name a table pass 1 dropped or renamed.
 fn api_breaks() {
-    let dropped = AUDIT.with(|a| {
-        a.borrow()
-            .as_ref()
-            .map(|c| c.dropped_tables.clone())
-            .unwrap_or_default()
-    });
+    let dropped = findings::dropped_tables();
     for (seq, statement, schema, table) in dropped {
         let qualified = crate::probe::qualified_name(&schema, &table);
         for function in crate::references::functions_naming(&schema, &table) {
@@ -618,7 +521,7 @@ fn api_breaks() {
                 table == "memory_notes",
                 &statement,
             );
-            AUDIT.with(|a| a.borrow_mut().as_mut().map(|c| c.findings.push(f)));
+            findings::push(f);
         }
     }
 }
@@ -674,7 +577,7 @@ fn audit_json(migration_sql: Option<&str>) -> JsonB {
 pub unsafe fn notice_from_hook(edata: *mut pg_sys::ErrorData) {
     // SAFETY: per the contract; message is NULL or a C string owned by the error stack.
     unsafe {
-        if (*edata).elevel != pg_sys::NOTICE as i32 || !active() {
+        if (*edata).elevel != pg_sys::NOTICE as i32 || !findings::active() {
             return;
         }
         let message = if (*edata).message.is_null() {
@@ -684,7 +587,7 @@ pub unsafe fn notice_from_hook(edata: *mut pg_sys::ErrorData) {
                 .to_string_lossy()
                 .into_owned()
         };
-        if notice(&unpack_sqlstate((*edata).sqlerrcode), &message) {
+        if findings::notice(&unpack_sqlstate((*edata).sqlerrcode), &message) {
             (*edata).output_to_client = false;
             (*edata).output_to_server = false;
         }

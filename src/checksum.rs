@@ -7,7 +7,7 @@
 //! changes the digest. The digests are not cryptographic: they catch a copy that differs, which
 //! is all the guard asks of them (an owner who wants rows gone can simply delete them).
 
-use crate::statement::SessionLocal;
+use crate::session::SessionLocal;
 use memory_guard_core::checksum::{checksum_sql, RowSum};
 use pgrx::prelude::*;
 use std::cell::RefCell;

@@ -15,7 +15,8 @@
 use crate::extension::{
     as_extension_owner, current_role, current_user_acts_as, with_safe_search_path,
 };
-use crate::statement::{self, Scoped, SessionLocal};
+use crate::frames;
+use crate::session::{self, Scoped, SessionLocal};
 use crate::{gucs, probe, report};
 use memory_guard_core::drop_policy::{
     blocked_error, cascaded, decide, log_line, may_be_cascaded, unreadable_error, Ancestor,
@@ -105,34 +106,33 @@ static PERMITS: SessionLocal<RefCell<Scoped<Permit>>> =
 /// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
 /// `pushed`: anything was pushed to a per-statement list during the transaction (otherwise
 /// they are all empty already).
-/// Returns whether every list could be reset (see `statement::reset`).
+/// Returns whether every list could be reset (see `session::reset`).
 pub fn transaction_end(pushed: bool) -> bool {
-    crate::migrate::forget_ledger_state();
     let lists_reset = !pushed
-        || (PENDING.with(statement::reset)
-            & DELETED.with(statement::reset)
-            & PERMITS.with(statement::reset));
-    INTERNAL_OWNERS.with(statement::reset);
-    VERIFIED.with(statement::reset);
-    crate::extension::transaction_end();
+        || (PENDING.with(session::reset)
+            & DELETED.with(session::reset)
+            & PERMITS.with(session::reset));
+    INTERNAL_OWNERS.with(session::reset);
+    VERIFIED.with(session::reset);
     lists_reset
 }
 
 /// A permit given inside a savepoint that is rolled back was never given; facts from work that
 /// was rolled back describe nothing that happened.
-pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
-    if aborted {
-        crate::extension::subtransaction_aborted();
-    }
-    PERMITS.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
-    PENDING.with(|p| p.borrow_mut().subxact_end(aborted, sub, parent));
-    DELETED.with(|d| d.borrow_mut().subxact_end(aborted, sub, parent));
+pub fn subtransaction_end(
+    aborted: bool,
+    sub: pg_sys::SubTransactionId,
+    parent: pg_sys::SubTransactionId,
+) {
+    PERMITS.with(|p| p.borrow_mut().settle(aborted, sub, parent));
+    PENDING.with(|p| p.borrow_mut().settle(aborted, sub, parent));
+    DELETED.with(|d| d.borrow_mut().settle(aborted, sub, parent));
 }
 
 /// Whether the guard applies here and now: on, not inside an extension script, and installed in
 /// this database.
 pub fn guard_active() -> bool {
-    (gucs::drop_mode() != DropMode::Off || crate::audit::active())
+    (gucs::drop_mode() != DropMode::Off || crate::findings::active())
         // SAFETY: reading a backend-global flag set by CREATE/ALTER EXTENSION.
         && !unsafe { pg_sys::creating_extension }
         && crate::extension::installed_here()
@@ -144,7 +144,7 @@ fn before_first_drop() {
     if VERIFIED.with(|v| v.borrow().is_some()) {
         return;
     }
-    let verified = crate::migrate::verified_copies_of_locked_tables();
+    let verified = crate::ledger::verified_copies_of_locked_tables();
     VERIFIED.with(|v| *v.borrow_mut() = Some(verified));
 }
 
@@ -233,29 +233,25 @@ pub fn before_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) {
     if class_id != pg_sys::RelationRelationId || sub_id < 0 {
         return;
     }
-    if sub_id == 0 && crate::audit::active() {
+    if sub_id == 0 && crate::findings::active() {
         if let Some((schema, table)) = probe::permanent_table_name(object_id) {
-            crate::audit::record_dropped_table(schema, table);
+            crate::findings::record_dropped_table(schema, table);
         }
     }
     let attnum = (sub_id != 0).then_some(sub_id);
-    if refused_unread(
-        || statement::tag_name(statement::last_tag()),
-        object_id,
-        attnum,
-    ) {
+    if refused_unread(|| frames::tag_name(frames::last_tag()), object_id, attnum) {
         return;
     }
     let found = match attnum {
         None => table_at_stake(object_id),
         Some(attnum) => column_at_stake(object_id, attnum),
     };
-    if found && !statement::wrapped() {
+    if found && !frames::wrapped() {
         let pending = PENDING.with(|p| p.borrow_mut().take_all());
         let deleted: Vec<Seen> = DELETED.with(|d| d.borrow().iter().cloned().collect());
         with_safe_search_path(|| {
             judge_pending(
-                &statement::tag_name(statement::last_tag()),
+                &frames::tag_name(frames::last_tag()),
                 pending,
                 deleted,
                 false,
@@ -273,9 +269,7 @@ fn large_object_at_stake(loid: pg_sys::Oid) {
     let drop_owned = pg_sys::CommandTag::CMDTAG_DROP_OWNED;
     // SAFETY: ActivePortal is NULL or the portal running the current top-level statement.
     let portal_tag = unsafe { pg_sys::ActivePortal.as_ref().map(|p| p.commandTag) };
-    if statement::last_tag() != drop_owned
-        || !(statement::wrapped() || portal_tag == Some(drop_owned))
-    {
+    if frames::last_tag() != drop_owned || !(frames::wrapped() || portal_tag == Some(drop_owned)) {
         return;
     }
     // pg_largeobject is readable by superusers only: read as the extension's owner, which only
@@ -292,10 +286,10 @@ fn large_object_at_stake(loid: pg_sys::Oid) {
         return; // empty, or already gone
     };
     let mode = effective_mode();
-    let tag = statement::tag_name(drop_owned);
+    let tag = frames::tag_name(drop_owned);
     let err = memory_guard_core::drop_policy::large_object_error(&tag, loid.to_u32(), &owner, mode);
-    if crate::audit::active() {
-        crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+    if crate::findings::active() {
+        crate::findings::record(|seq, stmt| memory_guard_core::audit::Finding {
             seq,
             severity: memory_guard_core::audit::Severity::Critical,
             category: memory_guard_core::audit::Category::DataLoss,
@@ -340,7 +334,7 @@ pub fn forget_unless_at_stake(mark: u64) -> bool {
     DELETED.with(|d| match d.try_borrow_mut() {
         Ok(mut d) => {
             d.discard_since(mark);
-            VERIFIED.with(statement::reset);
+            VERIFIED.with(session::reset);
             true
         }
         Err(_) => false,
@@ -353,7 +347,7 @@ pub fn nothing_pending() -> bool {
 }
 
 /// A complete query ended: judge the tables it deleted that held rows.
-pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
+pub fn judge_statement(mark: u64, tag: pg_sys::CommandTag::Type) {
     VERIFIED.with(|v| *v.borrow_mut() = None);
     if DELETED.with(|d| d.borrow().is_empty()) {
         return; // most statements delete nothing
@@ -363,7 +357,7 @@ pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
     if pending.is_empty() {
         return;
     }
-    with_safe_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
+    with_safe_search_path(|| judge_pending(&frames::tag_name(tag), pending, deleted, true));
 }
 
 /// Nothing reported may commit unjudged, whatever path the statement took.
@@ -373,7 +367,7 @@ pub fn before_commit() {
         return;
     };
     let deleted = DELETED.with(|d| d.borrow_mut().take_all());
-    with_safe_search_path(|| judge_pending(&statement::tag_name(tag), pending, deleted, true));
+    with_safe_search_path(|| judge_pending(&frames::tag_name(tag), pending, deleted, true));
 }
 
 /// Whether `relid` (or its column `attnum`) is one the role deleting it may not read, and so was
@@ -449,7 +443,7 @@ fn push_pending(
             table,
             attnum,
             ancestor_names,
-            tag: statement::last_tag(),
+            tag: frames::last_tag(),
         })
     });
 }
@@ -507,7 +501,7 @@ fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: Vec<Seen>, ended: bo
         .filter(|p| {
             !ended
                 || match &p.attnum {
-                    None => !probe::relation_exists(pg_sys::Oid::from_u32(p.table.relid)),
+                    None => !crate::catalog::relation_exists(pg_sys::Oid::from_u32(p.table.relid)),
                     Some((attnum, _)) => column_gone(p.table.relid, *attnum),
                 }
         })
@@ -515,7 +509,7 @@ fn judge_pending(tag: &str, pending: Vec<Pending>, deleted: Vec<Seen>, ended: bo
             for a in p.table.ancestors.iter_mut() {
                 a.dropped = ended
                     && match &p.attnum {
-                        None => !probe::relation_exists(pg_sys::Oid::from_u32(a.relid)),
+                        None => !crate::catalog::relation_exists(pg_sys::Oid::from_u32(a.relid)),
                         // The parent's column of the same name went too (ALTER on the parent).
                         Some((_, name)) => column_named_gone(a.relid, name),
                     };
@@ -563,7 +557,7 @@ pub fn judge(
     cascaded: impl FnOnce() -> Vec<String>,
     function: &'static str,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
-    let auditing = crate::audit::active();
+    let auditing = crate::findings::active();
     let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
@@ -579,7 +573,7 @@ pub fn judge(
                 .map(|t| format!("table {}", t.root().1))
                 .collect();
             object.dedup();
-            crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+            crate::findings::record(|seq, stmt| memory_guard_core::audit::Finding {
                 seq,
                 severity: memory_guard_core::audit::Severity::Critical,
                 category: memory_guard_core::audit::Category::DataLoss,
@@ -610,7 +604,7 @@ pub fn judge(
 
 /// The mode in force: an audit reports what enforce mode would refuse, whatever the setting.
 pub fn effective_mode() -> DropMode {
-    if crate::audit::active() {
+    if crate::findings::active() {
         DropMode::Enforce
     } else {
         gucs::drop_mode()

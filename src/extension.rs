@@ -14,7 +14,7 @@
 //! user and pops the GUC level itself, as it does for a SECURITY DEFINER function.
 
 use crate::report;
-use crate::statement::SessionLocal;
+use crate::session::SessionLocal;
 use memory_guard_core::{GuardError, SqlState};
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -165,7 +165,7 @@ fn installed() -> Installed {
         if known.extension == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
             return known;
         }
-        if crate::probe::relation_exists(known.drop_log) {
+        if crate::catalog::relation_exists(known.drop_log) {
             EXTENSION_SEEN.with(|s| s.set(true));
             return known;
         }
@@ -197,7 +197,7 @@ pub fn extension_owner() -> Option<pg_sys::Oid> {
 
 /// A relation's owner, from the syscache.
 pub fn relation_owner(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
-    crate::probe::catalog_row(
+    crate::catalog::catalog_row(
         pg_sys::SysCacheIdentifier::RELOID,
         relid,
         |form: &pg_sys::FormData_pg_class, _| form.relowner,

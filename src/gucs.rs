@@ -41,7 +41,7 @@ static SEARCH_PATH_MODE: GucSetting<CheckModeGuc> =
 static TYPE_CHANGE_MODE: GucSetting<CheckModeGuc> =
     GucSetting::<CheckModeGuc>::new(CheckModeGuc::Warn);
 
-pub fn init() {
+pub fn define() {
     GucRegistry::define_enum_guc(
         c"memory_guard.drop_mode",
         c"What memory_guard does with an unguarded drop of a table holding rows.",

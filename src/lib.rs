@@ -1,39 +1,61 @@
 //! memory_guard: a Postgres extension that keeps migrations from silently destroying data.
 //!
-//! Each capability has its own file: `drop_guard.rs` (the drop guard and `allow_drop`),
-//! `search_path_lint.rs`, `type_change.rs`, `truncate_guard.rs`, `migrate.rs` (the migration
-//! toolkit), `audit.rs` (dry runs). Around them: `hooks.rs` (Postgres hooks), `statement.rs`
-//! (where a statement begins and ends, and the one event trigger), `probe.rs` (a table's facts
-//! under lock), `ffi.rs` (the Postgres calls on every statement's path), `checksum.rs`,
-//! `gucs.rs` (settings), `report.rs` (errors). Decisions live in the pgrx-free
-//! `memory_guard_core` crate.
+//! The crate reads in layers, each importing only from the layers below it
+//! (`scripts/check_layers.py` checks it in the test command):
+//! - `entry/`: where Postgres calls in (hooks, transaction callbacks, the event trigger); the
+//!   only modules that dispatch to capabilities.
+//! - capabilities, one file each, none importing another: `drop_guard` (and `allow_drop`),
+//!   `truncate_guard` (which judges as the drop guard does), `type_change`, `temp_dependency`,
+//!   `search_path_lint`, `backup` (backups and restores), `memory_notes` (the seed's migration),
+//!   `audit` (dry runs).
+//! - shared services: `frames` (where a statement begins and ends), `findings` (what an audit
+//!   records), `ledger`, `tables`, `extension` (the one place rights are raised), `checksum`,
+//!   `probe`, `references`, `moved`.
+//! - foundation: `session` (per-session state), `catalog`, `ffi`, `gucs`, `report` (the only
+//!   place errors become Postgres reports).
+//!
+//! Decisions live in the pgrx-free `memory_guard_core` crate.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 ::pgrx::pg_module_magic!(name, version);
 
+// Entry points: where Postgres calls in; they dispatch to the capabilities.
+mod entry;
+
+// Capabilities: each its own, none imports another (truncate_guard uses the drop guard's
+// judgement).
 mod audit;
-mod checksum;
+mod backup;
 mod drop_guard;
-mod extension;
-mod ffi;
-mod gucs;
-mod hooks;
-mod migrate;
-mod moved;
-mod probe;
-mod references;
-mod report;
+mod memory_notes;
 mod search_path_lint;
-mod statement;
 mod temp_dependency;
 mod truncate_guard;
 mod type_change;
+
+// Shared services.
+mod checksum;
+mod extension;
+mod findings;
+mod frames;
+mod ledger;
+mod moved;
+mod probe;
+mod references;
+mod tables;
+
+// Foundation.
+mod catalog;
+mod ffi;
+mod gucs;
+mod report;
+mod session;
 
 ::pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 ::pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",
-    requires = [statement::on_ddl_command_start]
+    requires = [entry::event_trigger::on_ddl_command_start]
 );
 ::pgrx::extension_sql_file!(
     "../sql/search_path_lint.sql",
@@ -47,8 +69,8 @@ mod type_change;
     name = "migrate",
     requires = [
         "ledger",
-        migrate::migrate_memory_notes,
-        migrate::backup_table
+        memory_notes::migrate_memory_notes,
+        backup::backup_table
     ]
 );
 
@@ -69,10 +91,9 @@ mod type_change;
 #[allow(non_snake_case)]
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    gucs::init();
-    truncate_guard::init();
-    hooks::init();
-    statement::init();
+    gucs::define();
+    truncate_guard::note_preloading();
+    entry::install();
 }
 
 /// Required by `cargo pgrx test`.

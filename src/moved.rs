@@ -9,7 +9,7 @@
 //! when the table and its copy hold what it recorded, checked as before.
 
 use crate::extension::as_extension_owner;
-use crate::statement::SessionLocal;
+use crate::session::SessionLocal;
 use pgrx::prelude::*;
 use std::cell::Cell;
 

@@ -45,7 +45,7 @@ pub fn probe_locked_table(relid: pg_sys::Oid) -> Option<TableFacts> {
 /// rows are on its server, which is never read, so it counts as holding rows. `None` for any
 /// other relation.
 pub fn foreign_table(relid: pg_sys::Oid) -> Option<TableFacts> {
-    let (schema_oid, relname, owner, is_partition) = catalog_row(
+    let (schema_oid, relname, owner, is_partition) = crate::catalog::catalog_row(
         pg_sys::SysCacheIdentifier::RELOID,
         relid,
         |form: &pg_sys::FormData_pg_class, _| {
@@ -156,7 +156,7 @@ pub unsafe fn main_fork_is_empty(rel: pg_sys::Relation) -> bool {
 /// is asked through the file its row names for this command; `false` when the row names no
 /// file of its own (a mapped catalog) or the relation is not permanent.
 pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
-    let node = catalog_row(
+    let node = crate::catalog::catalog_row(
         pg_sys::SysCacheIdentifier::RELOID,
         relid,
         |form: &pg_sys::FormData_pg_class, _| {
@@ -186,7 +186,7 @@ pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
 pub fn readable_by_current_user(relid: pg_sys::Oid, attnum: Option<i32>) -> bool {
     // A temporary table of this session's is never probed (nothing outlives the session); one
     // of another session's is not the role's to lose either, unless it may read it.
-    let probed_owner = catalog_row(
+    let probed_owner = crate::catalog::catalog_row(
         pg_sys::SysCacheIdentifier::RELOID,
         relid,
         |form: &pg_sys::FormData_pg_class, _| {
@@ -232,7 +232,7 @@ pub fn readable_by_current_user(relid: pg_sys::Oid, attnum: Option<i32>) -> bool
 /// partitioned parent with no rows of its own) whose row-level security, if any, does not apply
 /// to its owner (not forced, or an owner with BYPASSRLS), so no row is left out of the sum.
 pub fn checksummable_table(relid: pg_sys::Oid) -> bool {
-    let owner = catalog_row(
+    let owner = crate::catalog::catalog_row(
         pg_sys::SysCacheIdentifier::RELOID,
         relid,
         |form: &pg_sys::FormData_pg_class, _| {
@@ -249,29 +249,6 @@ pub fn rls_hides_rows_from(relid: pg_sys::Oid, role: pg_sys::Oid) -> bool {
     unsafe {
         pg_sys::check_enable_rls(relid, role, true)
             == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
-    }
-}
-
-/// Reads the catalog row with this key (an OID, or a C string for a cache by name) through the
-/// syscache, as the fixed-size struct `F` of its catalog (`FormData_pg_class` for RELOID, …):
-/// `read` sees it, and the tuple for `SysCacheGetAttr`, while the row is pinned. `None` when
-/// there is no such row.
-pub fn catalog_row<F, R>(
-    cache: pg_sys::SysCacheIdentifier::Type,
-    key: impl Into<pg_sys::Datum>,
-    read: impl FnOnce(&F, pg_sys::HeapTuple) -> R,
-) -> Option<R> {
-    // SAFETY: a one-key syscache lookup; the tuple stays pinned until ReleaseSysCache, after
-    // `read` returns, and its fixed-size part (GETSTRUCT) is the catalog's struct, which the
-    // caller names with `F` for the cache it asks.
-    unsafe {
-        let tup = ffi::SearchSysCache1(cache as i32, key.into());
-        if tup.is_null() {
-            return None;
-        }
-        let result = read(&*(heap_struct(tup) as *const F), tup);
-        ffi::ReleaseSysCache(tup);
-        Some(result)
     }
 }
 
@@ -504,25 +481,6 @@ pub fn relation_catalog_name(relid: pg_sys::Oid) -> Option<(String, String)> {
 /// `schema.table`, quoted, of a relation that still exists.
 pub fn relation_name(relid: pg_sys::Oid) -> Option<String> {
     relation_catalog_name(relid).map(|(s, r)| qualified_name(&s, &r))
-}
-
-/// Whether a relation with this OID is visible in the catalog to the current command.
-pub fn relation_exists(relid: pg_sys::Oid) -> bool {
-    exists_in(pg_sys::SysCacheIdentifier::RELOID, relid)
-}
-
-/// Whether the catalog row with this OID is visible to the current command.
-fn exists_in(cache: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid) -> bool {
-    // SAFETY: a syscache existence check by OID has no preconditions inside a transaction.
-    unsafe {
-        ffi::SearchSysCacheExists(
-            cache as i32,
-            pg_sys::Datum::from(oid),
-            pg_sys::Datum::from(0),
-            pg_sys::Datum::from(0),
-            pg_sys::Datum::from(0),
-        )
-    }
 }
 
 /// pg_depend and its (classid, objid, objsubid) index; fixed OIDs in pg_depend.h, which pgrx
@@ -764,20 +722,11 @@ fn first_row_as_of<F, R>(
     scan_catalog(catalog, index, keys, Some(as_of), |tup, _| {
         // SAFETY: the fixed-size part of a row the scan holds, of the catalog whose struct the
         // caller names with `F`.
-        let form = unsafe { &*(heap_struct(tup) as *const F) };
+        let form = unsafe { &*(crate::catalog::heap_struct(tup) as *const F) };
         found = read.take().map(|read| read(form));
         false
     });
     found
-}
-
-/// The fixed-size part of a heap tuple (Postgres' GETSTRUCT).
-///
-/// # Safety
-/// `tup` must be a valid heap tuple.
-unsafe fn heap_struct(tup: pg_sys::HeapTuple) -> *const u8 {
-    // SAFETY: the caller's contract; t_hoff is the offset of the data within the header.
-    unsafe { ((*tup).t_data as *const u8).add((*(*tup).t_data).t_hoff as usize) }
 }
 
 /// Whether this transaction holds the object in AccessExclusiveLock, as Postgres' dependency
@@ -818,7 +767,7 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
 /// (more types), a support function, an aggregate (its support functions).
 pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
     let cache = pg_sys::SysCacheIdentifier::PROCOID;
-    catalog_row(cache, oid, |form: &pg_sys::FormData_pg_proc, tup| {
+    crate::catalog::catalog_row(cache, oid, |form: &pg_sys::FormData_pg_proc, tup| {
         let has = |column: u32| {
             let mut isnull = true;
             // SAFETY: a column of the pinned row, read through the cache it came from; only
@@ -887,7 +836,7 @@ pub fn described_without_types(object: ObjectRef) -> bool {
         CONSTRAINT_RELATION_ID => {
             let cache = pg_sys::SysCacheIdentifier::CONSTROID;
             // pgrx binds no FormData_pg_constraint: the row's fixed part is not read (`u8`).
-            catalog_row(cache, pg_sys::Oid::from_u32(oid), |_: &u8, tup| {
+            crate::catalog::catalog_row(cache, pg_sys::Oid::from_u32(oid), |_: &u8, tup| {
                 let mut isnull = true;
                 // SAFETY: contypid, a plain oid column of the pinned row, read through the
                 // cache it came from.
@@ -926,7 +875,7 @@ pub fn is_dependent_type(typid: pg_sys::Oid) -> bool {
 pub fn describe(object: ObjectRef, depends_on: &[(ObjectRef, bool)]) -> Option<(String, String)> {
     let types_gone = depends_on.iter().any(|((class, oid, _), _)| {
         *class == pg_sys::TypeRelationId.to_u32()
-            && !exists_in(
+            && !crate::catalog::exists_in(
                 pg_sys::SysCacheIdentifier::TYPEOID,
                 pg_sys::Oid::from_u32(*oid),
             )

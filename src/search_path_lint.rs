@@ -8,8 +8,9 @@
 //! `memory_guard_core::search_path`.
 
 use crate::extension::{as_extension_owner, with_safe_search_path};
-use crate::statement::{self, NewFunction, Scoped, SessionLocal};
-use crate::{gucs, report};
+use crate::frames::{self, NewFunction};
+use crate::gucs;
+use crate::session::{self, Scoped, SessionLocal};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::search_path::{
     lint_function, Finding, FunctionFacts, SchemaFacts, Severity,
@@ -27,11 +28,15 @@ static CHANGED: SessionLocal<RefCell<Scoped<Changed>>> =
 /// Called outside any Rust guard (statement.rs): it only resets this backend's own state, and
 /// says whether it could.
 pub fn transaction_end() -> bool {
-    CHANGED.with(statement::reset)
+    CHANGED.with(session::reset)
 }
 
-pub fn subxact_end(aborted: bool, sub: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
-    CHANGED.with(|c| c.borrow_mut().subxact_end(aborted, sub, parent));
+pub fn subtransaction_end(
+    aborted: bool,
+    sub: pg_sys::SubTransactionId,
+    parent: pg_sys::SubTransactionId,
+) {
+    CHANGED.with(|c| c.borrow_mut().settle(aborted, sub, parent));
 }
 
 fn creating_extension() -> bool {
@@ -54,7 +59,7 @@ fn lints(tag: pg_sys::CommandTag::Type) -> bool {
 
 /// From the object-access hook: the pg_proc row of `oid` was just inserted or updated.
 pub fn function_changed(oid: pg_sys::Oid) {
-    if (gucs::search_path_mode() == CheckMode::Off && !crate::audit::active())
+    if (gucs::search_path_mode() == CheckMode::Off && !crate::findings::active())
         || creating_extension()
         || !crate::extension::installed_here()
     {
@@ -64,16 +69,16 @@ pub fn function_changed(oid: pg_sys::Oid) {
     // this is the row as it was (none for a new function). A plain CREATE FUNCTION has nothing
     // to look up, and a lookup of a row that is not there is a catalog index scan; one the lint
     // cannot report (see lint_changed) is not kept at all.
-    let before = match statement::new_function() {
+    let before = match frames::new_function() {
         Some(NewFunction::Plain) => return,
         Some(_) => None,
         None => proc_row(oid).map(|r| r.search_path),
     };
     CHANGED.with(|c| c.borrow_mut().push((oid, before)));
-    if !statement::wrapped() {
+    if !frames::wrapped() {
         // No hook of ours will see this statement end (it loaded the library): lint now.
         let changed = CHANGED.with(|c| c.borrow_mut().take_all());
-        if lints(statement::last_tag()) {
+        if lints(frames::last_tag()) {
             lint_changed(changed);
         }
     }
@@ -85,7 +90,7 @@ pub fn nothing_written_since(mark: u64) -> bool {
 }
 
 /// A complete query ended: lint the functions it wrote.
-pub fn statement_end(mark: u64, tag: pg_sys::CommandTag::Type) {
+pub fn lint_statement(mark: u64, tag: pg_sys::CommandTag::Type) {
     if CHANGED.with(|c| c.borrow().is_empty()) {
         return;
     }
@@ -200,7 +205,7 @@ struct ProcRow {
 
 fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
     let cache = pg_sys::SysCacheIdentifier::PROCOID;
-    crate::probe::catalog_row(cache, oid, |form: &pg_sys::FormData_pg_proc, tup| {
+    crate::catalog::catalog_row(cache, oid, |form: &pg_sys::FormData_pg_proc, tup| {
         let mut isnull = true;
         // SAFETY: proconfig (a text[] or NULL) read from the pinned row, through the cache it
         // came from; the array is copied into Rust strings before the row is released.
@@ -227,7 +232,7 @@ fn proc_row(oid: pg_sys::Oid) -> Option<ProcRow> {
 
 /// Lints the functions a statement created or changed.
 fn check_functions(before: Vec<Changed>, resolved_with: Vec<String>) {
-    let auditing = crate::audit::active();
+    let auditing = crate::findings::active();
     let mode = match gucs::search_path_mode() {
         _ if auditing => CheckMode::Warn,
         // A restore (pg_dump's output turns check_function_bodies off) recreates functions as
@@ -266,8 +271,12 @@ fn check_functions(before: Vec<Changed>, resolved_with: Vec<String>) {
             if finding.severity < Severity::Warning {
                 continue; // info findings are for lint_functions(), not for every CREATE FUNCTION
             }
-            if auditing {
-                crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+            let report = finding.to_report(mode);
+            crate::findings::record_or_report(
+                &report,
+                mode.reaction(),
+                "search_path_lint",
+                |seq, stmt| memory_guard_core::audit::Finding {
                     seq,
                     severity: memory_guard_core::audit::Severity::Medium,
                     category: memory_guard_core::audit::Category::Security,
@@ -275,11 +284,8 @@ fn check_functions(before: Vec<Changed>, resolved_with: Vec<String>) {
                     message: format!("{}: {}", finding.message, finding.detail),
                     fix: finding.fix.clone(),
                     statement: stmt.to_string(),
-                });
-                continue;
-            }
-            let report = finding.to_report(mode);
-            report::emit(&report, mode.reaction(), "search_path_lint");
+                },
+            );
         }
         remember(oid, &facts);
     }

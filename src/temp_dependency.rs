@@ -102,7 +102,7 @@ pub unsafe fn before_statement(node: *mut pg_sys::Node) {
         }
     };
     if let Some((table, column, temp_type)) = found {
-        let tag = crate::statement::tag_name(crate::statement::tag_of(node));
+        let tag = crate::frames::tag_name(crate::frames::tag_of(node));
         let err = temporary_dependency_error(&tag, &table, column.as_deref(), &temp_type);
         report::emit(&err, mode.reaction(), "temp_dependency");
     }
@@ -213,7 +213,7 @@ unsafe fn temporary_type(type_name: *const pg_sys::TypeName) -> Option<String> {
             if typid == pg_sys::InvalidOid || typid.to_u32() < pg_sys::FirstNormalObjectId {
                 return None;
             }
-            let row = crate::probe::catalog_row(
+            let row = crate::catalog::catalog_row(
                 pg_sys::SysCacheIdentifier::TYPEOID,
                 typid,
                 |t: &pg_sys::FormData_pg_type, _| {

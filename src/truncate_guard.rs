@@ -4,7 +4,7 @@
 
 use crate::drop_guard::{self, judge};
 use crate::probe;
-use crate::statement::SessionLocal;
+use crate::session::SessionLocal;
 use memory_guard_core::drop_policy::{DroppedTable, Guard};
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -14,7 +14,7 @@ static PRELOADED: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false))
 
 /// Called from `_PG_init`: preloaded when a preload setting of this session names the library
 /// (then it was loaded at session start, before any statement).
-pub fn init() {
+pub fn note_preloading() {
     let named = [
         "shared_preload_libraries",
         "session_preload_libraries",
@@ -59,7 +59,7 @@ pub unsafe fn before_truncate(
     stmt: *mut pg_sys::TruncateStmt,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
     // An audit runs its statements itself, inside this library's hooks, preloaded or not.
-    if !(preloaded() || crate::audit::active()) || !drop_guard::guard_active() {
+    if !(preloaded() || crate::findings::active()) || !drop_guard::guard_active() {
         return None;
     }
     let mut targets: Vec<pg_sys::Oid> = Vec::new();
@@ -133,7 +133,7 @@ pub unsafe fn before_truncate(
         .copied()
         .filter(|relid| !drop_guard::refused_unread(|| "TRUNCATE TABLE".to_string(), *relid, None))
         .collect();
-    let verified = crate::migrate::verified_copies_of_locked_tables();
+    let verified = crate::ledger::verified_copies_of_locked_tables();
     let tables = probed
         .iter()
         .filter_map(|relid| {

@@ -4,7 +4,7 @@
 //! that loads the library, at its ddl_command_start, `statement.rs`), after taking the lock the
 //! ALTER itself takes, so the probe sees every committed value.
 
-use crate::{gucs, probe, report};
+use crate::{gucs, probe};
 use memory_guard_core::error::CheckMode;
 use memory_guard_core::type_change::{lossy, report as lossy_report};
 use pgrx::prelude::*;
@@ -12,7 +12,7 @@ use std::ffi::CStr;
 
 /// Called for every ALTER TABLE and ALTER TYPE before it runs.
 pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
-    let auditing = crate::audit::active();
+    let auditing = crate::findings::active();
     let mode = if auditing {
         CheckMode::Warn
     } else {
@@ -52,8 +52,8 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
             &why,
             mode,
         );
-        if auditing {
-            crate::audit::record(|seq, stmt| memory_guard_core::audit::Finding {
+        crate::findings::record_or_report(&err, mode.reaction(), "type_change", |seq, stmt| {
+            memory_guard_core::audit::Finding {
                 seq,
                 severity: memory_guard_core::audit::Severity::High,
                 category: memory_guard_core::audit::Category::DataLoss,
@@ -66,10 +66,8 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
                 fix: "Back the table up first, or convert into a new column and compare."
                     .to_string(),
                 statement: stmt.to_string(),
-            });
-        } else {
-            report::emit(&err, mode.reaction(), "type_change");
-        }
+            }
+        });
     }
 }
 

@@ -13,7 +13,7 @@ static mut PREV_EMIT_LOG_HOOK: pg_sys::emit_log_hook_type = None;
 static mut PREV_PROCESS_UTILITY_HOOK: pg_sys::ProcessUtility_hook_type = None;
 
 /// Called once from `_PG_init`.
-pub fn init() {
+pub fn install() {
     // SAFETY: _PG_init runs once per backend, single-threaded, before any statement can reach
     // the hook; we save the previous hook so ours always chains to it.
     unsafe {
@@ -72,8 +72,16 @@ unsafe extern "C-unwind" fn process_utility(
     let complete = context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND;
     // The tag is read before the statement runs, which may scribble on its parse tree.
     let mark = complete.then(|| {
-        let tag = crate::statement::tag_of(node);
-        (crate::statement::begin(node, tag), tag)
+        let tag = crate::frames::tag_of(node);
+        // SAFETY: node is NULL or the utility statement Postgres is about to run; it is read as
+        // a CreateFunctionStmt only when its tag says it is one.
+        let new_function = unsafe {
+            (!node.is_null()
+                && (*node).type_ == pg_sys::NodeTag::T_CreateFunctionStmt
+                && !(*node.cast::<pg_sys::CreateFunctionStmt>()).replace)
+                .then(|| crate::search_path_lint::new_function_as_written(node.cast()))
+        };
+        (crate::frames::begin(tag, new_function), tag)
     });
     if matches!(
         mark,
@@ -108,7 +116,7 @@ unsafe extern "C-unwind" fn process_utility(
     }
     if let Some((mark, tag)) = mark {
         // Most statements leave nothing to judge, and end here without a Rust guard.
-        if !crate::statement::end_if_nothing_to_judge(mark) {
+        if !end_if_nothing_to_judge(mark) {
             // SAFETY: a guarded Rust function called with plain values.
             unsafe { statement_end(tag, mark) };
         }
@@ -119,9 +127,22 @@ unsafe extern "C-unwind" fn process_utility(
 /// created or changed. (If it raised, its subtransaction's abort discarded all of that.)
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn statement_end(tag: pg_sys::CommandTag::Type, mark: u64) {
-    crate::statement::end();
-    crate::drop_guard::statement_end(mark, tag);
-    crate::search_path_lint::statement_end(mark, tag);
+    crate::frames::end();
+    crate::drop_guard::judge_statement(mark, tag);
+    crate::search_path_lint::lint_statement(mark, tag);
+}
+
+/// Ends the query begun at `mark` if it left nothing to judge: no table at stake and no
+/// function written (most statements), and says whether it did. Called outside any Rust guard:
+/// it only reads and trims this backend's own lists, and cannot raise.
+fn end_if_nothing_to_judge(mark: u64) -> bool {
+    if !crate::search_path_lint::nothing_written_since(mark)
+        || !crate::drop_guard::forget_unless_at_stake(mark)
+    {
+        return false;
+    }
+    crate::frames::end();
+    true
 }
 
 /// Refuses a permanent table's dependency on a temporary type before the statement makes it
@@ -135,7 +156,7 @@ unsafe extern "C-unwind" fn check_temp_dependency(node: *mut pg_sys::Node) {
 /// Reports a lossy ALTER COLUMN ... TYPE before the ALTER rewrites anything (`type_change.rs`).
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_alter_table(node: *mut pg_sys::Node) {
-    if crate::statement::ddl_command_start_would_fire() {
+    if super::event_trigger::ddl_command_start_would_fire() {
         crate::type_change::before_alter_table(node);
     }
 }
