@@ -21,8 +21,7 @@ use pgrx::JsonB;
 /// The schema a backup goes into, created if need be: always one memory_guard's owner owns,
 /// where no other role may create, so that no one can swap a copy for something else.
 fn backup_schema_oid(schema: &str, function: &'static str) -> pg_sys::Oid {
-    let owner = extension_owner()
-        .unwrap_or_else(|| pgrx::error!("memory_guard is not installed in this database"));
+    let owner = extension_owner().unwrap_or_else(|| crate::extension::not_installed());
     let schema_oid = || {
         one::<pg_sys::Oid>(
             "SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1)",
@@ -86,7 +85,12 @@ fn backup_schema_oid(schema: &str, function: &'static str) -> pg_sys::Oid {
             &[],
         );
     });
-    schema_oid().unwrap_or_else(|| pgrx::error!("memory_guard: schema {schema} was not created"))
+    schema_oid().unwrap_or_else(|| {
+        crate::report::failed(
+            "creating a backup schema",
+            format!("{schema} was not created"),
+        )
+    })
 }
 
 const DEFAULT_BACKUP_SCHEMA: &str = "memory_guard_backup";
@@ -398,5 +402,7 @@ fn created(name: &str) -> pg_sys::Oid {
         "SELECT $1::pg_catalog.regclass::pg_catalog.oid",
         &[name.into()],
     )
-    .unwrap_or_else(|| pgrx::error!("memory_guard: {name} was not created"))
+    .unwrap_or_else(|| {
+        crate::report::failed("creating a backup", format!("{name} was not created"))
+    })
 }

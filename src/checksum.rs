@@ -26,21 +26,22 @@ fn checksum_columns(rel_sql: &str) -> Vec<String> {
         )
         .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect())
     }))
-    .unwrap_or_else(|e| pgrx::error!("memory_guard: columns of {rel_sql}: {e}"))
+    .unwrap_or_else(|e| crate::report::failed(&format!("columns of {rel_sql}"), e))
 }
 
 /// Reads a row count and a digest sum (as text) into a `RowSum`.
 pub fn row_sum(rows: Option<i64>, sum: Option<String>) -> RowSum {
     let sum = sum.unwrap_or_default();
-    RowSum::parse(rows.unwrap_or(0), &sum)
-        .unwrap_or_else(|| pgrx::error!("memory_guard: a digest sum that is not an integer: {sum}"))
+    RowSum::parse(rows.unwrap_or(0), &sum).unwrap_or_else(|| {
+        crate::report::failed("a digest sum", format!("{sum} is not an integer"))
+    })
 }
 
 /// Runs a `checksum_sql` query.
 pub fn count_and_sum(sql: &str) -> RowSum {
     // Pushed anew for each statement: see migrate.rs, `one`.
     let (rows, sum) = crate::extension::with_safe_search_path(|| Spi::get_two::<i64, String>(sql))
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+        .unwrap_or_else(|e| crate::report::failed("a checksum", e));
     row_sum(rows, sum)
 }
 
@@ -109,9 +110,18 @@ fn row_digest(fcinfo: pg_sys::FunctionCallInfo) -> i64 {
             for i in 0..nargs {
                 let typid = pg_sys::get_fn_expr_argtype(flinfo, i as i32);
                 if typid == pg_sys::InvalidOid {
-                    pgrx::error!(
-                        "memory_guard.row_digest: cannot determine the type of argument {}",
-                        i + 1
+                    crate::report::raise(
+                        &memory_guard_core::GuardError::new(
+                            memory_guard_core::SqlState::DatatypeMismatch,
+                            format!(
+                                "row_digest: cannot determine the type of argument {}",
+                                i + 1
+                            ),
+                        )
+                        .hint(
+                            "Call it with a row of a table, as memory_guard.row_digest(t) FROM t.",
+                        ),
+                        "row_digest",
                     );
                 }
                 let (mut typlen, mut byval) = (0i16, false);

@@ -737,7 +737,7 @@ pub fn write_drop_log(tag: &str, passed: &[(DroppedTable, Guard)]) {
                 pg_sys::Oid::from_u32(t.owner).into(),
             ];
             Spi::run_with_args(include_str!("../sql/queries/insert_drop_log.sql"), &args)
-                .unwrap_or_else(|e| pgrx::error!("memory_guard: could not write drop_log: {e}"));
+                .unwrap_or_else(|e| crate::report::failed("writing drop_log", e));
         }
     });
 }

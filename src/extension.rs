@@ -204,7 +204,7 @@ pub fn relation_owner(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     )
 }
 
-fn not_installed() -> ! {
+pub fn not_installed() -> ! {
     report::raise(
         &GuardError::new(
             SqlState::FeatureNotAvailable,
@@ -280,10 +280,14 @@ pub fn lending<R>(
                     (SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_authid WHERE oid OPERATOR(pg_catalog.=) $3)",
             &[table.into(), privilege.into(), role.into()],
         )
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
+        .unwrap_or_else(|e| report::failed("lending rights", e))
     });
-    let who =
-        who.unwrap_or_else(|| pgrx::error!("memory_guard: no role with OID {}", role.to_u32()));
+    let who = who.unwrap_or_else(|| {
+        report::failed(
+            "lending rights",
+            format!("no role with OID {}", role.to_u32()),
+        )
+    });
     let missing = missing.unwrap_or_default();
     let statements = |verb: &str, to_from: &str| -> Option<String> {
         (!missing.is_empty()).then(|| {
@@ -298,7 +302,7 @@ pub fn lending<R>(
     let run_as_owner = |sql: &Option<String>| {
         if let Some(sql) = sql {
             as_extension_owner(|| Spi::run(sql))
-                .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+                .unwrap_or_else(|e| report::failed("lending rights", e));
         }
     };
     run_as_owner(&grant);

@@ -49,7 +49,7 @@ pub fn verified_copies_of_locked_tables() -> Vec<(u32, VerifiedCopy)> {
             })
             .collect::<Result<Vec<_>, _>>()
         })
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: could not read the ledger: {e}"))
+        .unwrap_or_else(|e| crate::report::failed("reading the ledger", e))
     });
     entries
         .into_iter()
@@ -183,7 +183,7 @@ pub fn ledger_insert(
              RETURNING id",
             &args,
         )
-        .unwrap_or_else(|| pgrx::error!("memory_guard: could not write the ledger entry of {}", rel_name(relid)))
+        .unwrap_or_else(|| crate::report::failed("writing the ledger", format!("no entry written for {}", rel_name(relid))))
     })
 }
 

@@ -134,7 +134,7 @@ fn copy_in_batches(
                 })
             })
         })
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: migrate_memory_notes: {e}"));
+        .unwrap_or_else(|e| crate::report::failed("migrate_memory_notes", e));
         source_sum = source_sum + batch;
         carried = carried + new;
         *migrated += new.rows;
@@ -442,7 +442,7 @@ fn legacy_note_fields(
                 .collect::<Vec<_>>()
             })
         })
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: legacy_note_fields: {e}"))
+        .unwrap_or_else(|e| crate::report::failed("legacy_note_fields", e))
     });
     TableIterator::new(rows)
 }

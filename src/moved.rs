@@ -51,14 +51,14 @@ pub fn rekey_if_moved() {
             return false;
         }
         Spi::run(include_str!("../sql/queries/rekey.sql")).unwrap_or_else(|e| {
-            pgrx::error!("memory_guard: could not key its records to this database: {e}")
+            crate::report::failed("keying memory_guard's records to this database", e)
         });
         Spi::run_with_args(
             "INSERT INTO memory_guard.keyed_in (system_identifier, database_oid) VALUES ($1, $2)",
             &[here.0.as_str().into(), here.1.into()],
         )
         .unwrap_or_else(|e| {
-            pgrx::error!("memory_guard: could not record where its records are keyed: {e}")
+            crate::report::failed("recording where memory_guard's records are keyed", e)
         });
         true
     });

@@ -31,6 +31,6 @@ pub fn functions_naming(schema: &str, relname: &str) -> Vec<String> {
             }
             Ok::<_, pgrx::spi::Error>(found)
         })
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: functions naming {relname}: {e}"))
+        .unwrap_or_else(|e| crate::report::failed(&format!("functions naming {relname}"), e))
     })
 }

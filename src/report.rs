@@ -23,6 +23,7 @@ fn code(s: SqlState) -> PgSqlErrorCode {
         SqlState::DuplicateTable => PgSqlErrorCode::ERRCODE_DUPLICATE_TABLE,
         SqlState::FeatureNotAvailable => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
         SqlState::InvalidTableDefinition => PgSqlErrorCode::ERRCODE_INVALID_TABLE_DEFINITION,
+        SqlState::SystemError => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
     }
 }
 
@@ -72,6 +73,18 @@ pub fn server_log(line: &str) {
         "memory_guard",
     )
     .report(PgLogLevel::LOG_SERVER_ONLY);
+}
+
+/// Raises 58000 for a query of memory_guard's own that failed (`what` it was for, and why):
+/// nothing the caller did, and nothing it can fix, but what is not recorded or checked must not
+/// go ahead.
+pub fn failed(what: &str, why: impl std::fmt::Display) -> ! {
+    raise(
+        &GuardError::new(SqlState::SystemError, format!("{what}: {why}"))
+            .detail("A query memory_guard runs for itself failed; the statement was not let through.")
+            .hint("This is a bug of memory_guard, or its installation was changed by hand: report it with the server log's lines around this error, or reinstall the extension."),
+        "memory_guard",
+    )
 }
 
 /// Unwraps a core result, raising its error.

@@ -306,7 +306,7 @@ fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
              SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, recorded_at = pg_catalog.now()",
             &args,
         )
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: could not record the search_path of {}: {e}", facts.signature))
+        .unwrap_or_else(|e| crate::report::failed(&format!("recording the search_path of {}", facts.signature), e))
     });
 }
 
@@ -411,7 +411,7 @@ fn function_facts(
             .collect()
         })
     })
-    .unwrap_or_else(|e| pgrx::error!("memory_guard: reading function facts failed: {e}"))
+    .unwrap_or_else(|e| crate::report::failed("reading function facts", e))
 }
 
 /// The rows of `memory_guard.lint_functions()`; the SQL wrapper turns the OID into regprocedure.

@@ -13,12 +13,12 @@ use pgrx::prelude::*;
 // setting, and the change must not reach the next statement.
 pub fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Option<T> {
     with_safe_search_path(|| Spi::get_one_with_args::<T>(sql, args))
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"))
+        .unwrap_or_else(|e| report::failed("a query of the toolkit", e))
 }
 
 pub fn run(sql: &str, args: &[DatumWithOid]) {
     with_safe_search_path(|| Spi::run_with_args(sql, args))
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: {e}"));
+        .unwrap_or_else(|e| report::failed("a query of the toolkit", e));
 }
 
 /// A relation's name, schema-qualified and quoted, from the syscache: the same whatever

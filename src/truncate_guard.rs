@@ -107,7 +107,7 @@ pub unsafe fn before_truncate(
             })
         })
     })
-    .unwrap_or_else(|e| pgrx::error!("memory_guard: the tables TRUNCATE empties: {e}"));
+    .unwrap_or_else(|e| crate::report::failed("the tables TRUNCATE empties", e));
     for (relid, by_fk) in &found {
         // SAFETY: the lock TRUNCATE itself takes on every table it empties, before it checks
         // the right on each table CASCADE adds (inheritance children go with their parent's

@@ -118,7 +118,7 @@ fn tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
                     .collect()
             })
         })
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: the children of a table: {e}"))
+        .unwrap_or_else(|e| crate::report::failed("the children of a table", e))
     });
     for (relid, attnum) in children {
         // SAFETY: the lock the ALTER itself takes on every table it recurses into.
@@ -153,7 +153,7 @@ fn typed_tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
                     .collect()
             })
         })
-        .unwrap_or_else(|e| pgrx::error!("memory_guard: the tables of a type: {e}"))
+        .unwrap_or_else(|e| crate::report::failed("the tables of a type", e))
     });
     tables
         .into_iter()

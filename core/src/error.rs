@@ -71,6 +71,9 @@ pub enum SqlState {
     FeatureNotAvailable,
     /// 42P16 invalid_table_definition: a permanent table would depend on a temporary type.
     InvalidTableDefinition,
+    /// 58000 system_error: memory_guard could not read or write its own records or the catalog
+    /// (a query of its own failed): a bug, or an installation changed by hand.
+    SystemError,
 }
 
 impl SqlState {
@@ -91,6 +94,7 @@ impl SqlState {
             SqlState::DuplicateTable => "42P07",
             SqlState::FeatureNotAvailable => "0A000",
             SqlState::InvalidTableDefinition => "42P16",
+            SqlState::SystemError => "58000",
         }
     }
 }
@@ -161,6 +165,7 @@ mod tests {
             SqlState::DataCorrupted,
             SqlState::DuplicateTable,
             SqlState::FeatureNotAvailable,
+            SqlState::SystemError,
             SqlState::InvalidTableDefinition,
         ] {
             assert_eq!(s.code().len(), 5);
