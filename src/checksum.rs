@@ -39,7 +39,7 @@ pub fn row_sum(rows: Option<i64>, sum: Option<String>) -> RowSum {
 
 /// Runs a `checksum_sql` query.
 pub fn count_and_sum(sql: &str) -> RowSum {
-    // Pushed anew for each statement: see migrate.rs, `one`.
+    // Pushed anew for each statement: see tables.rs, `one`.
     let (rows, sum) = crate::extension::with_safe_search_path(|| Spi::get_two::<i64, String>(sql))
         .unwrap_or_else(|e| crate::report::failed("a checksum", e));
     row_sum(rows, sum)

@@ -1,12 +1,12 @@
 //! The drop guard: no statement deletes a table holding rows unless the drop was guarded.
 //!
 //! How the pieces meet, for one statement:
-//! 1. The object-access hook (`hooks.rs`) calls [`before_drop`] for each object Postgres'
+//! 1. The object-access hook (`entry/hooks.rs`) calls [`before_drop`] for each object Postgres'
 //!    dependency walk deletes, while it still exists and is locked: tables and columns are
 //!    probed there, and every object is noted with what is needed to tell later what CASCADE
 //!    took (a description while it can still be given; its dependencies, read then or, for
 //!    relations and what belongs to one table, only if a report needs them).
-//! 2. When the statement ends (`statement.rs`), [`statement_end`] hands the facts to the core
+//! 2. When the statement ends (`entry/hooks.rs`), [`judge_statement`] hands the facts to the core
 //!    policy and raises, warns, or writes `memory_guard.drop_log`. Raising rolls the whole
 //!    statement back: nothing is dropped.
 //! 3. In the one statement that loads the library, which no hook of ours wraps, each table is
@@ -103,7 +103,7 @@ static PERMITS: SessionLocal<RefCell<Scoped<Permit>>> =
     SessionLocal::new(RefCell::new(Scoped::new()));
 
 /// Permits and facts are for the current transaction only.
-/// Called outside any Rust guard (statement.rs): it only resets this backend's own state.
+/// Called outside any Rust guard (`entry/xact.rs`): it only resets this backend's own state.
 /// `pushed`: anything was pushed to a per-statement list during the transaction (otherwise
 /// they are all empty already).
 /// Returns whether every list could be reset (see `session::reset`).

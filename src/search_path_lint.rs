@@ -4,7 +4,7 @@
 //! The object-access hook reports each function a statement writes, while the catalog still
 //! shows the statement's own change as not yet made: its setting from before is read then, so
 //! that a lost setting (a regression) can be told from one never set. The functions are linted
-//! when the statement ends (`statement.rs`). The analysis itself is
+//! when the statement ends (`entry/hooks.rs`). The analysis itself is
 //! `memory_guard_core::search_path`.
 
 use crate::extension::{as_extension_owner, with_safe_search_path};
@@ -25,7 +25,7 @@ type Changed = (pg_sys::Oid, Option<Option<String>>);
 static CHANGED: SessionLocal<RefCell<Scoped<Changed>>> =
     SessionLocal::new(RefCell::new(Scoped::new()));
 
-/// Called outside any Rust guard (statement.rs): it only resets this backend's own state, and
+/// Called outside any Rust guard (`entry/xact.rs`): it only resets this backend's own state, and
 /// says whether it could.
 pub fn transaction_end() -> bool {
     CHANGED.with(session::reset)

@@ -1,4 +1,4 @@
-//! TRUNCATE, which event triggers never see: guarded by a ProcessUtility hook (`hooks.rs`) when
+//! TRUNCATE, which event triggers never see: guarded by a ProcessUtility hook (`entry/hooks.rs`) when
 //! the library is preloaded (`shared_preload_libraries` or `session_preload_libraries`), with the
 //! same probe, guards, errors and drop_log as the drop guard.
 

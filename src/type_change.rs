@@ -1,7 +1,7 @@
 //! `memory_guard.type_change_mode`: reports `ALTER TABLE … ALTER COLUMN … TYPE` on a column
 //! holding values when the conversion can lose information (rules in
-//! `memory_guard_core::type_change`). Runs just before the ALTER (`hooks.rs`; in the statement
-//! that loads the library, at its ddl_command_start, `statement.rs`), after taking the lock the
+//! `memory_guard_core::type_change`). Runs just before the ALTER (`entry/hooks.rs`; in the statement
+//! that loads the library, at its ddl_command_start, `entry/event_trigger.rs`), after taking the lock the
 //! ALTER itself takes, so the probe sees every committed value.
 
 use crate::{gucs, probe};
@@ -101,30 +101,11 @@ fn tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
     if !change.inh {
         return out;
     }
-    let children: Vec<(pg_sys::Oid, i16)> = crate::extension::with_safe_search_path(|| {
-        pgrx::spi::Spi::connect(|c| {
-            c.select(
-                "WITH RECURSIVE tree(relid) AS ( \
-                   SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) $1 \
-                   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
-                 SELECT t.relid, a.attnum FROM tree t JOIN pg_catalog.pg_attribute a \
-                   ON a.attrelid OPERATOR(pg_catalog.=) t.relid AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped \
-                 ORDER BY t.relid",
-                None,
-                &[change.relid.into(), change.raw_column.as_str().into()],
-            )
-            .map(|rows| {
-                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<i16>(2).ok()??)))
-                    .collect()
-            })
-        })
-        .unwrap_or_else(|e| crate::report::failed("the children of a table", e))
-    });
-    for (relid, attnum) in children {
-        // SAFETY: the lock the ALTER itself takes on every table it recurses into.
-        unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessExclusiveLock as i32) };
-        out.push((relid, i32::from(attnum)));
-    }
+    out.extend(locked_columns(
+        include_str!("../sql/queries/children_columns.sql"),
+        change,
+        "the children of a table",
+    ));
     out
 }
 
@@ -135,16 +116,21 @@ fn typed_tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
     if !change.cascade {
         return Vec::new();
     }
-    let tables: Vec<(pg_sys::Oid, i16)> = crate::extension::with_safe_search_path(|| {
+    locked_columns(
+        include_str!("../sql/queries/typed_table_columns.sql"),
+        change,
+        "the tables of a type",
+    )
+}
+
+/// The (table, column number) rows `query` finds for the change's relation and column name,
+/// each table locked as the ALTER will lock it. Run under the safe search_path, where the
+/// query's plain operators are pg_catalog's.
+fn locked_columns(query: &str, change: &TypeChange, what: &str) -> Vec<(pg_sys::Oid, i32)> {
+    let found: Vec<(pg_sys::Oid, i16)> = crate::extension::with_safe_search_path(|| {
         pgrx::spi::Spi::connect(|c| {
             c.select(
-                "WITH RECURSIVE tree(relid) AS ( \
-                   SELECT t.oid FROM pg_catalog.pg_class t JOIN pg_catalog.pg_class c ON t.reloftype OPERATOR(pg_catalog.=) c.reltype \
-                   WHERE c.oid OPERATOR(pg_catalog.=) $1 \
-                   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
-                 SELECT t.relid, a.attnum FROM tree t JOIN pg_catalog.pg_attribute a \
-                   ON a.attrelid OPERATOR(pg_catalog.=) t.relid AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped \
-                 ORDER BY t.relid",
+                query,
                 None,
                 &[change.relid.into(), change.raw_column.as_str().into()],
             )
@@ -153,12 +139,12 @@ fn typed_tables_rewritten(change: &TypeChange) -> Vec<(pg_sys::Oid, i32)> {
                     .collect()
             })
         })
-        .unwrap_or_else(|e| crate::report::failed("the tables of a type", e))
+        .unwrap_or_else(|e| crate::report::failed(what, e))
     });
-    tables
+    found
         .into_iter()
         .map(|(relid, attnum)| {
-            // SAFETY: the lock the ALTER itself takes on every typed table it rewrites.
+            // SAFETY: the lock the ALTER itself takes on every table it rewrites.
             unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessExclusiveLock as i32) };
             (relid, i32::from(attnum))
         })

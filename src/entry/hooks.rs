@@ -28,7 +28,7 @@ pub fn install() {
 
 /// Guards TRUNCATE before it runs (event triggers never see it), and marks where each complete
 /// query begins and ends: at its end, what the object-access hook reported during it is judged
-/// (`statement.rs`). A query that raises never reaches its end; its subtransaction's abort
+/// (`frames.rs`). A query that raises never reaches its end; its subtransaction's abort
 /// discards what it reported.
 ///
 /// Deliberately not `#[pg_guard]`: an error raised by the statement must reach the client as
@@ -95,7 +95,7 @@ unsafe extern "C-unwind" fn process_utility(
         && unsafe { crate::type_change::changes_a_column_type(node) }
     {
         // Where the ddl_command_start trigger would check it, before the ALTER looks anything
-        // up; the trigger stays quiet once this hook exists (statement.rs).
+        // up; the trigger stays quiet once this hook exists (`event_trigger.rs`).
         // SAFETY: the node is the AlterTableStmt Postgres is about to execute (checked above).
         unsafe { check_alter_table(node) };
     }

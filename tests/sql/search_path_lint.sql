@@ -103,7 +103,7 @@ DROP ROLE lint_app;
 -- through the caller's search_path on purpose (as DROP and the migration do), and so does
 -- on_ddl_command_start for an ALTER TABLE it checks in the statement that loads the library, as
 -- the ALTER will. The guard and the lint, which run from hooks, set search_path = pg_catalog in
--- code, only around the SQL they run (statement::with_catalog_search_path).
+-- code, only around the SQL they run (extension::with_safe_search_path).
 -- row_digest runs no SQL, and is called once per row of every checksum: a setting on it would be
 -- saved and restored at each call. These are the only findings.
 BEGIN;
