@@ -6,8 +6,12 @@ CREATE TABLE memory_guard.ledger (
     source_oid   oid         NOT NULL,
     source_name  text        NOT NULL,   -- schema-qualified, quoted
     source_owner oid         NOT NULL,
+    -- Owners by name too: after a dump and restore OIDs change, and an entry is bound again only
+    -- to a table of that name owned by the role of that name (src/moved.rs).
+    source_owner_name text,
     copy_name    text        NOT NULL,   -- the backup table, or the migration target
     copy_oid     oid,                    -- the backup table, memory_guard's own: a restore reads nothing else
+    copy_owner_name text,
     row_count    bigint      NOT NULL,
     checksum     text        NOT NULL,   -- sum of every row's memory_guard.row_digest, 32 hex digits
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -36,11 +40,13 @@ CREATE TABLE memory_guard.memory_notes_carryover (
     archived    boolean,
     run_id      uuid,
     metadata    jsonb,
-    migrated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    -- By target: a role adds rows for its own targets only, so it can neither take another
-    -- target's ids first nor learn whether they were carried.
-    PRIMARY KEY (target_oid, legacy_id)
+    migrated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+-- By target: a role adds rows for its own targets only, so it can neither take another target's
+-- ids first nor learn whether they were carried. Target 0: rows whose target could not be found
+-- again after a dump and restore (src/moved.rs), kept for the extension's owner alone.
+CREATE UNIQUE INDEX memory_notes_carryover_key ON memory_guard.memory_notes_carryover (target_oid, legacy_id)
+    WHERE target_oid OPERATOR(pg_catalog.<>) 0;
 -- It holds application data. A migration writes it as the owner of the target table (never with
 -- the extension owner's rights, which a trigger on the target would borrow), so the owners of a
 -- target read and add the rows carried into it, and nobody else sees them; rows are never
@@ -49,7 +55,10 @@ CREATE TABLE memory_guard.memory_notes_carryover (
 REVOKE ALL ON memory_guard.memory_notes_carryover FROM PUBLIC;
 GRANT SELECT, INSERT ON memory_guard.memory_notes_carryover TO PUBLIC;
 ALTER TABLE memory_guard.memory_notes_carryover ENABLE ROW LEVEL SECURITY;
+-- Only once the records are keyed to this database: until then a target OID from the database
+-- they were dumped from may name someone else's table here.
 CREATE POLICY carryover_target_owners ON memory_guard.memory_notes_carryover
-    USING (pg_catalog.pg_has_role(
+    USING ((SELECT memory_guard.records_keyed_here())
+           AND pg_catalog.pg_has_role(
              (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) target_oid), 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.memory_notes_carryover', '');

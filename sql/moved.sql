@@ -7,6 +7,11 @@ CREATE TABLE memory_guard.keyed_in (
     database_oid      oid  NOT NULL
 );
 REVOKE ALL ON memory_guard.keyed_in FROM PUBLIC;
+-- Keyed here from the start. A restore adds the dumped row of the database it came from.
+INSERT INTO memory_guard.keyed_in (system_identifier, database_oid)
+SELECT s.system_identifier::pg_catalog.text, d.oid
+FROM pg_catalog.pg_control_system() s, pg_catalog.pg_database d
+WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.keyed_in', '');
 
 -- The records and their ids travel with a dump: a restored drop_log or ledger continues its ids.

@@ -169,17 +169,24 @@ unsafe fn irreversible(node: *mut pg_sys::Node) -> Option<String> {
                     walk(c.query)
                 }
             }
-            T_SelectStmt | T_InsertStmt | T_UpdateStmt | T_DeleteStmt => walk(node),
+            T_ExecuteStmt => Some("EXECUTE runs a statement prepared outside the audit".into()),
+            T_SelectStmt | T_InsertStmt | T_UpdateStmt | T_DeleteStmt | T_MergeStmt => walk(node),
+            T_DeclareCursorStmt => walk((*node.cast::<pg_sys::DeclareCursorStmt>()).query),
             T_CallStmt => walk((*node.cast::<pg_sys::CallStmt>()).funccall.cast()),
             T_CreateTableAsStmt => walk((*node.cast::<pg_sys::CreateTableAsStmt>()).query),
             T_ExplainStmt => walk((*node.cast::<pg_sys::ExplainStmt>()).query),
             T_AlterTableStmt => {
-                // ADD COLUMN … DEFAULT evaluates the default for every existing row.
+                // ADD COLUMN … DEFAULT evaluates the default, and ADD CONSTRAINT … CHECK its
+                // expression, for every existing row.
                 crate::ffi::list_elements::<pg_sys::AlterTableCmd>(
                     (*node.cast::<pg_sys::AlterTableStmt>()).cmds,
                 )
-                .filter(|cmd| !(**cmd).def.is_null() && (*(**cmd).def).type_ == T_ColumnDef)
-                .find_map(|cmd| walk((*(*cmd).def.cast::<pg_sys::ColumnDef>()).raw_default))
+                .filter(|cmd| !(**cmd).def.is_null())
+                .find_map(|cmd| match (*(*cmd).def).type_ {
+                    T_ColumnDef => walk((*(*cmd).def.cast::<pg_sys::ColumnDef>()).raw_default),
+                    T_Constraint => walk((*(*cmd).def.cast::<pg_sys::Constraint>()).raw_expr),
+                    _ => None,
+                })
             }
             _ => None,
         }

@@ -248,7 +248,7 @@ fn backup_table(tbl: Option<pg_sys::Oid>, backup_schema: Option<&str>) -> JsonB 
 #[search_path(pg_catalog, pg_temp)]
 fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -> JsonB {
     const F: &str = "restore_table";
-    crate::moved::rekey_if_moved();
+    crate::moved::require_keyed(F);
     let Some(source) = source else {
         report::raise(
             &GuardError::new(

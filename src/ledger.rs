@@ -178,8 +178,10 @@ pub fn ledger_insert(
     transaction_end();
     as_extension_owner(|| {
         one::<i64>(
-            "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, copy_name, row_count, checksum, role_name, details, copy_oid) \
-             SELECT $1, $2, $3, c.relowner, $4, $5, $6, SESSION_USER, $7, $8 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $2 \
+            "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, source_owner_name, copy_name, row_count, checksum, role_name, details, copy_oid, copy_owner_name) \
+             SELECT $1, $2, $3, c.relowner, pg_catalog.pg_get_userbyid(c.relowner), $4, $5, $6, SESSION_USER, $7, $8, \
+                    (SELECT pg_catalog.pg_get_userbyid(k.relowner) FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) $8) \
+             FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $2 \
              RETURNING id",
             &args,
         )

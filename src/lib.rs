@@ -63,7 +63,11 @@ mod session;
     requires = ["schema", search_path_lint::lint_functions_rows]
 );
 
-::pgrx::extension_sql_file!("../sql/ledger.sql", name = "ledger", requires = ["schema"]);
+::pgrx::extension_sql_file!(
+    "../sql/ledger.sql",
+    name = "ledger",
+    requires = ["schema", moved::records_keyed_here]
+);
 ::pgrx::extension_sql_file!(
     "../sql/migrate.sql",
     name = "migrate",

@@ -175,7 +175,7 @@ fn migrate_memory_notes(
     dry_run: Option<bool>,
 ) -> JsonB {
     const F: &str = "migrate_memory_notes";
-    crate::moved::rekey_if_moved();
+    crate::moved::require_keyed(F);
     let (Some(source), Some(target)) = (source, target) else {
         report::raise(
             &GuardError::new(
@@ -377,7 +377,7 @@ fn legacy_note_fields(
     let (Some(ids), Some(memories)) = (legacy_ids, memories) else {
         return TableIterator::new(Vec::new());
     };
-    crate::moved::rekey_if_moved();
+    crate::moved::require_keyed("legacy_note_fields");
     if !is_table(relkind(memories).0) {
         report::raise(
             &GuardError::new(

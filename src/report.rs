@@ -24,6 +24,7 @@ fn code(s: SqlState) -> PgSqlErrorCode {
         SqlState::FeatureNotAvailable => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
         SqlState::InvalidTableDefinition => PgSqlErrorCode::ERRCODE_INVALID_TABLE_DEFINITION,
         SqlState::SystemError => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
+        SqlState::NotReady => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
     }
 }
 

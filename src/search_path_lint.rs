@@ -301,9 +301,11 @@ fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
     ];
     as_extension_owner(|| {
         Spi::run_with_args(
-            "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path) \
-             VALUES ($1, $2, $3) ON CONFLICT (function_oid) DO UPDATE \
-             SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, recorded_at = pg_catalog.now()",
+            "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path, owner_name) \
+             SELECT $1, $2, $3, pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) $1 \
+             ON CONFLICT (function_oid) DO UPDATE \
+             SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, owner_name = EXCLUDED.owner_name, \
+                 recorded_at = pg_catalog.now()",
             &args,
         )
         .unwrap_or_else(|e| crate::report::failed(&format!("recording the search_path of {}", facts.signature), e))

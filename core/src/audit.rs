@@ -167,9 +167,18 @@ pub fn irreversible_function(function: &str) -> Option<&'static str> {
         "pg_advisory_lock"
         | "pg_advisory_lock_shared"
         | "pg_try_advisory_lock"
-        | "pg_try_advisory_lock_shared" => "a session-level advisory lock outlives the transaction",
+        | "pg_try_advisory_lock_shared"
+        | "pg_advisory_unlock"
+        | "pg_advisory_unlock_shared"
+        | "pg_advisory_unlock_all" => "session-level advisory locks outlive the transaction",
         "dblink" | "dblink_exec" | "dblink_connect" | "dblink_connect_u" | "dblink_send_query"
-        | "dblink_open" => "it runs SQL in another session, which commits on its own",
+        | "dblink_open" | "dblink_disconnect" => {
+            "it runs SQL in another session, which commits on its own"
+        }
+        "pg_logical_emit_message" | "pg_backup_start" | "pg_backup_stop" => {
+            "it writes to the server's log of changes or backups, outside the transaction"
+        }
+        f if f.starts_with("pg_replication_origin_") => "replication origins do not roll back",
         "lo_export" | "pg_file_write" | "pg_file_rename" | "pg_file_unlink" => {
             "it changes files on the server"
         }
@@ -182,7 +191,8 @@ pub fn irreversible_function(function: &str) -> Option<&'static str> {
         | "pg_stat_reset_single_table_counters"
         | "pg_stat_reset_single_function_counters"
         | "pg_stat_reset_slru"
-        | "pg_stat_reset_replication_slot" => "statistics resets do not roll back",
+        | "pg_stat_reset_replication_slot"
+        | "pg_stat_reset_subscription_stats" => "statistics resets do not roll back",
         "pg_create_physical_replication_slot"
         | "pg_create_logical_replication_slot"
         | "pg_drop_replication_slot"

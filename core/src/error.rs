@@ -71,6 +71,9 @@ pub enum SqlState {
     FeatureNotAvailable,
     /// 42P16 invalid_table_definition: a permanent table would depend on a temporary type.
     InvalidTableDefinition,
+    /// 55000 object_not_in_prerequisite_state: memory_guard's records came from another
+    /// database (a dump and restore) and are not keyed to this one yet.
+    NotReady,
     /// 58000 system_error: memory_guard could not read or write its own records or the catalog
     /// (a query of its own failed): a bug, or an installation changed by hand.
     SystemError,
@@ -94,6 +97,7 @@ impl SqlState {
             SqlState::DuplicateTable => "42P07",
             SqlState::FeatureNotAvailable => "0A000",
             SqlState::InvalidTableDefinition => "42P16",
+            SqlState::NotReady => "55000",
             SqlState::SystemError => "58000",
         }
     }
@@ -166,6 +170,7 @@ mod tests {
             SqlState::DuplicateTable,
             SqlState::FeatureNotAvailable,
             SqlState::SystemError,
+            SqlState::NotReady,
             SqlState::InvalidTableDefinition,
         ] {
             assert_eq!(s.code().len(), 5);

@@ -7,7 +7,6 @@
 //! for a function that used to pin its path, losing the setting is a silent regression.
 
 use crate::error::{CheckMode, GuardError, SqlState};
-use crate::sql_text::quote_literal;
 
 /// One entry of a search_path, as Postgres reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +245,26 @@ fn suggested_path(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<PathEntry> 
     p
 }
 
+/// `entries` without what is unsafe for `f` (a schema a role other than its owner may create
+/// in, "$user"), with pg_temp last for SECURITY DEFINER.
+fn safe_path(f: &FunctionFacts, entries: &[PathEntry], schemas: &[SchemaFacts]) -> Vec<PathEntry> {
+    let mut p: Vec<PathEntry> = entries
+        .iter()
+        .filter(|e| match e {
+            PathEntry::CurrentUser => false,
+            PathEntry::Schema(s) => !schemas
+                .iter()
+                .any(|k| &k.name == s && k.open_to_others(f.owner)),
+        })
+        .cloned()
+        .collect();
+    if f.security_definer {
+        p.retain(|e| *e != PathEntry::Schema("pg_temp".into()));
+        p.push(PathEntry::Schema("pg_temp".into()));
+    }
+    p
+}
+
 /// Lints one function. `schemas` describes every schema named in its path (unknown schemas are
 /// taken as missing, which is safe: nobody can create objects in them without creating them).
 pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding> {
@@ -271,7 +290,12 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
                 Severity::Warning,
                 format!("{} {} lost its pinned search_path", f.kind.to_lowercase(), f.signature),
                 format!("It had search_path={old} before this statement and now has none, so it resolves names through each caller's search_path."),
-                parse_search_path(old).map(|p| render_search_path(&p)).unwrap_or_else(|_| quote_literal(old)),
+                // The old path again, as far as it is still safe: a schema others may now create
+                // in, or "$user", is left out, and pg_temp goes last for SECURITY DEFINER.
+                match parse_search_path(old) {
+                    Ok(entries) => render_search_path(&safe_path(f, &entries, schemas)),
+                    Err(_) => render_search_path(&suggested_path(f, schemas)),
+                },
             )),
             (Some(why), _) => out.push(finding(
                 "search_path_missing",
@@ -329,21 +353,7 @@ pub fn lint_function(f: &FunctionFacts, schemas: &[SchemaFacts]) -> Vec<Finding>
                 }),
         })
         .collect();
-    let safe_entries: Vec<PathEntry> = entries
-        .iter()
-        .filter(|e| match e {
-            PathEntry::CurrentUser => false,
-            PathEntry::Schema(s) => !schemas
-                .iter()
-                .any(|k| &k.name == s && k.open_to_others(f.owner)),
-        })
-        .cloned()
-        .collect();
-    let mut fixed = safe_entries;
-    if f.security_definer {
-        fixed.retain(|e| *e != PathEntry::Schema("pg_temp".into()));
-        fixed.push(PathEntry::Schema("pg_temp".into()));
-    }
+    let fixed = safe_path(f, &entries, schemas);
     if !unsafe_entries.is_empty() {
         out.push(finding(
             "search_path_unsafe_schema",
@@ -432,6 +442,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_regression_fix_leaves_out_what_is_no_longer_safe() {
+        // It pinned "$user", public, app; public is now open to every role.
+        let f = FunctionFacts {
+            security_definer: true,
+            previous_search_path: Some(Some("\"$user\", public, app".into())),
+            ..func()
+        };
+        let findings = lint_function(&f, &public_open());
+        assert_eq!(findings[0].rule, "search_path_regression");
+        assert_eq!(findings[0].path, "app, pg_temp");
+    }
+
+    fn public_owned() -> Vec<SchemaFacts> {
+        vec![SchemaFacts {
+            name: "public".into(),
+            creators: vec![10],
+        }]
+    }
+
     fn public_open() -> Vec<SchemaFacts> {
         vec![
             // public: PUBLIC may create; app: owned by the functions' owner (10) alone.
@@ -498,7 +528,8 @@ mod tests {
             previous_search_path: Some(Some("public".into())),
             ..func()
         };
-        let found = lint_function(&f, &public_open());
+        // Postgres 15's public: only its owner may create in it.
+        let found = lint_function(&f, &public_owned());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].rule, "search_path_regression");
         assert!(
@@ -707,7 +738,7 @@ mod tests {
             previous_search_path: Some(Some("public".into())),
             ..func()
         };
-        let finding = &lint_function(&f, &public_open())[0];
+        let finding = &lint_function(&f, &public_owned())[0];
         let warn = finding.to_report(CheckMode::Warn);
         assert_eq!(warn.sqlstate.code(), "01000");
         assert_eq!(warn.hint.as_deref(), Some("Pin it: ALTER FUNCTION public.update_updated_at_column() SET search_path = public;"));

@@ -14,7 +14,10 @@ SELECT p.oid,
        p.proowner AS owner
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-LEFT JOIN memory_guard.search_path_history h ON h.function_oid = p.oid
+-- What it pinned before, if the same owner's (a record keyed in another database may carry an
+-- OID that names someone else's function here).
+LEFT JOIN memory_guard.search_path_history h
+       ON h.function_oid = p.oid AND h.owner_name = pg_catalog.pg_get_userbyid(p.proowner)
 WHERE p.prokind IN ('f', 'p')
   AND ($1::oid[] IS NULL OR p.oid = ANY ($1::oid[]))
   AND ($2::name[] IS NULL OR n.nspname = ANY ($2::name[]))

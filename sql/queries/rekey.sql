@@ -1,37 +1,72 @@
--- Keys memory_guard's records to this database (src/moved.rs), by the names they keep. Run as
--- the extension's owner, under search_path = pg_catalog, pg_temp.
+-- Keys memory_guard's records to this database after a move (src/moved.rs), by the names they
+-- keep: a record is bound again only to an object of the same name owned by the role of the
+-- same name; what is not found stops naming anything. Nothing here raises for a name that no
+-- longer resolves (no to_regclass or to_regprocedure: a signature naming a dropped type makes
+-- those raise). Run as the extension's owner, under search_path = pg_catalog, pg_temp.
 DELETE FROM memory_guard.keyed_in;
--- The carried fields first: their targets are found through the migration entries of the
--- ledger, whose OIDs are still the old ones here.
-WITH moved AS (
-    SELECT DISTINCT l.copy_oid AS old_target, pg_catalog.to_regclass(l.copy_name) AS new_target,
-           l.source_oid AS old_source, pg_catalog.to_regclass(l.source_name) AS new_source
+
+-- The carried fields first, through the newest migration entry of each target name, whose OIDs
+-- are still the old ones here. A row whose key is taken at the new target stays where it is,
+-- and is set aside below.
+WITH rel AS (
+    SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS name,
+           pg_catalog.pg_get_userbyid(c.relowner) AS owner_name
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+), newest AS (
+    SELECT DISTINCT ON (l.copy_name) l.copy_name, l.copy_oid, l.copy_owner_name
     FROM memory_guard.ledger l
     WHERE l.kind = 'migration' AND l.copy_oid IS NOT NULL
+    ORDER BY l.copy_name, l.id DESC
+), moves AS (
+    SELECT e.copy_oid AS old_target, r.oid AS new_target
+    FROM newest e JOIN rel r ON r.name = e.copy_name AND r.owner_name = e.copy_owner_name
+    WHERE r.oid <> e.copy_oid
 )
 UPDATE memory_guard.memory_notes_carryover c
-SET target_oid = m.new_target, source_oid = coalesce(m.new_source, 0)
-FROM moved m
-WHERE c.target_oid = m.old_target AND c.source_oid = m.old_source
-  AND m.new_target IS NOT NULL AND m.new_target <> m.old_target;
--- The ledger: each table and copy by its name; an owner, where the table is still there.
-UPDATE memory_guard.ledger l
-SET source_oid = coalesce(r.source, 0),
-    copy_oid = r.copy,
-    source_owner = coalesce((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = r.source), l.source_owner)
-FROM (SELECT id, pg_catalog.to_regclass(source_name) AS source, pg_catalog.to_regclass(copy_name) AS copy
-      FROM memory_guard.ledger) r
-WHERE r.id = l.id
-  AND (l.source_oid IS DISTINCT FROM coalesce(r.source, 0) OR l.copy_oid IS DISTINCT FROM r.copy);
--- search_path_history: each function by its signature; what is gone is forgotten. Deleted and
--- written again, so that two functions swapping OIDs cannot collide on the key midway.
-WITH gone AS (
-    DELETE FROM memory_guard.search_path_history h
-    WHERE pg_catalog.to_regprocedure(h.signature) IS DISTINCT FROM h.function_oid
-    RETURNING h.signature, h.search_path, h.recorded_at
+SET target_oid = m.new_target
+FROM moves m
+WHERE c.target_oid = m.old_target
+  AND NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover o
+                  WHERE o.target_oid = m.new_target AND o.legacy_id = c.legacy_id);
+
+-- The ledger: each table, and each copy (a backup's is the extension owner's), by name and
+-- owner; owners by name.
+WITH rel AS (
+    SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS name,
+           c.relowner, pg_catalog.pg_get_userbyid(c.relowner) AS owner_name
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
 )
-INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path, recorded_at)
-SELECT pg_catalog.to_regprocedure(g.signature), g.signature, g.search_path, g.recorded_at
-FROM gone g
-WHERE pg_catalog.to_regprocedure(g.signature) IS NOT NULL
-ON CONFLICT (function_oid) DO NOTHING;
+UPDATE memory_guard.ledger l
+SET source_oid = coalesce((SELECT r.oid FROM rel r
+                           WHERE r.name = l.source_name AND r.owner_name = l.source_owner_name), 0),
+    source_owner = coalesce((SELECT a.oid FROM pg_catalog.pg_roles a WHERE a.rolname = l.source_owner_name), 0),
+    copy_oid = CASE WHEN l.kind = 'backup'
+                    THEN (SELECT r.oid FROM rel r WHERE r.name = l.copy_name AND r.owner_name = CURRENT_USER)
+                    ELSE (SELECT r.oid FROM rel r WHERE r.name = l.copy_name AND r.owner_name = l.copy_owner_name)
+               END;
+
+-- Carried fields whose target is no migration target here any more: set aside (target 0),
+-- readable by the extension's owner alone.
+UPDATE memory_guard.memory_notes_carryover c
+SET target_oid = 0
+WHERE c.target_oid <> 0
+  AND NOT EXISTS (SELECT 1 FROM memory_guard.ledger l
+                  WHERE l.kind = 'migration' AND l.copy_oid = c.target_oid);
+
+-- search_path_history: each function by its signature and owner; what is gone is forgotten.
+WITH fn AS (
+    SELECT p.oid,
+           pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+             || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' AS signature,
+           pg_catalog.pg_get_userbyid(p.proowner) AS owner_name
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+), gone AS (
+    DELETE FROM memory_guard.search_path_history h
+    RETURNING h.signature, h.search_path, h.recorded_at, h.owner_name
+)
+INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path, recorded_at, owner_name)
+SELECT DISTINCT ON (f.oid) f.oid, g.signature, g.search_path, g.recorded_at, g.owner_name
+FROM gone g JOIN fn f ON f.signature = g.signature AND f.owner_name = g.owner_name
+ORDER BY f.oid, g.recorded_at DESC;

@@ -169,6 +169,33 @@ expect_query "A0 source: lint_functions() reports app.lost()'s lost search_path"
 expect_drop_guard "A0 source: DROP TABLE app.notes passes, guarded by its backup" src app.notes backup
 expect_drop_guard "A0 source: DROP TABLE memory_notes passes, guarded by its migration" src public.memory_notes migration
 
+# D (set up here, checked after the restore): a role that takes over a name gains nothing. Both
+# roles may create in public, as in databases created before Postgres 15. The victim's table is
+# backed up and dropped; mallory then creates a table of the same name. A function of mallory's
+# pinned a search_path and went with a type it used: its history row names a type that is gone.
+sql src >>"$log" <<'SQL' || fail "D set up the takeovers" "$(last_error)"
+CREATE ROLE victim LOGIN;
+CREATE ROLE mallory LOGIN;
+GRANT CREATE ON SCHEMA public TO victim, mallory;
+SET ROLE victim;
+CREATE TABLE public.secrets (id int, secret text);
+INSERT INTO public.secrets VALUES (1, 'hunter2');
+SELECT memory_guard.backup_table('public.secrets') IS NOT NULL;
+DROP TABLE public.secrets;
+SET ROLE mallory;
+CREATE TABLE public.secrets (id int, secret text);
+CREATE TYPE public.shape AS (a int);
+CREATE FUNCTION public.uses_shape(public.shape) RETURNS int LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS 'SELECT 1';
+DROP TYPE public.shape CASCADE;
+RESET ROLE;
+SQL
+
+# What the dump holds, the takeovers' records included.
+src_drop_log=$(sql src <<<"$Q_DROP_LOG")
+src_ledger=$(sql src <<<"$Q_LEDGER")
+src_max_id=$(sql src <<<"SELECT max(id) FROM memory_guard.drop_log")
+
 # A1: the round trip.
 if tool "$PGBIN/pg_dump" -Fc -d src -f "$work/src.dump"; then ok "A1 pg_dump -Fc of the source"
 else fail "A1 pg_dump -Fc of the source" "$(last_error)"; fi
@@ -193,6 +220,18 @@ expect_drop_guard "A2 restored: DROP TABLE memory_notes passes, guarded by its m
 # A3
 expect_query "A3 restored: search_path_history rows kept" restored "$src_history" "$Q_HISTORY"
 expect_query "A3 restored: lint_functions() still reports app.lost()'s lost search_path" restored "app.lost()" "$Q_REGRESSION"
+
+# D: after the restore, the victim's backup is still the victim's alone.
+if sql restored <<<"SET ROLE mallory; SELECT memory_guard.restore_table('public.secrets', 'public.loot')" >>"$log"; then
+  fail "D restored: mallory cannot restore the victim's backup through a table of the same name" "the restore went through"
+elif grep -q "no backup of public.secrets" "$err"; then ok "D restored: mallory cannot restore the victim's backup through a table of the same name"
+else fail "D restored: mallory cannot restore the victim's backup through a table of the same name" "$(last_error)"; fi
+expect_query "D restored: the victim still can" restored "hunter2" \
+  "SET ROLE victim;
+SELECT memory_guard.restore_table('public.secrets', 'public.secrets_again') \\g /dev/null
+SELECT secret FROM public.secrets_again"
+expect_query "D restored: a history row naming a type that is gone does not stop lint_functions()" restored "0" \
+  "SELECT count(*) FROM memory_guard.lint_functions(ARRAY['public']::name[]) WHERE function::text LIKE 'uses_shape%'"
 
 # B: a strict target database. The setting is in force there (a new legacy function is refused),
 # and the restore of the same dump, legacy functions included, still succeeds.

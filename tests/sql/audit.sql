@@ -118,6 +118,11 @@ PREPARE audit_plan AS SELECT 1;
 INSERT INTO memory_notes (id, workspace_id, content) SELECT gen_random_uuid(), workspace_id, 'x' || nextval('audit_ids') FROM memory_notes LIMIT 1;
 COPY (SELECT 1) TO 'audit_side_effect.csv';
 SELECT pg_catalog.pg_advisory_xact_lock(4243);
+MERGE INTO memory_notes m USING (SELECT 1) s ON false
+  WHEN NOT MATCHED THEN INSERT (id, workspace_id, content) VALUES (gen_random_uuid(), gen_random_uuid(), pg_advisory_lock(4244)::text);
+DECLARE audit_cursor CURSOR FOR SELECT nextval('audit_ids');
+EXECUTE some_plan;
+ALTER TABLE memory_notes ADD CONSTRAINT moves_ids CHECK (nextval('audit_ids') > 0);
 $m$) ORDER BY seq;
 SELECT last_value AS after_audit FROM audit_ids;
 SELECT count(*) AS advisory_locks_left FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
