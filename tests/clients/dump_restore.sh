@@ -75,7 +75,7 @@ Q_CARRYOVER="SELECT count(*) || ':' || count(*) FILTER (WHERE target_oid = 'publ
 
 # The database every part starts from: memory_guard with something in each of its records.
 populate() { # DB
-  sql "$1" >>"$log" <<'SQL'
+  sql "$1" -v fixture="$here/../fixtures/memory_tables_small.sql" >>"$log" <<'SQL'
 CREATE EXTENSION vector;
 CREATE EXTENSION memory_guard;
 CREATE SCHEMA app;
@@ -96,12 +96,7 @@ SELECT memory_guard.allow_drop('app.gone_too', reason => 'r');
 DROP TABLE app.gone_too;
 COMMIT;
 -- A migration: its ledger entry and the side table memory_notes_carryover.
-CREATE TABLE public.memory_notes (id uuid PRIMARY KEY, workspace_id uuid, content text NOT NULL, source text,
-    tags text[], created_at timestamptz, embedding vector(3), memory_type text, importance text,
-    updated_at timestamptz, archived boolean, run_id uuid, metadata jsonb);
-CREATE TABLE public.memories (id uuid PRIMARY KEY, workspace_id uuid, session_id uuid, content text, summary text,
-    embedding vector(3), importance_score real, memory_type text, category text, symbols text[],
-    strategies text[], created_at timestamptz, updated_at timestamptz, archived boolean, source text, confidence real);
+\i :fixture
 INSERT INTO public.memory_notes (id, workspace_id, content, created_at, embedding, importance, metadata)
 SELECT md5('n' || g)::uuid, md5('w')::uuid, 'note ' || g, '2025-01-01', '[1,2,3]', 'high', '{"k": 1}'
 FROM generate_series(1, 20) g;

@@ -17,12 +17,7 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 
 q "CREATE EXTENSION memory_guard" >/dev/null 2>&1
 q "CREATE EXTENSION vector"
-q "CREATE TABLE memory_notes (id uuid PRIMARY KEY, workspace_id uuid, content text NOT NULL, source text,
-     tags text[], created_at timestamptz, embedding vector(3), memory_type text, importance text,
-     updated_at timestamptz, archived boolean, run_id uuid, metadata jsonb)"
-q "CREATE TABLE memories (id uuid PRIMARY KEY, workspace_id uuid, session_id uuid, content text, summary text,
-     embedding vector(3), importance_score real, memory_type text, category text, symbols text[],
-     strategies text[], created_at timestamptz, updated_at timestamptz, archived boolean, source text, confidence real)"
+psql -X -q -v ON_ERROR_STOP=1 -f "$here/../fixtures/memory_tables_small.sql"
 # Every table that ever held committed rows is witnessed here, in the same transaction as its rows.
 q "CREATE TABLE witness (name text PRIMARY KEY)"
 # Table names come from a sequence: two clients drawing the same random number (it happened)

@@ -14,12 +14,7 @@ ROWS=${ROWS:-300000}
 
 q "CREATE EXTENSION memory_guard" >/dev/null 2>&1
 q "CREATE EXTENSION vector"
-q "CREATE TABLE memory_notes (id uuid PRIMARY KEY, workspace_id uuid, content text NOT NULL, source text,
-     tags text[], created_at timestamptz, embedding vector(3), memory_type text, importance text,
-     updated_at timestamptz, archived boolean, run_id uuid, metadata jsonb)"
-q "CREATE TABLE memories (id uuid PRIMARY KEY, workspace_id uuid, session_id uuid, content text, summary text,
-     embedding vector(3), importance_score real, memory_type text, category text, symbols text[],
-     strategies text[], created_at timestamptz, updated_at timestamptz, archived boolean, source text, confidence real)"
+psql -X -q -v ON_ERROR_STOP=1 -f "$here/../fixtures/memory_tables_small.sql"
 q "INSERT INTO memory_notes (id, workspace_id, content, created_at, embedding, importance, metadata)
    SELECT md5('n' || g)::uuid, md5('w')::uuid, repeat('note ', 20) || g, '2025-01-01', '[1,2,3]', 'high', '{\"k\": 1}'
    FROM generate_series(1, $ROWS) g"
