@@ -13,7 +13,10 @@ say() { printf '\n\033[1;36m### %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 say "Building and installing memory_guard (release)"
-cargo pgrx install --release 2>&1 | tail -n 1
+PG_MAJOR=${PG_MAJOR:-15}
+export PG_MAJOR
+cargo pgrx install --release --pg-config "/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" \
+  --no-default-features --features "pg$PG_MAJOR" 2>&1 | tail -n 1
 
 # shellcheck source=cluster.sh
 source scripts/cluster.sh

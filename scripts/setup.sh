@@ -2,6 +2,9 @@
 # Provision a fresh Debian (bookworm) machine, as root, for building and testing memory_guard.
 # Idempotent: each step checks first and skips what is already there, so the demo and the test
 # command can both call it on every run.
+#
+#   PG_MAJOR=N bash scripts/setup.sh   # N = 15 (default; Debian's packages), 17 or 18 (built from
+#                                      # Debian's source packages into /usr/lib/postgresql/N)
 set -euo pipefail
 
 PG_MAJOR=${PG_MAJOR:-15}
@@ -18,8 +21,11 @@ export DEBIAN_FRONTEND=noninteractive
 # --- Debian packages --------------------------------------------------------------------------
 # sudo: pgrx and our cluster scripts run Postgres as the postgres user (Postgres refuses root).
 # sqitch: a real migration client for the client tests.
-PKGS=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
-      clang libclang-dev build-essential pkg-config sudo dpkg-dev sqitch libdbd-pg-perl)
+# Bookworm's own Postgres 15 always (its packages bring the postgres user, the client and the
+# libraries); other majors are built from source below, with the headers they need.
+PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-client-15
+      clang libclang-dev build-essential pkg-config sudo dpkg-dev sqitch libdbd-pg-perl curl)
+[ "$PG_MAJOR" = 15 ] || PKGS+=(zlib1g-dev libreadline-dev libssl-dev bison flex)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,8 +38,60 @@ else
   log "Debian packages present"
 fi
 # Debian's postgresql package starts a main cluster; it is not ours and we never need it.
-if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q "^$PG_MAJOR main .* online"; then
-  pg_ctlcluster "$PG_MAJOR" main stop || true
+if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q "^15 main .* online"; then
+  pg_ctlcluster 15 main stop || true
+fi
+
+# A private apt configuration with deb-src lines of later Debian releases, from the mirror apt
+# already uses: the system's own sources stay untouched. Sets APT_OPTS and MIRROR.
+private_apt_sources() { # DIR
+  MIRROR=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$MIRROR" ] || MIRROR=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  if [ -z "$MIRROR" ]; then echo "cannot find the Debian mirror apt uses" >&2; exit 1; fi
+  mkdir -p "$1/lists/partial"
+  {
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR sid main"
+  } > "$1/sources.list"
+  APT_OPTS=(-o "Dir::Etc::sourcelist=$1/sources.list" -o "Dir::Etc::sourceparts=-"
+            -o "Dir::State::Lists=$1/lists" -o "APT::Get::List-Cleanup=0"
+            -o "APT::Sandbox::User=root")
+  apt-get "${APT_OPTS[@]}" update -qq
+}
+
+# --- Postgres majors other than 15 --------------------------------------------------------------
+# Built from Debian's source package (trixie's 17, sid's 18) into /usr/lib/postgresql/N, the
+# layout Debian's packages use, with contrib and the isolation tester. The lists may name a
+# version whose tarball is not in the pool yet: then earlier minors are tried, newest first, and
+# the one used is said.
+if [ "$PG_MAJOR" != 15 ] && [ ! -x "$PG_CONFIG" ]; then
+  pgwork=$(mktemp -d)
+  private_apt_sources "$pgwork"
+  listed=$(apt-cache "${APT_OPTS[@]}" showsrc "postgresql-$PG_MAJOR" | awk '/^Version:/ {print $2}' | sort -urV | head -n1)
+  upstream=${listed%%-*}
+  minor=${upstream#*.}
+  tarball=""
+  while [ "$minor" -ge 0 ]; do
+    candidate="postgresql-${PG_MAJOR}_$PG_MAJOR.$minor.orig.tar.bz2"
+    if curl -sfL -o "$pgwork/$candidate" "$MIRROR/pool/main/p/postgresql-$PG_MAJOR/$candidate"; then
+      tarball=$candidate; break
+    fi
+    minor=$((minor - 1))
+  done
+  if [ -z "$tarball" ]; then echo "no postgresql-$PG_MAJOR source tarball found on $MIRROR" >&2; exit 1; fi
+  log "building PostgreSQL $PG_MAJOR.$minor from Debian's source (the lists name $listed; a few minutes)"
+  tar -xjf "$pgwork/$tarball" -C "$pgwork"
+  src="$pgwork/postgresql-$PG_MAJOR.$minor"
+  (cd "$src" && ./configure --prefix="/usr/lib/postgresql/$PG_MAJOR" --without-icu >"$pgwork/configure.log" 2>&1) \
+    || { tail -n 30 "$pgwork/configure.log" >&2; exit 1; }
+  make -s -j"$(nproc)" -C "$src" >"$pgwork/make.log" 2>&1 || { tail -n 30 "$pgwork/make.log" >&2; exit 1; }
+  make -s -C "$src" install >/dev/null
+  make -s -j"$(nproc)" -C "$src/contrib" >/dev/null 2>&1 && make -s -C "$src/contrib" install >/dev/null
+  make -s -C "$src/src/test/isolation" install >/dev/null
+  rm -rf "$pgwork"
+  log "PostgreSQL $PG_MAJOR.$minor installed in /usr/lib/postgresql/$PG_MAJOR"
+else
+  [ "$PG_MAJOR" = 15 ] || log "PostgreSQL $PG_MAJOR present"
 fi
 
 # --- cargo-pgrx -------------------------------------------------------------------------------
@@ -44,10 +102,16 @@ else
   log "installing cargo-pgrx $PGRX_CLI_VERSION (takes a few minutes)"
   cargo install cargo-pgrx --version "$PGRX_CLI_VERSION" --locked --quiet
 fi
-# Point pgrx at the system Postgres rather than letting it download one.
+# Point pgrx at the system's Postgres majors rather than letting it download any: every major
+# installed is named at once (an init names the whole list).
 if ! grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-  log "cargo pgrx init --pg$PG_MAJOR (system Postgres)"
-  cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG" >/dev/null
+  init=()
+  for config in /usr/lib/postgresql/*/bin/pg_config; do
+    major=$(basename "$(dirname "$(dirname "$config")")")
+    init+=("--pg$major=$config")
+  done
+  log "cargo pgrx init ${init[*]} (system Postgres)"
+  cargo pgrx init "${init[@]}" >/dev/null
 fi
 
 # --- pgvector ---------------------------------------------------------------------------------
@@ -60,15 +124,8 @@ else
   log "building pgvector from Debian's source package"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  if [ -z "$mirror" ]; then echo "cannot find the Debian mirror apt uses" >&2; exit 1; fi
-  mkdir -p "$work/lists/partial" "$work/src"
-  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" > "$work/sources.list"
-  APT_OPTS=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=-"
-            -o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0"
-            -o "APT::Sandbox::User=root")
-  apt-get "${APT_OPTS[@]}" update -qq
+  private_apt_sources "$work"
+  mkdir -p "$work/src"
   (cd "$work/src" && apt-get "${APT_OPTS[@]}" source --download-only -qq pgvector >/dev/null)
   dsc=$(ls "$work"/src/pgvector_*.dsc | head -n1)
   (cd "$work/src" && dpkg-source --no-check -x "$dsc" pgvector >/dev/null)

@@ -15,6 +15,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# Every build, install and test names the Postgres major it means: with several installed,
+# Debian's pg_config wrapper would pick the newest.
+PG_MAJOR=${PG_MAJOR:-15}
+export PG_MAJOR
+pgrx_for_major=(--pg-config "/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" --no-default-features --features "pg$PG_MAJOR")
 
 passed=0
 failed=0
@@ -45,7 +50,7 @@ if cargo test -p memory_guard_core 2>&1 | tee "$logdir/core.log"; then :; else f
 count_cargo "$logdir/core.log"
 
 step "SQL scenarios and isolation specs (pg_regress)"
-cargo pgrx install >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
+cargo pgrx install "${pgrx_for_major[@]}" >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
 if bash tests/run_regress.sh 2>&1 | tee "$logdir/regress.log"; then :; fi
 # pg_regress prints one "test NAME ... ok|FAILED" line per scenario or spec.
 r_ok=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. ok' "$logdir/regress.log" || true)
@@ -91,14 +96,14 @@ else
   cat "$logdir/suite.log"; failed=$((failed + 1))
 fi
 
-step "in Postgres: cargo pgrx test pg15 --runas postgres"
+step "in Postgres: cargo pgrx test pg$PG_MAJOR --runas postgres"
 pgdata="$logdir/pgrx-data"
-if cargo pgrx test pg15 --runas postgres --pgdata "$pgdata" 2>&1 | tee "$logdir/pgrx.log"; then :; else
+if cargo pgrx test "pg$PG_MAJOR" --no-default-features --features "pg$PG_MAJOR" --runas postgres --pgdata "$pgdata" 2>&1 | tee "$logdir/pgrx.log"; then :; else
   grep -q 'test result' "$logdir/pgrx.log" || failed=$((failed + 1))
 fi
 count_cargo "$logdir/pgrx.log"
 # cargo pgrx test leaves its debug build with test functions installed; put back the plain one.
-cargo pgrx install >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
+cargo pgrx install "${pgrx_for_major[@]}" >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
 
 echo
 echo "memory_guard tests: $passed passed, $failed failed"

@@ -7,21 +7,15 @@
 //! row-level security and privileges, which would hide rows from the dropping role but not save
 //! them from the drop.
 
-use crate::ffi;
+use crate::{catalog, ffi};
 use memory_guard_core::drop_policy::{
     ObjectRef, RelationName, RelationPath, RowEstimate, TablePart,
 };
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
-/// The catalog's pg_inherits and its (inhrelid, inhseqno) index; fixed OIDs in pg_inherits.h,
-/// which pgrx does not bind.
-const INHERITS_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2611);
-const INHERITS_RELID_SEQNO_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2680);
 /// InvalidSubTransactionId (c.h): rd_createSubid of a relation not created by this transaction.
 const INVALID_SUB_TRANSACTION_ID: pg_sys::SubTransactionId = 0;
-const ANUM_INHRELID: i16 = 1;
-const ANUM_INHPARENT: i32 = 2;
 
 /// What the probe found for a plain table with storage that holds rows.
 pub struct TableFacts {
@@ -147,8 +141,53 @@ fn probe(relid: pg_sys::Oid, column: Option<i32>) -> Option<TableFacts> {
 /// `rel` must be an open relation with storage.
 pub unsafe fn main_fork_is_empty(rel: pg_sys::Relation) -> bool {
     // SAFETY: rel is open (caller's contract), so its physical address is valid.
-    let (node, backend) = unsafe { ((*rel).rd_node, (*rel).rd_backend) };
-    file_is_empty(node, backend)
+    file_is_empty(unsafe { Storage::of(rel) })
+}
+
+/// Where a relation's main fork lives: Postgres 15's RelFileNode, 16's and later RelFileLocator,
+/// and the backend (17: process number) of a temporary relation.
+#[derive(Clone, Copy)]
+struct Storage {
+    tablespace: pg_sys::Oid,
+    database: pg_sys::Oid,
+    file: pg_sys::Oid,
+    backend: i32,
+}
+
+/// The backend of a relation that is not temporary (InvalidBackendId; 17: INVALID_PROC_NUMBER).
+#[cfg(feature = "pg15")]
+const NO_BACKEND: i32 = pg_sys::InvalidBackendId;
+#[cfg(not(feature = "pg15"))]
+const NO_BACKEND: i32 = pg_sys::INVALID_PROC_NUMBER;
+
+impl Storage {
+    /// # Safety
+    /// `rel` must be an open relation.
+    #[cfg(feature = "pg15")]
+    unsafe fn of(rel: pg_sys::Relation) -> Storage {
+        // SAFETY: the caller's contract.
+        let (node, backend) = unsafe { ((*rel).rd_node, (*rel).rd_backend) };
+        Storage {
+            tablespace: node.spcNode,
+            database: node.dbNode,
+            file: node.relNode,
+            backend,
+        }
+    }
+
+    /// # Safety
+    /// `rel` must be an open relation.
+    #[cfg(not(feature = "pg15"))]
+    unsafe fn of(rel: pg_sys::Relation) -> Storage {
+        // SAFETY: the caller's contract.
+        let (locator, backend) = unsafe { ((*rel).rd_locator, (*rel).rd_backend) };
+        Storage {
+            tablespace: locator.spcOid,
+            database: locator.dbOid,
+            file: locator.relNumber,
+            backend,
+        }
+    }
 }
 
 /// The same question for a permanent relation that need not be open, from its pg_class row:
@@ -162,21 +201,22 @@ pub fn permanent_relation_is_empty(relid: pg_sys::Oid) -> bool {
         |form: &pg_sys::FormData_pg_class, _| {
             (form.relpersistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
                 && form.relfilenode != pg_sys::InvalidOid)
-                .then(|| pg_sys::RelFileNode {
-                    spcNode: if form.reltablespace == pg_sys::InvalidOid {
+                .then(|| Storage {
+                    tablespace: if form.reltablespace == pg_sys::InvalidOid {
                         // SAFETY: a backend-global set once at connection.
                         unsafe { pg_sys::MyDatabaseTableSpace }
                     } else {
                         form.reltablespace
                     },
                     // SAFETY: as above.
-                    dbNode: unsafe { pg_sys::MyDatabaseId },
-                    relNode: form.relfilenode,
+                    database: unsafe { pg_sys::MyDatabaseId },
+                    file: form.relfilenode,
+                    backend: NO_BACKEND,
                 })
         },
     )
     .flatten();
-    node.is_some_and(|n| file_is_empty(n, pg_sys::InvalidBackendId))
+    node.is_some_and(file_is_empty)
 }
 
 /// Whether the current user may read what the probe would read of `relid` (the table, or the
@@ -253,27 +293,48 @@ pub fn rls_hides_rows_from(relid: pg_sys::Oid, role: pg_sys::Oid) -> bool {
 }
 
 /// Whether the first segment of a relation's main fork is an empty file.
-fn file_is_empty(node: pg_sys::RelFileNode, backend: pg_sys::BackendId) -> bool {
-    if node.spcNode == pg_sys::DEFAULTTABLESPACE_OID && backend == pg_sys::InvalidBackendId {
+fn file_is_empty(at: Storage) -> bool {
+    if at.tablespace == pg_sys::DEFAULTTABLESPACE_OID && at.backend == NO_BACKEND {
         // A permanent relation in the default tablespace, named as GetRelationPath names it:
         // the common case, spelt here without a palloc'd psprintf and two guarded calls.
-        let path = RelationPath::in_default_tablespace(node.dbNode.to_u32(), node.relNode.to_u32());
+        let path = RelationPath::in_default_tablespace(at.database.to_u32(), at.file.to_u32());
         // SAFETY: the path ends in NUL.
         return unsafe { size_is_zero(path.as_bytes_with_nul().as_ptr().cast()) };
     }
-    // SAFETY: GetRelationPath only formats its arguments into a palloc'd C string, relative to
-    // the data directory (the backend's working directory), which is read and freed here.
+    relation_path_is_empty(at)
+}
+
+/// GetRelationPath formats its arguments into a path relative to the data directory (the
+/// backend's working directory): a palloc'd C string up to 17, a struct holding it from 18.
+#[cfg(not(feature = "pg18"))]
+fn relation_path_is_empty(at: Storage) -> bool {
+    // SAFETY: the palloc'd string is read and freed here.
     unsafe {
         let path = pg_sys::GetRelationPath(
-            node.dbNode,
-            node.spcNode,
-            node.relNode,
-            backend,
+            at.database,
+            at.tablespace,
+            at.file,
+            at.backend,
             pg_sys::ForkNumber::MAIN_FORKNUM,
         );
         let empty = size_is_zero(path);
         pg_sys::pfree(path.cast());
         empty
+    }
+}
+
+#[cfg(feature = "pg18")]
+fn relation_path_is_empty(at: Storage) -> bool {
+    // SAFETY: the returned struct holds the NUL-terminated path.
+    unsafe {
+        let path = pg_sys::GetRelationPath(
+            at.database,
+            at.tablespace,
+            at.file,
+            at.backend,
+            pg_sys::ForkNumber::MAIN_FORKNUM,
+        );
+        size_is_zero(path.str_.as_ptr())
     }
 }
 
@@ -413,18 +474,21 @@ fn direct_parents(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     // catalog relation is opened and closed with matching locks, and every tuple is read through
     // the relation's own descriptor while the scan is open.
     unsafe {
-        let inh = pg_sys::table_open(INHERITS_RELATION_ID, pg_sys::AccessShareLock as i32);
+        let inh = pg_sys::table_open(
+            catalog::INHERITS_RELATION_ID,
+            pg_sys::AccessShareLock as i32,
+        );
         let mut key = pg_sys::ScanKeyData::default();
         pg_sys::ScanKeyInit(
             &mut key,
-            ANUM_INHRELID,
+            catalog::ANUM_INHRELID,
             pg_sys::BTEqualStrategyNumber as u16,
             pg_sys::Oid::from_u32(pg_sys::F_OIDEQ),
             pg_sys::Datum::from(relid),
         );
         let scan = pg_sys::systable_beginscan(
             inh,
-            INHERITS_RELID_SEQNO_INDEX_ID,
+            catalog::INHERITS_RELID_SEQNO_INDEX_ID,
             true,
             std::ptr::null_mut(),
             1,
@@ -436,7 +500,7 @@ fn direct_parents(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
                 break;
             }
             let mut isnull = false;
-            let d = pg_sys::heap_getattr(tup, ANUM_INHPARENT, (*inh).rd_att, &mut isnull);
+            let d = pg_sys::heap_getattr(tup, catalog::ANUM_INHPARENT, (*inh).rd_att, &mut isnull);
             if !isnull {
                 parents.push(pg_sys::Oid::from_u32(d.value() as u32));
             }
@@ -483,11 +547,6 @@ pub fn relation_name(relid: pg_sys::Oid) -> Option<String> {
     relation_catalog_name(relid).map(|(s, r)| qualified_name(&s, &r))
 }
 
-/// pg_depend and its (classid, objid, objsubid) index; fixed OIDs in pg_depend.h, which pgrx
-/// does not bind.
-const DEPEND_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2608);
-const DEPEND_DEPENDER_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2673);
-
 /// The normal (`true`) and internal (`false`) dependencies of an object, to tell what CASCADE
 /// took along: as the catalog shows them now (`None`: the object is about to be deleted), or as
 /// it showed them to command `as_of` of this transaction, after the object's deletion removed
@@ -500,8 +559,8 @@ pub fn dependencies(object: ObjectRef, as_of: Option<pg_sys::CommandId>) -> Vec<
     ];
     let mut out = Vec::new();
     scan_catalog(
-        DEPEND_RELATION_ID,
-        DEPEND_DEPENDER_INDEX_ID,
+        catalog::DEPEND_RELATION_ID,
+        catalog::DEPEND_DEPENDER_INDEX_ID,
         &keys,
         as_of,
         |tup, desc| {
@@ -582,17 +641,6 @@ fn scan_catalog(
     }
 }
 
-/// pg_class, pg_namespace and pg_attribute with their indexes by OID and by (attrelid,
-/// attnum); fixed OIDs in the catalog headers.
-const CLASS_OID_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2662);
-const NAMESPACE_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2615);
-const NAMESPACE_OID_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2685);
-const ATTRIBUTE_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(1249);
-const ATTRIBUTE_RELID_NUM_INDEX_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2659);
-/// pg_attribute.attnum; scan keys name heap columns, which systable_beginscan maps to the
-/// index's.
-const ANUM_ATTNUM: i16 = 6;
-
 /// The names of a relation or column as command `as_of` of this transaction saw them: for
 /// naming, in a report, a relation the statement has deleted since. Three catalog lookups that
 /// only a report pays for, where describing each deleted relation while it still existed cost
@@ -608,7 +656,7 @@ pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Optio
     };
     let (relkind, namespace, relname) = first_row_as_of(
         pg_sys::RelationRelationId,
-        CLASS_OID_INDEX_ID,
+        pg_sys::Oid::from_u32(pg_sys::ClassOidIndexId),
         &by_oid(relid),
         as_of,
         |form: &pg_sys::FormData_pg_class| {
@@ -624,8 +672,8 @@ pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Optio
         "pg_temp".to_string()
     } else {
         first_row_as_of(
-            NAMESPACE_RELATION_ID,
-            NAMESPACE_OID_INDEX_ID,
+            pg_sys::NamespaceRelationId,
+            pg_sys::Oid::from_u32(pg_sys::NamespaceOidIndexId),
             &by_oid(namespace.to_u32()),
             as_of,
             |form: &pg_sys::FormData_pg_namespace| name_of(&form.nspname),
@@ -637,14 +685,14 @@ pub fn relation_name_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Optio
         let keys = [
             (1, pg_sys::F_OIDEQ, pg_sys::Datum::from(relid)),
             (
-                ANUM_ATTNUM,
+                (pg_sys::Anum_pg_attribute_attnum as i16),
                 pg_sys::F_INT2EQ,
                 pg_sys::Datum::from(attnum as i16),
             ),
         ];
         Some(first_row_as_of(
-            ATTRIBUTE_RELATION_ID,
-            ATTRIBUTE_RELID_NUM_INDEX_ID,
+            pg_sys::AttributeRelationId,
+            pg_sys::Oid::from_u32(pg_sys::AttributeRelidNumIndexId),
             &keys,
             as_of,
             |form: &pg_sys::FormData_pg_attribute| name_of(&form.attname),
@@ -668,12 +716,20 @@ pub fn describe_as_of(object: ObjectRef, as_of: pg_sys::CommandId) -> Option<(St
     }
     // The part's catalog: its index by OID, and the columns of its name and of its table (and,
     // for a default, of its column number).
-    let (part, index, name_column, table_column, attnum_column) = match class {
-        CONSTRAINT_RELATION_ID => (TablePart::Constraint, 2667, Some(2), 8, None),
-        TRIGGER_RELATION_ID => (TablePart::Trigger, 2702, Some(4), 2, None),
-        POLICY_RELATION_ID => (TablePart::Policy, 3257, Some(2), 3, None),
-        REWRITE_RELATION_ID => (TablePart::Rule, 2692, Some(2), 3, None),
-        ATTRDEF_RELATION_ID => (TablePart::Default, 2657, None, 2, Some(3)),
+    let (
+        part,
+        catalog::PartColumns {
+            index,
+            name_column,
+            table_column,
+            attnum_column,
+        },
+    ) = match class {
+        catalog::CONSTRAINT_RELATION_ID => (TablePart::Constraint, catalog::CONSTRAINT_PART),
+        catalog::TRIGGER_RELATION_ID => (TablePart::Trigger, catalog::TRIGGER_PART),
+        catalog::POLICY_RELATION_ID => (TablePart::Policy, catalog::POLICY_PART),
+        catalog::REWRITE_RELATION_ID => (TablePart::Rule, catalog::RULE_PART),
+        catalog::ATTRDEF_RELATION_ID => (TablePart::Default, catalog::DEFAULT_PART),
         _ => return None,
     };
     let mut found = None;
@@ -755,7 +811,7 @@ pub fn may_be_deleted(object: ObjectRef) -> bool {
         locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
     };
     // SAFETY: a lookup of a fully initialised tag in this backend's local lock table.
-    unsafe { ffi::LockHeldByMe(&tag, lockmode) }
+    unsafe { ffi::lock_held_by_me(&tag, lockmode) }
 }
 
 /// Whether a function certainly has no normal dependency on anything this transaction holds
@@ -787,7 +843,7 @@ pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
                 form.pronamespace.to_u32(),
                 0,
             ))
-            || may_be_deleted((LANGUAGE_RELATION_ID, form.prolang.to_u32(), 0))
+            || may_be_deleted((catalog::LANGUAGE_RELATION_ID, form.prolang.to_u32(), 0))
         {
             return false;
         }
@@ -809,18 +865,6 @@ pub fn function_depends_on_nothing_deleted(oid: pg_sys::Oid) -> bool {
     .unwrap_or(false)
 }
 
-/// Catalogs whose objects are described without naming a type: relations and their columns,
-/// and what belongs to one table (`name on schema.table`). OIDs from the catalog headers, which
-/// pgrx does not all bind.
-const ATTRDEF_RELATION_ID: u32 = 2604;
-const CONSTRAINT_RELATION_ID: u32 = 2606;
-const REWRITE_RELATION_ID: u32 = 2618;
-const TRIGGER_RELATION_ID: u32 = 2620;
-const POLICY_RELATION_ID: u32 = 3256;
-const LANGUAGE_RELATION_ID: u32 = 2612;
-/// pg_constraint.contypid (pg_constraint.h): the domain of a domain constraint, 0 otherwise.
-const ANUM_PG_CONSTRAINT_CONTYPID: i16 = 9;
-
 /// Whether describing the object names no type. Such an object can be described whenever it
 /// is met, without looking at its dependencies: the description of an object that names a type
 /// (a function's arguments, a domain's constraint) can raise when the type went first, which
@@ -830,10 +874,11 @@ pub fn described_without_types(object: ObjectRef) -> bool {
     let (class, oid, _) = object;
     match class {
         c if c == pg_sys::RelationRelationId.to_u32() => true,
-        ATTRDEF_RELATION_ID | REWRITE_RELATION_ID | TRIGGER_RELATION_ID | POLICY_RELATION_ID => {
-            true
-        }
-        CONSTRAINT_RELATION_ID => {
+        catalog::ATTRDEF_RELATION_ID
+        | catalog::REWRITE_RELATION_ID
+        | catalog::TRIGGER_RELATION_ID
+        | catalog::POLICY_RELATION_ID => true,
+        catalog::CONSTRAINT_RELATION_ID => {
             let cache = pg_sys::SysCacheIdentifier::CONSTROID;
             // pgrx binds no FormData_pg_constraint: the row's fixed part is not read (`u8`).
             crate::catalog::catalog_row(cache, pg_sys::Oid::from_u32(oid), |_: &u8, tup| {
@@ -844,7 +889,7 @@ pub fn described_without_types(object: ObjectRef) -> bool {
                     ffi::SysCacheGetAttr(
                         cache as i32,
                         tup,
-                        ANUM_PG_CONSTRAINT_CONTYPID,
+                        catalog::ANUM_PG_CONSTRAINT_CONTYPID,
                         &mut isnull,
                     )
                 };

@@ -93,6 +93,10 @@ pub fn ddl_command_start_would_fire() -> bool {
     }
 }
 
+/// One past the last command tag (cmdtaglist.h is in alphabetical order, VACUUM last): the tag
+/// of no statement. pgrx binds COMMAND_TAG_NEXTTAG for 15 only.
+pub(crate) const NO_COMMAND_TAG: i32 = pg_sys::CommandTag::CMDTAG_VACUUM as i32 + 1;
+
 /// A tag set no statement's tag is in, allocated once for the session.
 static NO_TAG: SessionLocal<Cell<*mut pg_sys::Bitmapset>> =
     SessionLocal::new(Cell::new(std::ptr::null_mut()));
@@ -116,9 +120,8 @@ unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
             // backend; it is never freed or changed (Postgres only reads a cache item's tagset,
             // and frees the cache's own memory context, not this one, on a rebuild).
             n.set(unsafe {
-                pgrx::PgMemoryContexts::TopMemoryContext.switch_to(|_| {
-                    pg_sys::bms_make_singleton(pg_sys::CommandTag::COMMAND_TAG_NEXTTAG as i32)
-                })
+                pgrx::PgMemoryContexts::TopMemoryContext
+                    .switch_to(|_| pg_sys::bms_make_singleton(NO_COMMAND_TAG))
             });
         }
         n.get()
