@@ -126,8 +126,13 @@ else
   trap 'rm -rf "$work"' EXIT
   private_apt_sources "$work"
   mkdir -p "$work/src"
-  (cd "$work/src" && apt-get "${APT_OPTS[@]}" source --download-only -qq pgvector >/dev/null)
-  dsc=$(ls "$work"/src/pgvector_*.dsc | head -n1)
+  # The lists may name a version not in the pool yet: the newest one present is used.
+  for v in $(apt-cache "${APT_OPTS[@]}" showsrc pgvector | awk '/^Version:/ {print $2}' | sort -urV); do
+    (cd "$work/src" && apt-get "${APT_OPTS[@]}" source --download-only -qq "pgvector=$v" >/dev/null 2>&1) && break
+    rm -f "$work"/src/pgvector_*
+  done
+  dsc=$(ls "$work"/src/pgvector_*.dsc 2>/dev/null | head -n1)
+  if [ -z "$dsc" ]; then echo "no pgvector source package could be downloaded" >&2; exit 1; fi
   (cd "$work/src" && dpkg-source --no-check -x "$dsc" pgvector >/dev/null)
   make -s -C "$work/src/pgvector" PG_CONFIG="$PG_CONFIG" >/dev/null
   make -s -C "$work/src/pgvector" PG_CONFIG="$PG_CONFIG" install >/dev/null
