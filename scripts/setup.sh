@@ -115,9 +115,16 @@ if ! grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
 fi
 
 # --- pgvector ---------------------------------------------------------------------------------
-# Not packaged as a binary for bookworm; Debian's source package from the next release builds
-# against our Postgres in seconds. A private apt configuration keeps the system's sources untouched.
+# Not packaged as a binary for bookworm; Debian's source package from a later release builds
+# against our Postgres in seconds. A private apt configuration keeps the system's sources
+# untouched. The lists may name a version not in the pool yet, and trixie's 0.8.0 does not build
+# against 18: so the newest version that downloads through apt (checksums checked) and builds is
+# used, and failing that the newest upstream tarball in the pool (not listed, so not checked).
 SHAREDIR=$("$PG_CONFIG" --sharedir)
+build_pgvector() { # DIR: an unpacked pgvector source tree
+  make -s -C "$1" PG_CONFIG="$PG_CONFIG" >"$work/pgvector.log" 2>&1 \
+    && make -s -C "$1" PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
 if [ -f "$SHAREDIR/extension/vector.control" ]; then
   log "pgvector present"
 else
@@ -125,16 +132,29 @@ else
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   private_apt_sources "$work"
-  mkdir -p "$work/src"
-  # The lists may name a version not in the pool yet: the newest one present is used.
-  for v in $(apt-cache "${APT_OPTS[@]}" showsrc pgvector | awk '/^Version:/ {print $2}' | sort -urV); do
-    (cd "$work/src" && apt-get "${APT_OPTS[@]}" source --download-only -qq "pgvector=$v" >/dev/null 2>&1) && break
-    rm -f "$work"/src/pgvector_*
+  built=""
+  listed=$(apt-cache "${APT_OPTS[@]}" showsrc pgvector | awk '/^Version:/ {print $2}' | sort -urV)
+  for v in $listed; do
+    rm -rf "$work/src"; mkdir -p "$work/src"
+    (cd "$work/src" && apt-get "${APT_OPTS[@]}" source --download-only -qq "pgvector=$v" >/dev/null 2>&1) || continue
+    dsc=$(ls "$work"/src/pgvector_*.dsc | head -n1)
+    (cd "$work/src" && dpkg-source --no-check -x "$dsc" pgvector >/dev/null)
+    if build_pgvector "$work/src/pgvector"; then built=$v; break; fi
   done
-  dsc=$(ls "$work"/src/pgvector_*.dsc 2>/dev/null | head -n1)
-  if [ -z "$dsc" ]; then echo "no pgvector source package could be downloaded" >&2; exit 1; fi
-  (cd "$work/src" && dpkg-source --no-check -x "$dsc" pgvector >/dev/null)
-  make -s -C "$work/src/pgvector" PG_CONFIG="$PG_CONFIG" >/dev/null
-  make -s -C "$work/src/pgvector" PG_CONFIG="$PG_CONFIG" install >/dev/null
-  log "pgvector $(awk -F"'" '/default_version/ {print $2}' "$SHAREDIR/extension/vector.control") installed"
+  if [ -z "$built" ]; then
+    newest=$(echo "$listed" | head -n1); newest=${newest%%-*}
+    patch=${newest##*.}
+    while [ -z "$built" ] && [ "$patch" -ge 0 ]; do
+      v=${newest%.*}.$patch
+      rm -rf "$work/src"; mkdir -p "$work/src"
+      if curl -sfL -o "$work/src/pgvector.tar.gz" "$MIRROR/pool/main/p/pgvector/pgvector_$v.orig.tar.gz"; then
+        tar -xzf "$work/src/pgvector.tar.gz" -C "$work/src"
+        tree=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d | head -n1)
+        build_pgvector "$tree" && built="$v (upstream tarball from the pool)"
+      fi
+      patch=$((patch - 1))
+    done
+  fi
+  if [ -z "$built" ]; then tail -n 20 "$work/pgvector.log" >&2; echo "no pgvector builds against Postgres $PG_MAJOR" >&2; exit 1; fi
+  log "pgvector $built installed"
 fi

@@ -9,6 +9,7 @@
 #   5. concurrency:     tests/concurrency/soak.sh 30 (8 pgbench clients)
 #   6. Postgres' suite: tests/postgres_suite/run.sh (installcheck with and without memory_guard)
 #   7. in Postgres:     cargo pgrx test pg15 --runas postgres
+#   8. Postgres 17, 18:  provisioning, then 2 and 7 against each (MEMORY_GUARD_OTHER_MAJORS)
 # Ends with one summary line: "N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Debian's pg_config wrapper would pick the newest.
 PG_MAJOR=${PG_MAJOR:-15}
 export PG_MAJOR
-pgrx_for_major=(--pg-config "/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" --no-default-features --features "pg$PG_MAJOR")
 
 passed=0
 failed=0
@@ -49,17 +49,41 @@ step "pure logic: cargo test -p memory_guard_core"
 if cargo test -p memory_guard_core 2>&1 | tee "$logdir/core.log"; then :; else failed=$((failed + 1)); fi
 count_cargo "$logdir/core.log"
 
-step "SQL scenarios and isolation specs (pg_regress)"
-cargo pgrx install "${pgrx_for_major[@]}" >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
-if bash tests/run_regress.sh 2>&1 | tee "$logdir/regress.log"; then :; fi
-# pg_regress prints one "test NAME ... ok|FAILED" line per scenario or spec.
-r_ok=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. ok' "$logdir/regress.log" || true)
-r_bad=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. (FAILED|failed)' "$logdir/regress.log" || true)
-# ...plus the server-log checks run_regress.sh makes after the scenarios.
-r_total=$(( $(ls tests/sql/*.sql | wc -l) + $(ls tests/isolation/specs/*.spec | wc -l) + 3 ))
-# A scenario that never ran (a crash, a missing expected file) counts as failed.
-[ $((r_ok + r_bad)) -eq "$r_total" ] || r_bad=$((r_total - r_ok))
-passed=$((passed + r_ok)); failed=$((failed + r_bad))
+# install_for MAJOR: builds and installs memory_guard for that major.
+install_for() {
+  cargo pgrx install --pg-config "/usr/lib/postgresql/$1/bin/pg_config" --no-default-features \
+    --features "pg$1" >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
+}
+# regress_for MAJOR: the SQL scenarios and isolation specs against that major, counted.
+regress_for() {
+  local log="$logdir/regress$1.log" r_ok r_bad r_total
+  if PG_MAJOR=$1 bash tests/run_regress.sh 2>&1 | tee "$log"; then :; fi
+  # pg_regress prints one line per scenario or spec, ending in ok or FAILED (15) / "ok N - name"
+  # and "not ok N - name" (17 and later).
+  r_ok=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. ok|^ok [0-9]+ ' "$log" || true)
+  r_bad=$(grep -Ec '^(test |     )?[a-z0-9_]+ +\.\.\. (FAILED|failed)|^not ok [0-9]+ ' "$log" || true)
+  # ...plus the server-log checks run_regress.sh makes after the scenarios.
+  r_total=$(( $(ls tests/sql/*.sql | wc -l) + $(ls tests/isolation/specs/*.spec | wc -l) + 3 ))
+  # A scenario that never ran (a crash, a missing expected file) counts as failed.
+  [ $((r_ok + r_bad)) -eq "$r_total" ] || r_bad=$((r_total - r_ok))
+  passed=$((passed + r_ok)); failed=$((failed + r_bad))
+}
+# pgrx_tests_for MAJOR: the #[pg_test]s inside that major, counted; the plain build put back.
+pgrx_tests_for() {
+  local log="$logdir/pgrx$1.log"
+  rm -rf "$logdir/pgrx-data$1"
+  if cargo pgrx test "pg$1" --no-default-features --features "pg$1" --runas postgres \
+       --pgdata "$logdir/pgrx-data$1" 2>&1 | tee "$log"; then :; else
+    grep -q 'test result' "$log" || failed=$((failed + 1))
+  fi
+  count_cargo "$log"
+  # cargo pgrx test leaves its debug build with test functions installed.
+  install_for "$1"
+}
+
+step "SQL scenarios and isolation specs (pg_regress), Postgres $PG_MAJOR"
+install_for "$PG_MAJOR"
+regress_for "$PG_MAJOR"
 
 step "a real migration client: sqitch (tests/clients/sqitch.sh)"
 if bash tests/clients/sqitch.sh >"$logdir/sqitch.log" 2>&1; then
@@ -97,13 +121,19 @@ else
 fi
 
 step "in Postgres: cargo pgrx test pg$PG_MAJOR --runas postgres"
-pgdata="$logdir/pgrx-data"
-if cargo pgrx test "pg$PG_MAJOR" --no-default-features --features "pg$PG_MAJOR" --runas postgres --pgdata "$pgdata" 2>&1 | tee "$logdir/pgrx.log"; then :; else
-  grep -q 'test result' "$logdir/pgrx.log" || failed=$((failed + 1))
-fi
-count_cargo "$logdir/pgrx.log"
-# cargo pgrx test leaves its debug build with test functions installed; put back the plain one.
-cargo pgrx install "${pgrx_for_major[@]}" >"$logdir/install.log" 2>&1 || { cat "$logdir/install.log"; exit 1; }
+pgrx_tests_for "$PG_MAJOR"
+
+# The other current majors: provisioned (built from Debian's source packages the first time),
+# then the scenarios, isolation specs and #[pg_test]s against each. MEMORY_GUARD_OTHER_MAJORS
+# names them (default "17 18"; empty to skip).
+for major in ${MEMORY_GUARD_OTHER_MAJORS-17 18}; do
+  [ "$major" = "$PG_MAJOR" ] && continue
+  step "Postgres $major: provisioning, SQL scenarios and isolation specs, cargo pgrx test"
+  PG_MAJOR=$major bash scripts/setup.sh || { echo "cannot provision Postgres $major"; failed=$((failed + 1)); continue; }
+  install_for "$major"
+  regress_for "$major"
+  pgrx_tests_for "$major"
+done
 
 echo
 echo "memory_guard tests: $passed passed, $failed failed"

@@ -56,12 +56,12 @@ fn backup_schema_oid(schema: &str, function: &'static str) -> pg_sys::Oid {
     // except memory_guard's own default.
     // SAFETY: an ACL check of the current user on this database; cannot raise.
     let may_create = unsafe {
-        pg_sys::pg_database_aclcheck(
+        crate::ffi::acl_ok(
+            pg_sys::DatabaseRelationId,
             pg_sys::MyDatabaseId,
-            pg_sys::GetUserId(),
             pg_sys::ACL_CREATE as pg_sys::AclMode,
         )
-    } == pg_sys::AclResult::ACLCHECK_OK;
+    };
     if schema != DEFAULT_BACKUP_SCHEMA && !may_create {
         report::raise(
             &GuardError::new(
@@ -348,11 +348,11 @@ fn restore_table(source: Option<&str>, target: default!(Option<&str>, "NULL")) -
     );
     // SAFETY: an ACL check of the current user on a schema by OID; cannot raise.
     let may_create = target_schema.is_some_and(|nsp| unsafe {
-        pg_sys::pg_namespace_aclcheck(
+        crate::ffi::acl_ok(
+            pg_sys::NamespaceRelationId,
             nsp,
-            pg_sys::GetUserId(),
             pg_sys::ACL_CREATE as pg_sys::AclMode,
-        ) == pg_sys::AclResult::ACLCHECK_OK
+        )
     });
     if !may_create {
         report::raise(

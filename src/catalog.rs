@@ -86,9 +86,14 @@ pub struct PartColumns {
 pub const CONSTRAINT_PART: PartColumns = PartColumns {
     index: 2667,          // pg_constraint_oid_index
     name_column: Some(2), // conname
-    table_column: 8,      // conrelid
+    table_column: CONRELID,
     attnum_column: None,
 };
+/// pg_constraint.conrelid (contypid follows it): 18 added conenforced before them.
+#[cfg(not(feature = "pg18"))]
+const CONRELID: i32 = 8;
+#[cfg(feature = "pg18")]
+const CONRELID: i32 = 9;
 pub const TRIGGER_PART: PartColumns = PartColumns {
     index: 2702,          // pg_trigger_oid_index
     name_column: Some(4), // tgname
@@ -115,7 +120,7 @@ pub const DEFAULT_PART: PartColumns = PartColumns {
 };
 
 /// pg_constraint.contypid: the domain of a domain constraint, 0 otherwise.
-pub const ANUM_PG_CONSTRAINT_CONTYPID: i16 = 9;
+pub const ANUM_PG_CONSTRAINT_CONTYPID: i16 = CONRELID as i16 + 1;
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]

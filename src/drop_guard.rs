@@ -838,7 +838,7 @@ fn resolve_target(target: &str) -> Target {
     // List of String nodes, read as such; the RangeVar lookups take no lock and return
     // InvalidOid when missing; get_attnum and get_rel_relkind are syscache lookups.
     unsafe {
-        let names = pg_sys::stringToQualifiedNameList(text.as_ptr());
+        let names = crate::ffi::qualified_name_list(text.as_ptr());
         let parts: Vec<*mut pg_sys::Node> =
             crate::ffi::list_elements::<pg_sys::Node>(names).collect();
         let lookup = |list: *mut pg_sys::List| {

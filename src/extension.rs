@@ -391,7 +391,7 @@ pub unsafe extern "C-unwind" fn may_alter(
     // SAFETY: catalog lookups by OID and the statement's own RangeVar; aclcheck_error raises.
     unsafe {
         let kind = pg_sys::get_rel_relkind(relid);
-        if kind != 0 && !pg_sys::pg_class_ownercheck(relid, pg_sys::GetUserId()) {
+        if kind != 0 && !crate::ffi::owns_relation(relid) {
             pg_sys::aclcheck_error(
                 pg_sys::AclResult::ACLCHECK_NOT_OWNER,
                 pg_sys::get_relkind_objtype(kind),

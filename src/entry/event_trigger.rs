@@ -95,7 +95,7 @@ pub fn ddl_command_start_would_fire() -> bool {
 
 /// One past the last command tag (cmdtaglist.h is in alphabetical order, VACUUM last): the tag
 /// of no statement. pgrx binds COMMAND_TAG_NEXTTAG for 15 only.
-pub(crate) const NO_COMMAND_TAG: i32 = pg_sys::CommandTag::CMDTAG_VACUUM as i32 + 1;
+const NO_COMMAND_TAG: i32 = pg_sys::CommandTag::CMDTAG_VACUUM as i32 + 1;
 
 /// A tag set no statement's tag is in, allocated once for the session.
 static NO_TAG: SessionLocal<Cell<*mut pg_sys::Bitmapset>> =
@@ -147,5 +147,20 @@ unsafe fn quiet_for_this_session(fnoid: pg_sys::Oid) {
                 (*item).tagset = none;
             }
         }
+    }
+}
+
+// 17 and 18 have the same list, with VACUUM last; pgrx binds the end marker for 15 only.
+#[cfg(all(any(test, feature = "pg_test"), feature = "pg15"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn no_command_tag_is_one_past_the_last() {
+        assert_eq!(
+            super::NO_COMMAND_TAG,
+            pg_sys::CommandTag::COMMAND_TAG_NEXTTAG as i32
+        );
     }
 }
