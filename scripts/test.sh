@@ -5,6 +5,7 @@
 #   2. SQL scenarios:   tests/run_regress.sh (pg_regress + pg_isolation_regress, throwaway cluster)
 #   3. a real client:   tests/clients/sqitch.sh (sqitch deploy against the guard)
 #      moving:          tests/clients/dump_restore.sh (pg_dump/pg_restore, pg_upgrade)
+#      updating:        tests/clients/update.sh (ALTER EXTENSION memory_guard UPDATE from 0.1.0)
 #   4. crash safety:    tests/crash/kill_backend.sh (kill -9 midway, all or nothing after recovery)
 #   5. concurrency:     tests/concurrency/soak.sh 30 (8 pgbench clients)
 #   6. Postgres' suite: tests/postgres_suite/run.sh (installcheck with and without memory_guard)
@@ -97,6 +98,13 @@ if bash tests/clients/dump_restore.sh >"$logdir/dump.log" 2>&1; then
   cat "$logdir/dump.log"; passed=$((passed + 1))
 else
   cat "$logdir/dump.log"; failed=$((failed + 1))
+fi
+
+step "updating in place: ALTER EXTENSION memory_guard UPDATE from 0.1.0 (tests/clients/update.sh)"
+if bash tests/clients/update.sh >"$logdir/update.log" 2>&1; then
+  cat "$logdir/update.log"; passed=$((passed + 1))
+else
+  cat "$logdir/update.log"; failed=$((failed + 1))
 fi
 
 step "crash safety: kill -9 midway (tests/crash/kill_backend.sh)"

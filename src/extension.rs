@@ -106,6 +106,9 @@ struct Installed {
     drop_log: pg_sys::Oid,
     ledger: pg_sys::Oid,
     carryover: pg_sys::Oid,
+    /// memory_guard.keyed_in, which 0.2.0 added: `InvalidOid` while a database still has the
+    /// 0.1.0 objects (new binaries installed, ALTER EXTENSION memory_guard UPDATE not yet run).
+    keyed_in: pg_sys::Oid,
 }
 
 /// Called outside any Rust guard at the end of every transaction: only resets this backend's
@@ -155,6 +158,20 @@ pub fn is_own_record_table(relid: pg_sys::Oid) -> bool {
     member_of == installed.extension && relid != installed.carryover
 }
 
+/// The OID of memory_guard.keyed_in, `InvalidOid` when the extension is not installed here or
+/// still has its 0.1.0 objects.
+pub fn keyed_in_relid() -> pg_sys::Oid {
+    installed().keyed_in
+}
+
+/// Whether the extension's objects here are this library's version (or it is not installed):
+/// between installing new binaries and ALTER EXTENSION memory_guard UPDATE, the guard and the
+/// toolkit go on with the 0.1.0 objects, writing only what those have.
+pub fn objects_current() -> bool {
+    let known = installed();
+    known.extension == pg_sys::InvalidOid || known.keyed_in != pg_sys::InvalidOid
+}
+
 /// The OID of memory_guard.ledger, `InvalidOid` when the extension is not installed here.
 pub fn ledger_relid() -> pg_sys::Oid {
     installed().ledger
@@ -178,6 +195,7 @@ fn installed() -> Installed {
             drop_log: pg_sys::get_relname_relid(c"drop_log".as_ptr(), schema),
             ledger: pg_sys::get_relname_relid(c"ledger".as_ptr(), schema),
             carryover: pg_sys::get_relname_relid(c"memory_notes_carryover".as_ptr(), schema),
+            keyed_in: pg_sys::get_relname_relid(c"keyed_in".as_ptr(), schema),
         }
     };
     EXTENSION.with(|e| e.set(Some(found)));

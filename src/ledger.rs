@@ -176,6 +176,18 @@ pub fn ledger_insert(
         copy_oid.into(),
     ];
     transaction_end();
+    // 0.1.0's ledger has no owner names (until ALTER EXTENSION memory_guard UPDATE).
+    if !crate::extension::objects_current() {
+        return as_extension_owner(|| {
+            one::<i64>(
+                "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, copy_name, row_count, checksum, role_name, details, copy_oid) \
+                 SELECT $1, $2, $3, c.relowner, $4, $5, $6, SESSION_USER, $7, $8 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $2 \
+                 RETURNING id",
+                &args,
+            )
+            .unwrap_or_else(|| crate::report::failed("writing the ledger", format!("no entry written for {}", rel_name(relid))))
+        });
+    }
     as_extension_owner(|| {
         one::<i64>(
             "INSERT INTO memory_guard.ledger (kind, source_oid, source_name, source_owner, source_owner_name, copy_name, row_count, checksum, role_name, details, copy_oid, copy_owner_name) \

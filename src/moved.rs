@@ -68,7 +68,8 @@ fn records_keyed_here() -> bool {
 /// read. Nothing waits for it: in a read-only transaction (a standby, say), or while another
 /// session is keying them, the records are left as they are, and `false` is returned.
 pub fn rekey_if_moved() -> bool {
-    if KEYED_HERE.with(|k| k.get()) || !crate::extension::installed_here() {
+    // Not installed, or still 0.1.0's objects (nothing there is keyed).
+    if KEYED_HERE.with(|k| k.get()) || crate::extension::keyed_in_relid() == pg_sys::InvalidOid {
         return true;
     }
     if keyed_in_here() {
@@ -105,14 +106,10 @@ pub fn rekey_if_moved() -> bool {
 /// without waiting: a session that keeps the keying transaction open must not make every DROP
 /// elsewhere wait.
 fn lock_keyed_in() -> bool {
-    // SAFETY: syscache lookups by name; a conditional lock by OID, held to the end of the
-    // transaction (or not taken at all).
-    unsafe {
-        let schema = pg_sys::get_namespace_oid(c"memory_guard".as_ptr(), true);
-        let relid = pg_sys::get_relname_relid(c"keyed_in".as_ptr(), schema);
-        relid != pg_sys::InvalidOid
-            && pg_sys::ConditionalLockRelationOid(relid, pg_sys::ExclusiveLock as i32)
-    }
+    let relid = crate::extension::keyed_in_relid();
+    // SAFETY: a conditional lock by OID, held to the end of the transaction (or not taken).
+    relid != pg_sys::InvalidOid
+        && unsafe { pg_sys::ConditionalLockRelationOid(relid, pg_sys::ExclusiveLock as i32) }
 }
 
 /// For what would show a record's contents (a restore, the carried fields): raises 55000 unless

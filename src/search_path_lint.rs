@@ -299,6 +299,19 @@ fn remember(oid: pg_sys::Oid, facts: &FunctionFacts) {
         facts.signature.as_str().into(),
         sp.as_str().into(),
     ];
+    // 0.1.0's table has no owner_name (until ALTER EXTENSION memory_guard UPDATE).
+    if !crate::extension::objects_current() {
+        as_extension_owner(|| {
+            Spi::run_with_args(
+                "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path) \
+                 VALUES ($1, $2, $3) ON CONFLICT (function_oid) DO UPDATE \
+                 SET signature = EXCLUDED.signature, search_path = EXCLUDED.search_path, recorded_at = pg_catalog.now()",
+                &args,
+            )
+            .unwrap_or_else(|e| crate::report::failed(&format!("recording the search_path of {}", facts.signature), e))
+        });
+        return;
+    }
     as_extension_owner(|| {
         Spi::run_with_args(
             "INSERT INTO memory_guard.search_path_history (function_oid, signature, search_path, owner_name) \
@@ -376,6 +389,9 @@ fn default_schemas() -> Vec<String> {
         .collect()
 }
 
+/// The join condition of function_facts.sql that needs 0.2.0's search_path_history.
+const FUNCTION_OWNER_CONDITION: &str = " AND h.owner_name = pg_catalog.pg_get_userbyid(p.proowner)";
+
 /// Facts for the functions with these OIDs and/or in these schemas. `previous_search_path` is
 /// what search_path_history remembers (a regression if the function has lost it since).
 fn function_facts(
@@ -384,13 +400,16 @@ fn function_facts(
     resolves_with: &[String],
 ) -> Vec<(pg_sys::Oid, FunctionFacts)> {
     let args: Vec<DatumWithOid> = vec![oids.map(|o| o.to_vec()).into(), schemas.into()];
+    const QUERY: &str = include_str!("../sql/queries/function_facts.sql");
+    // 0.1.0's search_path_history has no owner_name (until ALTER EXTENSION memory_guard UPDATE):
+    // its rows were all written in this database, so the OID alone names the function.
+    let query = if crate::extension::objects_current() {
+        std::borrow::Cow::Borrowed(QUERY)
+    } else {
+        std::borrow::Cow::Owned(QUERY.replace(FUNCTION_OWNER_CONDITION, ""))
+    };
     Spi::connect(|c| {
-        c.select(
-            include_str!("../sql/queries/function_facts.sql"),
-            None,
-            &args,
-        )
-        .map(|rows| {
+        c.select(query.as_ref(), None, &args).map(|rows| {
             rows.filter_map(|r| {
                 let oid = r.get::<pg_sys::Oid>(1).ok()??;
                 let search_path = r.get::<String>(7).ok()?;
