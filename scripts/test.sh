@@ -10,6 +10,7 @@
 #   5. concurrency:     tests/concurrency/soak.sh 30 (8 pgbench clients)
 #   6. Postgres' suite: tests/postgres_suite/run.sh (installcheck with and without memory_guard)
 #   7. in Postgres:     cargo pgrx test pg15 --runas postgres
+#      packaging:       tests/clients/package.sh (the .deb, installed with apt-get)
 #   8. Postgres 17, 18:  provisioning, then 2 and 7 against each (MEMORY_GUARD_OTHER_MAJORS)
 # Ends with one summary line: "N passed, N failed".
 set -euo pipefail
@@ -130,6 +131,15 @@ fi
 
 step "in Postgres: cargo pgrx test pg$PG_MAJOR --runas postgres"
 pgrx_tests_for "$PG_MAJOR"
+
+step "the Debian package: built, installed with apt-get, used, removed (tests/clients/package.sh)"
+if PG_MAJOR=$PG_MAJOR bash tests/clients/package.sh >"$logdir/package.log" 2>&1; then
+  cat "$logdir/package.log"; passed=$((passed + 1))
+else
+  cat "$logdir/package.log"; failed=$((failed + 1))
+fi
+# The package took its files with it: the source build goes back.
+install_for "$PG_MAJOR"
 
 # The other current majors: provisioned (built from Debian's source packages the first time),
 # then the scenarios, isolation specs and #[pg_test]s against each. MEMORY_GUARD_OTHER_MAJORS
