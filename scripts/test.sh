@@ -83,61 +83,47 @@ pgrx_tests_for() {
   install_for "$1"
 }
 
+# one_test NAME SHOW CMD...: a test script counted as one test; its log goes to $logdir/NAME.log,
+# and is shown whole on failure, or through SHOW (a filter) on success.
+one_test() {
+  local name=$1 show=$2
+  shift 2
+  if "$@" >"$logdir/$name.log" 2>&1; then
+    $show "$logdir/$name.log"; passed=$((passed + 1))
+  else
+    cat "$logdir/$name.log"; failed=$((failed + 1))
+  fi
+}
+oks() { grep -E '^(ok|\[postgres_suite\])' "$1"; }
+last_line() { tail -n 1 "$1"; }
+
 step "SQL scenarios and isolation specs (pg_regress), Postgres $PG_MAJOR"
 install_for "$PG_MAJOR"
 regress_for "$PG_MAJOR"
 
 step "a real migration client: sqitch (tests/clients/sqitch.sh)"
-if bash tests/clients/sqitch.sh >"$logdir/sqitch.log" 2>&1; then
-  grep '^ok' "$logdir/sqitch.log"; passed=$((passed + 1))
-else
-  cat "$logdir/sqitch.log"; failed=$((failed + 1))
-fi
+one_test sqitch oks bash tests/clients/sqitch.sh
 
 step "moving a database: pg_dump/pg_restore and pg_upgrade (tests/clients/dump_restore.sh)"
-if bash tests/clients/dump_restore.sh >"$logdir/dump.log" 2>&1; then
-  cat "$logdir/dump.log"; passed=$((passed + 1))
-else
-  cat "$logdir/dump.log"; failed=$((failed + 1))
-fi
+one_test dump cat bash tests/clients/dump_restore.sh
 
 step "updating in place: ALTER EXTENSION memory_guard UPDATE from 0.1.0 (tests/clients/update.sh)"
-if bash tests/clients/update.sh >"$logdir/update.log" 2>&1; then
-  cat "$logdir/update.log"; passed=$((passed + 1))
-else
-  cat "$logdir/update.log"; failed=$((failed + 1))
-fi
+one_test update cat bash tests/clients/update.sh
 
 step "crash safety: kill -9 midway (tests/crash/kill_backend.sh)"
-if bash tests/crash/kill_backend.sh >"$logdir/crash.log" 2>&1; then
-  cat "$logdir/crash.log"; passed=$((passed + 1))
-else
-  cat "$logdir/crash.log"; failed=$((failed + 1))
-fi
+one_test crash cat bash tests/crash/kill_backend.sh
 
 step "concurrency: 8 clients for 30 s (tests/concurrency/soak.sh; 60 s on demand)"
-if bash tests/concurrency/soak.sh 30 >"$logdir/soak.log" 2>&1; then
-  tail -n 1 "$logdir/soak.log"; passed=$((passed + 1))
-else
-  cat "$logdir/soak.log"; failed=$((failed + 1))
-fi
+one_test soak last_line bash tests/concurrency/soak.sh 30
 
 step "Postgres' own regression suite, with and without memory_guard (tests/postgres_suite/run.sh)"
-if bash tests/postgres_suite/run.sh >"$logdir/suite.log" 2>&1; then
-  grep -E '^(ok|\[postgres_suite\])' "$logdir/suite.log"; passed=$((passed + 1))
-else
-  cat "$logdir/suite.log"; failed=$((failed + 1))
-fi
+one_test suite oks bash tests/postgres_suite/run.sh
 
 step "in Postgres: cargo pgrx test pg$PG_MAJOR --runas postgres"
 pgrx_tests_for "$PG_MAJOR"
 
 step "the Debian package: built, installed with apt-get, used, removed (tests/clients/package.sh)"
-if PG_MAJOR=$PG_MAJOR bash tests/clients/package.sh >"$logdir/package.log" 2>&1; then
-  cat "$logdir/package.log"; passed=$((passed + 1))
-else
-  cat "$logdir/package.log"; failed=$((failed + 1))
-fi
+one_test package cat env PG_MAJOR="$PG_MAJOR" bash tests/clients/package.sh
 # The package took its files with it: the source build goes back.
 install_for "$PG_MAJOR"
 
