@@ -128,15 +128,17 @@ one_test package cat env PG_MAJOR="$PG_MAJOR" bash tests/clients/package.sh
 install_for "$PG_MAJOR"
 
 # The other current majors: provisioned (built from Debian's source packages the first time),
-# then the scenarios, isolation specs and #[pg_test]s against each. MEMORY_GUARD_OTHER_MAJORS
+# then the scenarios, isolation specs, #[pg_test]s and the package against each. MEMORY_GUARD_OTHER_MAJORS
 # names them (default "17 18"; empty to skip).
 for major in ${MEMORY_GUARD_OTHER_MAJORS-17 18}; do
   [ "$major" = "$PG_MAJOR" ] && continue
-  step "Postgres $major: provisioning, SQL scenarios and isolation specs, cargo pgrx test"
+  step "Postgres $major: provisioning, SQL scenarios and isolation specs, cargo pgrx test, package"
   PG_MAJOR=$major bash scripts/setup.sh || { echo "cannot provision Postgres $major"; failed=$((failed + 1)); continue; }
   install_for "$major"
   regress_for "$major"
   pgrx_tests_for "$major"
+  one_test "package$major" cat env PG_MAJOR="$major" bash tests/clients/package.sh
+  install_for "$major"
 done
 
 echo
