@@ -20,8 +20,9 @@ cargo pgrx package --pg-config "$PG_CONFIG" --no-default-features --features "pg
   || { tail -n 30 target/packages/"$name".build.log >&2; exit 1; }
 # Debian's own Postgres is a package to depend on; a major built from source here is not.
 depends=""
+# The library was built against this minor's headers, and may use what earlier minors lack.
 if dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'install ok installed'; then
-  depends="Depends: postgresql-$PG_MAJOR"
+  depends="Depends: postgresql-$PG_MAJOR (>= $(dpkg-query -W -f='${Version}' "postgresql-$PG_MAJOR"))"
 fi
 mkdir -p "$stage/DEBIAN"
 {

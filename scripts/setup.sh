@@ -64,7 +64,9 @@ private_apt_sources() { # DIR
 # layout Debian's packages use, with contrib and the isolation tester. The lists may name a
 # version whose tarball is not in the pool yet: then earlier minors are tried, newest first, and
 # the one used is said.
-if [ "$PG_MAJOR" != 15 ] && [ ! -x "$PG_CONFIG" ]; then
+# A build that did not finish (no marker) is done again.
+BUILT_MARK=/usr/lib/postgresql/$PG_MAJOR/.memory_guard-built
+if [ "$PG_MAJOR" != 15 ] && [ ! -f "$BUILT_MARK" ]; then
   pgwork=$(mktemp -d)
   private_apt_sources "$pgwork"
   listed=$(apt-cache "${APT_OPTS[@]}" showsrc "postgresql-$PG_MAJOR" | awk '/^Version:/ {print $2}' | sort -urV | head -n1)
@@ -86,8 +88,10 @@ if [ "$PG_MAJOR" != 15 ] && [ ! -x "$PG_CONFIG" ]; then
     || { tail -n 30 "$pgwork/configure.log" >&2; exit 1; }
   make -s -j"$(nproc)" -C "$src" >"$pgwork/make.log" 2>&1 || { tail -n 30 "$pgwork/make.log" >&2; exit 1; }
   make -s -C "$src" install >/dev/null
-  make -s -j"$(nproc)" -C "$src/contrib" >/dev/null 2>&1 && make -s -C "$src/contrib" install >/dev/null
+  make -s -j"$(nproc)" -C "$src/contrib" >"$pgwork/contrib.log" 2>&1 || { tail -n 30 "$pgwork/contrib.log" >&2; exit 1; }
+  make -s -C "$src/contrib" install >/dev/null
   make -s -C "$src/src/test/isolation" install >/dev/null
+  echo "PostgreSQL $PG_MAJOR.$minor" >"$BUILT_MARK"
   rm -rf "$pgwork"
   log "PostgreSQL $PG_MAJOR.$minor installed in /usr/lib/postgresql/$PG_MAJOR"
 else

@@ -6,17 +6,18 @@ CREATE TABLE memory_guard.ledger (
     source_oid   oid         NOT NULL,
     source_name  text        NOT NULL,   -- schema-qualified, quoted
     source_owner oid         NOT NULL,
-    -- Owners by name too: after a dump and restore OIDs change, and an entry is bound again only
-    -- to a table of that name owned by the role of that name (src/moved.rs).
-    source_owner_name text,
     copy_name    text        NOT NULL,   -- the backup table, or the migration target
     copy_oid     oid,                    -- the backup table, memory_guard's own: a restore reads nothing else
-    copy_owner_name text,
     row_count    bigint      NOT NULL,
     checksum     text        NOT NULL,   -- sum of every row's memory_guard.row_digest, 32 hex digits
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     role_name    text        NOT NULL DEFAULT CURRENT_USER,
-    details      jsonb       NOT NULL DEFAULT '{}'
+    details      jsonb       NOT NULL DEFAULT '{}',
+    -- Owners by name too: after a dump and restore OIDs change, and an entry is bound again only
+    -- to a table of that name owned by the role of that name (src/moved.rs). Last, as
+    -- ALTER EXTENSION memory_guard UPDATE from 0.1.0 adds them.
+    source_owner_name text,
+    copy_owner_name   text
 );
 CREATE INDEX ledger_source_oid ON memory_guard.ledger (source_oid, id DESC);
 -- Written only by memory_guard (as the extension owner). A role reads the entries of tables its
@@ -24,8 +25,11 @@ CREATE INDEX ledger_source_oid ON memory_guard.ledger (source_oid, id DESC);
 REVOKE ALL ON memory_guard.ledger FROM PUBLIC;
 GRANT SELECT ON memory_guard.ledger TO PUBLIC;
 ALTER TABLE memory_guard.ledger ENABLE ROW LEVEL SECURITY;
+-- Only once the records are keyed to this database (a role OID from another cluster may name
+-- another role here).
 CREATE POLICY ledger_owners ON memory_guard.ledger FOR SELECT
-    USING (pg_catalog.pg_has_role(source_owner, 'USAGE'));
+    USING ((SELECT memory_guard.records_keyed_here())
+           AND pg_catalog.pg_has_role(source_owner, 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.ledger', '');
 
 -- What the seed's Option A mapping cannot keep in memories, by legacy id: the raw values of every

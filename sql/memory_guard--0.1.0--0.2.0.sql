@@ -24,16 +24,30 @@ WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.keyed_in', '');
 
 -- Owners by name, from the owners the entries name now.
+-- (A role that no longer exists has no name: the entry is then bound to nothing after a move.)
 ALTER TABLE memory_guard.ledger ADD COLUMN source_owner_name text, ADD COLUMN copy_owner_name text;
 UPDATE memory_guard.ledger l
-SET source_owner_name = pg_catalog.pg_get_userbyid(l.source_owner),
-    copy_owner_name = (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+SET source_owner_name = (SELECT a.rolname::pg_catalog.text FROM pg_catalog.pg_roles a
+                         WHERE a.oid OPERATOR(pg_catalog.=) l.source_owner),
+    copy_owner_name = (SELECT a.rolname::pg_catalog.text FROM pg_catalog.pg_class c
+                       JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) c.relowner
                        WHERE c.oid OPERATOR(pg_catalog.=) l.copy_oid);
+-- Role OIDs are shown only once the records are keyed here.
+DROP POLICY ledger_owners ON memory_guard.ledger;
+CREATE POLICY ledger_owners ON memory_guard.ledger FOR SELECT
+    USING ((SELECT memory_guard.records_keyed_here())
+           AND pg_catalog.pg_has_role(source_owner, 'USAGE'));
+DROP POLICY drop_log_stakeholders ON memory_guard.drop_log;
+CREATE POLICY drop_log_stakeholders ON memory_guard.drop_log FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text
+           OR session_role OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.text
+           OR ((SELECT memory_guard.records_keyed_here())
+               AND pg_catalog.pg_has_role(table_owner, 'USAGE')));
 
 -- search_path_history: each function's owner, and its signature as the lint writes it.
 ALTER TABLE memory_guard.search_path_history ADD COLUMN owner_name text;
 UPDATE memory_guard.search_path_history h
-SET owner_name = pg_catalog.pg_get_userbyid(p.proowner),
+SET owner_name = (SELECT a.rolname::pg_catalog.text FROM pg_catalog.pg_roles a WHERE a.oid OPERATOR(pg_catalog.=) p.proowner),
     signature = pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
                 OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname) OPERATOR(pg_catalog.||) '('
                 OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid) OPERATOR(pg_catalog.||) ')'

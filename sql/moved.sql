@@ -18,3 +18,12 @@ SELECT pg_catalog.pg_extension_config_dump('memory_guard.keyed_in', '');
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.search_path_history', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('memory_guard.drop_log', 'id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('memory_guard.ledger', 'id'), '');
+
+-- drop_log: a role reads the rows it has a stake in: the drops it made, in its session or as its
+-- current role, and, once the records are keyed to this database, those of tables its roles
+-- owned (a role OID from another cluster may name another role here).
+CREATE POLICY drop_log_stakeholders ON memory_guard.drop_log FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text
+           OR session_role OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.text
+           OR ((SELECT memory_guard.records_keyed_here())
+               AND pg_catalog.pg_has_role(table_owner, 'USAGE')));

@@ -73,10 +73,7 @@ COMMENT ON TABLE memory_guard.drop_log IS
 REVOKE ALL ON memory_guard.drop_log FROM PUBLIC;
 GRANT SELECT ON memory_guard.drop_log TO PUBLIC;
 ALTER TABLE memory_guard.drop_log ENABLE ROW LEVEL SECURITY;
-CREATE POLICY drop_log_stakeholders ON memory_guard.drop_log FOR SELECT
-    USING (role_name OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text
-           OR session_role OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.text
-           OR pg_catalog.pg_has_role(table_owner, 'USAGE'));
+-- Its policy is created with the records' keying (sql/moved.sql).
 
 -- Keep the log in pg_dump output.
 SELECT pg_catalog.pg_extension_config_dump('memory_guard.drop_log', '');

@@ -182,7 +182,9 @@ fn installed() -> Installed {
         if known.extension == pg_sys::InvalidOid || EXTENSION_SEEN.with(|s| s.get()) {
             return known;
         }
-        if crate::catalog::relation_exists(known.drop_log) {
+        // While keyed_in is missing (0.1.0's objects), it is looked for again in each
+        // transaction: ALTER EXTENSION memory_guard UPDATE in another session adds it.
+        if crate::catalog::relation_exists(known.drop_log) && known.keyed_in != pg_sys::InvalidOid {
             EXTENSION_SEEN.with(|s| s.set(true));
             return known;
         }

@@ -18,6 +18,21 @@ use std::cell::Cell;
 
 /// Whether this session found its records keyed in this very database (committed): asked once.
 static KEYED_HERE: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false));
+/// Whether this transaction keyed them: until it commits, nothing may be remembered for the
+/// session (a rollback takes the keying back).
+static KEYED_BY_THIS_TRANSACTION: SessionLocal<Cell<bool>> = SessionLocal::new(Cell::new(false));
+
+/// The end of a transaction (entry/xact.rs), outside any Rust guard.
+pub fn transaction_end() {
+    KEYED_BY_THIS_TRANSACTION.with(|k| k.set(false));
+}
+
+/// Remembers for the session that the records are keyed, unless this transaction keyed them.
+fn remember_keyed() {
+    if !KEYED_BY_THIS_TRANSACTION.with(|k| k.get()) {
+        KEYED_HERE.with(|k| k.set(true));
+    }
+}
 
 /// This database, as `keyed_in` records it: pg_control's system identifier (changed by initdb,
 /// so by pg_upgrade) and the database's OID.
@@ -58,7 +73,7 @@ fn records_keyed_here() -> bool {
     }
     let keyed = crate::extension::installed_here() && keyed_in_here();
     if keyed {
-        KEYED_HERE.with(|k| k.set(true));
+        remember_keyed();
     }
     keyed
 }
@@ -73,7 +88,7 @@ pub fn rekey_if_moved() -> bool {
         return true;
     }
     if keyed_in_here() {
-        KEYED_HERE.with(|k| k.set(true));
+        remember_keyed();
         return true;
     }
     // SAFETY: a backend global, set at transaction start and by SET TRANSACTION.
@@ -86,7 +101,16 @@ pub fn rekey_if_moved() -> bool {
         return true;
     }
     let (system, database) = here();
+    KEYED_BY_THIS_TRANSACTION.with(|k| k.set(true));
     as_extension_owner(|| {
+        // Another cluster's role OIDs name other roles here, or none: drop_log's owners are
+        // forgotten (those rows stay visible to the role that dropped and to superusers).
+        Spi::run_with_args(
+            "UPDATE memory_guard.drop_log SET table_owner = 0 \
+             WHERE table_owner <> 0 AND EXISTS (SELECT FROM memory_guard.keyed_in k WHERE k.system_identifier <> $1)",
+            &[system.as_str().into()],
+        )
+        .unwrap_or_else(|e| crate::report::failed("keying drop_log to this cluster", e));
         Spi::run(include_str!("../sql/queries/rekey.sql")).unwrap_or_else(|e| {
             crate::report::failed("keying memory_guard's records to this database", e)
         });

@@ -6,8 +6,11 @@
 DELETE FROM memory_guard.keyed_in;
 
 -- The carried fields first, through the newest migration entry of each target name, whose OIDs
--- are still the old ones here. A row whose key is taken at the new target stays where it is,
--- and is set aside below.
+-- are still the old ones here: each row goes to the table its entry names now, if that table's
+-- owner has the recorded owner's name, and is set aside (target 0, readable by the extension's
+-- owner alone) otherwise; an old OID is never left in place, where it may name another table.
+-- Deleted and written again in one statement, so that targets swapping OIDs cannot collide on
+-- the key midway.
 WITH rel AS (
     SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS name,
            pg_catalog.pg_get_userbyid(c.relowner) AS owner_name
@@ -18,17 +21,18 @@ WITH rel AS (
     FROM memory_guard.ledger l
     WHERE l.kind = 'migration' AND l.copy_oid IS NOT NULL
     ORDER BY l.copy_name, l.id DESC
-), moves AS (
-    SELECT e.copy_oid AS old_target, r.oid AS new_target
+), plan AS (
+    SELECT DISTINCT ON (e.copy_oid) e.copy_oid AS old_target, r.oid AS new_target
     FROM newest e JOIN rel r ON r.name = e.copy_name AND r.owner_name = e.copy_owner_name
-    WHERE r.oid <> e.copy_oid
+    ORDER BY e.copy_oid
+), gone AS (
+    DELETE FROM memory_guard.memory_notes_carryover c WHERE c.target_oid <> 0 RETURNING c.*
 )
-UPDATE memory_guard.memory_notes_carryover c
-SET target_oid = m.new_target
-FROM moves m
-WHERE c.target_oid = m.old_target
-  AND NOT EXISTS (SELECT 1 FROM memory_guard.memory_notes_carryover o
-                  WHERE o.target_oid = m.new_target AND o.legacy_id = c.legacy_id);
+INSERT INTO memory_guard.memory_notes_carryover
+    (legacy_id, source_oid, target_oid, memory_type, importance, updated_at, archived, run_id, metadata, migrated_at)
+SELECT g.legacy_id, g.source_oid, coalesce(p.new_target, 0), g.memory_type, g.importance, g.updated_at,
+       g.archived, g.run_id, g.metadata, g.migrated_at
+FROM gone g LEFT JOIN plan p ON p.old_target = g.target_oid;
 
 -- The ledger: each table, and each copy (a backup's is the extension owner's), by name and
 -- owner; owners by name.
@@ -46,14 +50,6 @@ SET source_oid = coalesce((SELECT r.oid FROM rel r
                     THEN (SELECT r.oid FROM rel r WHERE r.name = l.copy_name AND r.owner_name = CURRENT_USER)
                     ELSE (SELECT r.oid FROM rel r WHERE r.name = l.copy_name AND r.owner_name = l.copy_owner_name)
                END;
-
--- Carried fields whose target is no migration target here any more: set aside (target 0),
--- readable by the extension's owner alone.
-UPDATE memory_guard.memory_notes_carryover c
-SET target_oid = 0
-WHERE c.target_oid <> 0
-  AND NOT EXISTS (SELECT 1 FROM memory_guard.ledger l
-                  WHERE l.kind = 'migration' AND l.copy_oid = c.target_oid);
 
 -- search_path_history: each function by its signature and owner; what is gone is forgotten.
 WITH fn AS (

@@ -42,6 +42,7 @@ unsafe extern "C-unwind" fn xact_callback(
             let seq = next_seq();
             let pushed = SEQ_AT_END.with(|at| at.get()) != seq;
             crate::ledger::transaction_end();
+            crate::moved::transaction_end();
             crate::extension::transaction_end();
             let all_reset = crate::drop_guard::transaction_end(pushed)
                 & (!pushed || crate::search_path_lint::transaction_end());

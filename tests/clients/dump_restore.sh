@@ -228,6 +228,16 @@ SELECT secret FROM public.secrets_again"
 expect_query "D restored: a history row naming a type that is gone does not stop lint_functions()" restored "0" \
   "SELECT count(*) FROM memory_guard.lint_functions(ARRAY['public']::name[]) WHERE function::text LIKE 'uses_shape%'"
 
+# D: a keying that its transaction rolls back is not remembered by the session (it was, and the
+# session then read records still keyed to the old database).
+tool "$PGBIN/createdb" restored_again || fail "createdb restored_again" "$(last_error)"
+tool "$PGBIN/pg_restore" -d restored_again "$work/src.dump" || fail "pg_restore -d restored_again" "$(last_error)"
+expect_query "D restored: a keying rolled back is not remembered" restored_again "f" \
+  "BEGIN;
+SELECT count(*) FROM memory_guard.lint_functions() \\g /dev/null
+ROLLBACK;
+SELECT memory_guard.records_keyed_here()"
+
 # B: a strict target database. The setting is in force there (a new legacy function is refused),
 # and the restore of the same dump, legacy functions included, still succeeds.
 tool "$PGBIN/createdb" strict || fail "createdb strict" "$(last_error)"

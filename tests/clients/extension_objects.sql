@@ -4,7 +4,7 @@ WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'memory_guard'),
 nsp AS (SELECT oid FROM pg_namespace WHERE nspname = 'memory_guard'),
 rel AS (SELECT c.* FROM pg_class c, nsp WHERE c.relnamespace = nsp.oid AND c.relkind IN ('r', 'p'))
 SELECT d FROM (
-  SELECT format('column %s.%s %s%s%s', r.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+  SELECT format('column %s.%s #%s %s%s%s', r.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
                 coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')) AS d
   FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped

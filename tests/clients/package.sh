@@ -7,18 +7,23 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/cluster.sh"
 log=$(mktemp)
-cleanup() { cluster_stop; rm -f "$log"; }
+name="postgresql-$PG_MAJOR-memory-guard"
+# Whatever happens, the package does not stay installed.
+cleanup() {
+  cluster_stop
+  dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed' && dpkg -r "$name" >/dev/null 2>&1
+  rm -f "$log"
+}
 trap cleanup EXIT
 ok() { echo "ok $1"; }
 fail() { echo "FAILED $1: $2"; tail -n 20 "$log" | sed 's/^/  | /' >&2; exit 1; }
-name="postgresql-$PG_MAJOR-memory-guard"
 
 deb=$(PG_MAJOR=$PG_MAJOR bash "$here/../../scripts/package.sh" 2>>"$log") || fail "build the package" "see the log"
 ok "built $(basename "$deb")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -qq --reinstall "$here/../../$deb" >>"$log" 2>&1 || fail "apt-get install ./$(basename "$deb")" "see the log"
 so=$("$PGBIN/pg_config" --pkglibdir)/memory_guard.so
-owner=$(dpkg -S "$so" 2>/dev/null | cut -d: -f1)
+owner=$(dpkg -S "$so" 2>/dev/null | cut -d: -f1 || true)
 [ "$owner" = "$name" ] && ok "installed with apt-get; $so belongs to $name" || fail "the library comes from the package" "dpkg -S says '$owner'"
 
 cluster_start >>"$log" 2>&1

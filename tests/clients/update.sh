@@ -8,7 +8,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/cluster.sh"
 log=$(mktemp)
-cleanup() { cluster_stop; rm -f "$log"; }
+released="$("$PGBIN/pg_config" --sharedir)/extension/memory_guard--0.1.0.sql"
+# The released script is put where CREATE EXTENSION finds it, for this test only.
+cleanup() { cluster_stop; rm -f "$log" "$released"; }
 trap cleanup EXIT
 ok() { echo "ok $1"; }
 fail() { echo "FAILED $1: $2"; tail -n 20 "$log" | sed 's/^/  | /' >&2; exit 1; }
@@ -16,7 +18,7 @@ sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -f - 2>>"$log"; }
 check() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "expected '$2', got '$3'"; fi; }
 
 # The released install script, where CREATE EXTENSION ... VERSION '0.1.0' finds it.
-cp "$here/../fixtures/memory_guard--0.1.0.sql" "$("$PGBIN/pg_config" --sharedir)/extension/"
+cp "$here/../fixtures/memory_guard--0.1.0.sql" "$released"
 cluster_start "shared_preload_libraries = 'memory_guard'" >>"$log" 2>&1
 export PGOPTIONS="-c client_min_messages=warning"
 "$PGBIN/createdb" updated
