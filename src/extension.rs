@@ -201,6 +201,11 @@ fn installed() -> Installed {
         }
     };
     EXTENSION.with(|e| e.set(Some(found)));
+    // Looked up just now: good for the rest of the transaction, as a drop_log found above is
+    // (without this, a database still on 0.1.0's objects was looked up again at every call).
+    if found.drop_log != pg_sys::InvalidOid {
+        EXTENSION_SEEN.with(|s| s.set(true));
+    }
     found
 }
 
