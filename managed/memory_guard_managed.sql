@@ -1,0 +1,995 @@
+-- memory_guard, managed edition: the drop guard, the TRUNCATE guard and the search_path lint in
+-- plain SQL and PL/pgSQL, for hosted Postgres where no native library can be loaded (Supabase,
+-- RDS/Aurora, Cloud SQL, Neon).
+--
+-- Install:    psql -v ON_ERROR_STOP=1 --single-transaction -f managed/memory_guard_managed.sql
+--             (or commit it as the first file of supabase/migrations/). Running it again is fine.
+-- Uninstall:  psql -v ON_ERROR_STOP=1 --single-transaction -f managed/memory_guard_managed_uninstall.sql
+--
+-- Run it as the platform's admin role (postgres on Supabase, rds_superuser, cloudsqlsuperuser,
+-- neon_superuser) or a superuser: that role owns everything created here, and only it can change
+-- the settings or remove the guard. What this edition sees and cannot see, next to the native
+-- extension: README.md ("Which edition?") and managed/DIFFERENCES.md.
+--
+-- How a drop is judged. Event triggers only know a statement's text at ddl_command_start, and at
+-- sql_drop the dropped tables can no longer be read. So at ddl_command_start the guard takes the
+-- statement's identifiers as candidates (tables named in it; for DROP SCHEMA the tables in the
+-- named schemas, for DROP OWNED those of the named roles, for DROP TYPE/DOMAIN/EXTENSION the tables
+-- and columns built on the named types), locks each candidate its role could drop against
+-- concurrent writes, and looks for a first row. At sql_drop every dropped table or column must have
+-- been looked at and found empty, or be acknowledged; anything that was not looked at is refused
+-- as unchecked. A wrong guess costs a refusal, never a silent loss.
+
+-- Under --single-transaction (or a migration tool's transaction) the rest of the file resolves
+-- names only in pg_catalog: a caller's schemas cannot lend it operators or types.
+DO $pin$ BEGIN PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true); END $pin$;
+
+DO $install$
+DECLARE
+    owner_of_schema name;
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'memory_guard') THEN
+        RAISE EXCEPTION USING ERRCODE = '42710',
+            MESSAGE = 'memory_guard: the native extension is installed in this database',
+            DETAIL = 'The managed edition would guard the same statements a second time.',
+            HINT = 'Keep the native extension, or DROP EXTENSION memory_guard before installing the managed edition.';
+    END IF;
+    SELECT r.rolname INTO owner_of_schema
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'memory_guard';
+    IF owner_of_schema IS NOT NULL AND owner_of_schema OPERATOR(pg_catalog.<>) current_user THEN
+        RAISE EXCEPTION USING ERRCODE = '42P06',
+            MESSAGE = pg_catalog.format('memory_guard: schema memory_guard already exists and belongs to %I', owner_of_schema),
+            DETAIL = 'The managed edition is owned by the role that installs it; another role''s schema could hold objects the guard would trust.',
+            HINT = pg_catalog.format('Run this file as %I, or remove that schema first.', owner_of_schema);
+    END IF;
+    IF owner_of_schema IS NOT NULL AND NOT EXISTS (
+        SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'memory_guard' AND c.relname OPERATOR(pg_catalog.=) 'settings') THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                    WHERE n.nspname OPERATOR(pg_catalog.=) 'memory_guard') THEN
+            RAISE EXCEPTION USING ERRCODE = '42P06',
+                MESSAGE = 'memory_guard: schema memory_guard already exists and holds objects of something else',
+                HINT = 'Rename or remove that schema first.';
+        END IF;
+    END IF;
+END
+$install$;
+
+CREATE SCHEMA IF NOT EXISTS memory_guard;
+REVOKE ALL ON SCHEMA memory_guard FROM PUBLIC;
+GRANT USAGE ON SCHEMA memory_guard TO PUBLIC;
+
+-- Settings: there are no custom GUCs without a library, so they live in a table only the
+-- installing role may change.
+CREATE TABLE IF NOT EXISTS memory_guard.settings (
+    name  text PRIMARY KEY,
+    value text NOT NULL,
+    CONSTRAINT settings_known CHECK (
+        (name = 'drop_mode' AND value IN ('enforce', 'warn', 'log', 'off'))
+        OR (name = 'search_path_mode' AND value IN ('warn', 'error', 'off')))
+);
+INSERT INTO memory_guard.settings VALUES ('drop_mode', 'enforce'), ('search_path_mode', 'warn')
+    ON CONFLICT (name) DO NOTHING;
+REVOKE ALL ON memory_guard.settings FROM PUBLIC;
+GRANT SELECT ON memory_guard.settings TO PUBLIC;
+COMMENT ON TABLE memory_guard.settings IS
+  'memory_guard (managed edition): drop_mode = enforce | warn | log | off, search_path_mode = warn | error | off.';
+
+-- The same columns as the native extension's drop_log.
+CREATE TABLE IF NOT EXISTS memory_guard.drop_log (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dropped_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    role_name      text        NOT NULL,
+    session_role   text        NOT NULL DEFAULT pg_catalog.session_user(),
+    txid           xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    table_oid      oid         NOT NULL,
+    table_name     text        NOT NULL,
+    column_name    text,
+    command_tag    text        NOT NULL,
+    estimated_rows bigint,
+    guard          text        NOT NULL
+        CHECK (guard IN ('allow_drop', 'backup', 'migration', 'created_in_transaction', 'warn_mode', 'log_mode')),
+    reason         text,
+    details        jsonb       NOT NULL DEFAULT '{}',
+    allowed_by     text,
+    table_owner    oid
+);
+REVOKE ALL ON memory_guard.drop_log FROM PUBLIC;
+GRANT SELECT ON memory_guard.drop_log TO PUBLIC;
+ALTER TABLE memory_guard.drop_log ENABLE ROW LEVEL SECURITY;
+DO $policy$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_policy WHERE polname = 'drop_log_stake'
+                      AND polrelid = 'memory_guard.drop_log'::regclass) THEN
+        CREATE POLICY drop_log_stake ON memory_guard.drop_log FOR SELECT USING (
+            EXISTS (SELECT FROM pg_catalog.pg_roles r
+                     WHERE (r.rolname OPERATOR(pg_catalog.=) drop_log.role_name
+                            OR r.rolname OPERATOR(pg_catalog.=) drop_log.session_role
+                            OR r.oid OPERATOR(pg_catalog.=) drop_log.table_owner)
+                       AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+    END IF;
+END $policy$;
+COMMENT ON TABLE memory_guard.drop_log IS
+  'Drops of tables holding rows that memory_guard let through, with the guard that allowed each.';
+
+-- Permits live for one transaction: the row carries the transaction's id, and a savepoint rolled
+-- back takes its permit with it. Nobody but the guard's functions reads or writes these tables.
+CREATE UNLOGGED TABLE IF NOT EXISTS memory_guard.permits (
+    txid       xid8     NOT NULL,
+    target     oid      NOT NULL,
+    attnum     smallint NOT NULL DEFAULT 0,   -- 0: the whole table
+    reason     text     NOT NULL,
+    allowed_by text     NOT NULL
+);
+CREATE INDEX IF NOT EXISTS permits_txid ON memory_guard.permits (txid);
+REVOKE ALL ON memory_guard.permits FROM PUBLIC;
+
+-- What ddl_command_start found, for sql_drop of the same statement.
+CREATE UNLOGGED TABLE IF NOT EXISTS memory_guard.probes (
+    pid        integer     NOT NULL,
+    txid       xid8        NOT NULL,
+    started    timestamptz NOT NULL,
+    tag        text        NOT NULL,
+    relid      oid         NOT NULL,
+    attnum     smallint    NOT NULL DEFAULT 0,
+    state      text        NOT NULL CHECK (state IN ('empty', 'rows', 'created', 'unchecked')),
+    why        text,
+    name       text        NOT NULL,
+    estimate   text,
+    est_rows   bigint,
+    ancestors  oid[]       NOT NULL DEFAULT '{}',
+    owner      oid
+);
+CREATE INDEX IF NOT EXISTS probes_pid ON memory_guard.probes (pid);
+REVOKE ALL ON memory_guard.probes FROM PUBLIC;
+
+-- Tables carrying the BEFORE TRUNCATE guard, so that dropping or disabling that trigger alone is
+-- noticed whatever it was renamed to.
+CREATE TABLE IF NOT EXISTS memory_guard.truncate_triggers (
+    relid      oid PRIMARY KEY,
+    trigger_id oid NOT NULL
+);
+REVOKE ALL ON memory_guard.truncate_triggers FROM PUBLIC;
+
+-- Each function's search_path setting as last seen (NULL: none), to notice one that loses it.
+CREATE TABLE IF NOT EXISTS memory_guard.search_path_history (
+    function_oid oid PRIMARY KEY,
+    signature    text NOT NULL,
+    setting      text
+);
+REVOKE ALL ON memory_guard.search_path_history FROM PUBLIC;
+GRANT SELECT ON memory_guard.search_path_history TO PUBLIC;
+
+--------------------------------------------------------------------------------------------------
+-- Foundation
+--------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION memory_guard._setting(setting_name text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT value FROM memory_guard.settings WHERE name = setting_name
+$$;
+
+-- The role a statement runs as, seen from inside a SECURITY DEFINER function (where current_user
+-- is the guard's owner): the SET ROLE in effect, else the session's user.
+CREATE OR REPLACE FUNCTION memory_guard._caller() RETURNS name
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN current_setting('role') = 'none' THEN session_user
+                ELSE current_setting('role')::name END
+$$;
+
+-- Superusers and members of the installing role administer the guard.
+CREATE OR REPLACE FUNCTION memory_guard._is_admin(r name) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = r), false)
+        OR pg_has_role(r, (SELECT nspowner FROM pg_namespace WHERE nspname = 'memory_guard'), 'MEMBER')
+$$;
+
+-- Whether role r may drop table rel: Postgres' rule (owner or owner of its schema, or superuser).
+CREATE OR REPLACE FUNCTION memory_guard._may_drop(r name, rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = r), false)
+        OR EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.oid = rel
+                      AND (pg_has_role(r, c.relowner, 'USAGE') OR pg_has_role(r, n.nspowner, 'USAGE')))
+$$;
+
+-- Whether rel was created by the running transaction (or one of its subtransactions): its
+-- system columns' pg_attribute rows are written once, at CREATE, and an in-progress xmin that
+-- this backend can see is its own.
+CREATE OR REPLACE FUNCTION memory_guard._created_here(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH x AS (
+        SELECT a.xmin::text::bigint AS xid32,
+               pg_current_xact_id()::text::numeric AS cur
+          FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum = -1)
+    SELECT coalesce((
+        SELECT pg_xact_status(CASE WHEN full_xid > cur THEN full_xid - 4294967296 ELSE full_xid END
+                                  ::text::xid8) = 'in progress'
+          FROM (SELECT x.cur, trunc(x.cur / 4294967296) * 4294967296 + x.xid32 AS full_xid FROM x) y
+         WHERE y.full_xid >= 4294967296 OR y.full_xid <= y.cur), false)
+$$;
+
+-- The planner's estimate, scaled to the table's current size, in words and as a number.
+CREATE OR REPLACE FUNCTION memory_guard._estimate(rel oid, OUT words text, OUT rows bigint, OUT short text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c pg_class%ROWTYPE;
+    pages bigint;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = rel;
+    pages := pg_relation_size(rel) / current_setting('block_size')::bigint;
+    IF c.reltuples < 0 OR c.relpages = 0 THEN
+        words := format('an unknown number of rows (no statistics; %s on disk)',
+                        CASE WHEN pages = 1 THEN '1 page' ELSE pages || ' pages' END);
+        short := format('no statistics, %s', CASE WHEN pages = 1 THEN '1 page' ELSE pages || ' pages' END);
+    ELSE
+        rows := round(c.reltuples / c.relpages * pages)::bigint;
+        words := format('about %s rows', rows);
+        short := words;
+    END IF;
+END
+$$;
+
+-- Whether rel (or one column of it) holds something, read as the guard's owner with row-level
+-- security off: a policy that would hide rows from the owner makes the read fail, and a failed
+-- read counts as unchecked, not as empty. SELECT runs no code of the table's owner.
+CREATE OR REPLACE FUNCTION memory_guard._probe(rel oid, col name, OUT state text, OUT why text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET row_security = off AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF col IS NULL THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', rel::regclass) INTO found;
+    ELSE
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE pg_catalog.num_nonnulls(%I) OPERATOR(pg_catalog.>) 0)',
+                       rel::regclass, col) INTO found;
+    END IF;
+    IF found THEN
+        state := 'rows';
+    ELSIF current_setting('transaction_isolation') <> 'read committed'
+          AND pg_relation_size(rel) > 0 THEN
+        -- The transaction's snapshot may be older than rows committed before the lock was taken.
+        state := 'unchecked';
+        why := 'nothing is visible to this transaction''s snapshot, which may predate rows committed since (' ||
+               current_setting('transaction_isolation') || ')';
+    ELSE
+        state := 'empty';
+    END IF;
+EXCEPTION WHEN OTHERS THEN
+    state := 'unchecked';
+    why := 'memory_guard could not read it: ' || SQLERRM;
+END
+$$;
+
+-- The identifiers in a statement's text: quoted ones as written, the others folded to lower
+-- case. Words of comments and literals come along, which only adds candidates.
+CREATE OR REPLACE FUNCTION memory_guard._identifiers(statement text) RETURNS SETOF name
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT DISTINCT CASE WHEN m[1] IS NOT NULL THEN replace(m[1], '""', '"') ELSE lower(m[2]) END::name
+      FROM regexp_matches(statement, '"((?:[^"]|"")+)"|([[:alpha:]_][[:alnum:]_$]*)', 'g') AS m
+$$;
+
+CREATE OR REPLACE FUNCTION memory_guard._ancestors(rel oid) RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE up(relid) AS (
+        SELECT inhparent FROM pg_inherits WHERE inhrelid = rel
+        UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.relid)
+    SELECT coalesce(array_agg(relid), '{}') FROM up
+$$;
+
+-- The guard's own bookkeeping, which comes and goes with every statement.
+CREATE OR REPLACE FUNCTION memory_guard._transient(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT rel IN ('memory_guard.permits'::regclass, 'memory_guard.probes'::regclass)
+$$;
+
+--------------------------------------------------------------------------------------------------
+-- Permits
+--------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION memory_guard._allow_drop(target text, reason text, caller_path text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller name := memory_guard._caller();
+    parts text[];
+    rel oid;
+    col name;
+    att smallint := 0;
+    kind "char";
+    shown text;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'memory_guard: allow_drop: target must not be NULL',
+            HINT = 'Name the table to drop, as in SELECT memory_guard.allow_drop(''schema.table'', reason => ''why the rows may go'');';
+    END IF;
+    -- Name lookup only, under the caller's path; the pinned path is back before anything else.
+    PERFORM set_config('search_path', caller_path, true);
+    BEGIN
+        rel := to_regclass(target);
+        IF rel IS NULL THEN
+            parts := parse_ident(target);
+            IF array_length(parts, 1) > 1 THEN
+                rel := to_regclass(array_to_string(
+                    ARRAY(SELECT quote_ident(p) FROM unnest(parts[1:array_length(parts, 1) - 1]) p), '.'));
+                IF rel IS NOT NULL THEN
+                    col := parts[array_length(parts, 1)];
+                END IF;
+            END IF;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('memory_guard: allow_drop: %s is not a table name', target),
+            HINT = 'Write it as schema.table, or schema.table.column for one column.';
+    END;
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF rel IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '42P01',
+            MESSAGE = format('memory_guard: allow_drop: table %s does not exist', target),
+            HINT = 'Name an existing table, schema-qualified.';
+    END IF;
+    SELECT relkind INTO kind FROM pg_class WHERE oid = rel;
+    IF kind NOT IN ('r', 'p', 'f') THEN
+        RAISE EXCEPTION USING ERRCODE = '42809',
+            MESSAGE = format('memory_guard: allow_drop: %s is not a table', rel::regclass),
+            HINT = 'Only tables hold rows; other objects need no permit.';
+    END IF;
+    shown := rel::regclass::text;
+    IF col IS NOT NULL THEN
+        SELECT attnum INTO att FROM pg_attribute
+         WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped;
+        IF att IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '42703',
+                MESSAGE = format('memory_guard: allow_drop: column %s of %s does not exist', quote_ident(col), shown),
+                HINT = 'Name an existing column, as in schema.table.column.';
+        END IF;
+        shown := 'column ' || shown || '.' || quote_ident(col);
+    END IF;
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('memory_guard: allow_drop: a reason is required to drop %s', target),
+            HINT = 'Say why the rows may go, as in SELECT memory_guard.allow_drop(''schema.table'', reason => ''moved to memories'');';
+    END IF;
+    IF NOT memory_guard._may_drop(caller, rel) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = format('memory_guard: allow_drop: %s may not drop %s', caller, rel::regclass),
+            DETAIL = 'Only a role that may drop the table (its owner, the owner of its schema, their members, or a superuser) may say its rows may go.',
+            HINT = 'Ask the table''s owner to give the permit.';
+    END IF;
+    -- Permits of transactions that have ended are garbage.
+    DELETE FROM memory_guard.permits WHERE txid < pg_snapshot_xmin(pg_current_snapshot());
+    INSERT INTO memory_guard.permits (txid, target, attnum, reason, allowed_by)
+    VALUES (pg_current_xact_id(), rel, att, reason, caller);
+    RETURN format('drop of %s allowed until the end of this transaction', shown);
+END
+$$;
+
+-- The SQL face: resolves the target through the caller's search_path, as the native one does.
+CREATE OR REPLACE FUNCTION memory_guard.allow_drop(target text, reason text DEFAULT NULL) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT memory_guard._allow_drop(target, reason, pg_catalog.current_setting('search_path'))
+$$;
+COMMENT ON FUNCTION memory_guard.allow_drop(text, text) IS
+  'Acknowledge, for this transaction only, that the rows of target (a table, or schema.table.column) may be dropped.';
+
+CREATE OR REPLACE FUNCTION memory_guard._permit_for(rel oid, att smallint, ancestors oid[],
+                                                   OUT reason text, OUT allowed_by text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.reason, p.allowed_by FROM memory_guard.permits p
+     WHERE p.txid = pg_current_xact_id_if_assigned()
+       AND (p.target = rel OR p.target = ANY (ancestors))
+       AND (p.attnum = 0 OR (p.target = rel AND p.attnum = att))
+     ORDER BY p.attnum DESC LIMIT 1
+$$;
+
+--------------------------------------------------------------------------------------------------
+-- Drop guard
+--------------------------------------------------------------------------------------------------
+
+-- Candidates of a statement: (table, column or NULL) pairs it may delete, from its tag and text.
+CREATE OR REPLACE FUNCTION memory_guard._candidates(tag text, statement text, caller name)
+RETURNS TABLE (relid oid, col name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH ids AS (SELECT memory_guard._identifiers(statement) AS id),
+    named_types AS (
+        SELECT t.oid FROM pg_type t WHERE t.typname IN (SELECT id FROM ids)
+           AND tag IN ('DROP TYPE', 'DROP DOMAIN', 'ALTER TYPE')
+        UNION
+        SELECT d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE tag = 'DROP EXTENSION' AND e.extname IN (SELECT id FROM ids)
+           AND d.classid = 'pg_type'::regclass AND d.deptype = 'e'),
+    -- Types built on a named type: its arrays, domains over it, at any depth.
+    built_on AS (
+        WITH RECURSIVE b(oid) AS (
+            SELECT oid FROM named_types
+            UNION SELECT t.oid FROM pg_type t JOIN b ON t.typelem = b.oid OR t.typbasetype = b.oid)
+        SELECT oid FROM b),
+    roots AS (
+        SELECT c.oid FROM pg_class c WHERE c.relname IN (SELECT id FROM ids)
+        UNION
+        SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE tag = 'DROP SCHEMA' AND n.nspname IN (SELECT id FROM ids)
+        UNION
+        SELECT c.oid FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+         WHERE tag = 'DROP OWNED'
+           AND (r.rolname IN (SELECT id FROM ids)
+                OR (r.rolname = caller AND EXISTS (SELECT FROM ids WHERE id IN ('current_user', 'current_role')))
+                OR (r.rolname = session_user AND EXISTS (SELECT FROM ids WHERE id = 'session_user')))
+        UNION
+        SELECT c.oid FROM pg_class c WHERE c.reloftype IN (SELECT oid FROM built_on)
+        UNION
+        SELECT d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE tag = 'DROP EXTENSION' AND e.extname IN (SELECT id FROM ids)
+           AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'),
+    tables AS (
+        WITH RECURSIVE down(oid) AS (
+            SELECT oid FROM roots
+            UNION SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid)
+        SELECT c.oid FROM down JOIN pg_class c USING (oid)
+         WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't')
+    SELECT t.oid, NULL::name FROM tables t
+     WHERE tag NOT IN ('ALTER TABLE', 'ALTER TYPE', 'DROP TYPE', 'DROP DOMAIN', 'DROP EXTENSION')
+        OR (tag IN ('DROP TYPE', 'DROP DOMAIN', 'ALTER TYPE') AND
+            EXISTS (SELECT FROM pg_class c WHERE c.oid = t.oid AND c.reloftype IN (SELECT oid FROM built_on)))
+        OR tag = 'DROP EXTENSION'
+    UNION ALL
+    SELECT a.attrelid, a.attname FROM pg_attribute a JOIN tables t ON t.oid = a.attrelid
+     WHERE a.attnum > 0 AND NOT a.attisdropped
+       AND ((tag IN ('ALTER TABLE', 'ALTER TYPE') AND 'drop' IN (SELECT id FROM ids)
+             AND a.attname IN (SELECT id FROM ids))
+            OR (tag IN ('DROP TYPE', 'DROP DOMAIN', 'DROP EXTENSION', 'DROP COLLATION')
+                AND (a.atttypid IN (SELECT oid FROM built_on)
+                     OR (tag = 'DROP COLLATION' AND a.attcollation IN
+                         (SELECT oid FROM pg_collation WHERE collname IN (SELECT id FROM ids))))))
+$$;
+
+CREATE OR REPLACE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller name;
+    cand record;
+    st text;
+    why text;
+    est record;
+    lock_mode text;
+BEGIN
+    IF memory_guard._setting('drop_mode') = 'off' THEN
+        RETURN;
+    END IF;
+    caller := memory_guard._caller();
+    DELETE FROM memory_guard.probes
+     WHERE pid = pg_backend_pid() OR txid < pg_snapshot_xmin(pg_current_snapshot());
+    FOR cand IN
+        SELECT c.relid, c.col, c.relid::regclass::text AS name, k.relowner
+          FROM memory_guard._candidates(tg_tag, current_query(), caller) c
+          JOIN pg_class k ON k.oid = c.relid
+         WHERE NOT memory_guard._transient(c.relid)
+         ORDER BY c.relid, c.col
+    LOOP
+        why := NULL;
+        IF NOT memory_guard._may_drop(caller, cand.relid) THEN
+            -- Not this role's to drop: it is neither locked nor read for it. Only a cascade could
+            -- take it, and then it is refused as unchecked.
+            st := 'unchecked';
+            why := format('%s may not drop it, so memory_guard did not look inside', caller);
+        ELSIF memory_guard._created_here(cand.relid) THEN
+            st := 'created';
+        ELSE
+            -- Keep writers out until the transaction ends, so that what is found empty stays so.
+            BEGIN
+                EXECUTE format('LOCK TABLE ONLY %s IN SHARE MODE', cand.relid::regclass);
+                SELECT * INTO st, why FROM memory_guard._probe(cand.relid, cand.col);
+            EXCEPTION WHEN lock_not_available OR insufficient_privilege THEN
+                st := 'unchecked';
+                why := 'memory_guard could not lock it: ' || SQLERRM;
+            END;
+        END IF;
+        SELECT * INTO est FROM memory_guard._estimate(cand.relid);
+        INSERT INTO memory_guard.probes (pid, txid, started, tag, relid, attnum, state, why, name,
+                                         estimate, est_rows, ancestors, owner)
+        VALUES (pg_backend_pid(), pg_current_xact_id(), statement_timestamp(), tg_tag, cand.relid,
+                coalesce((SELECT attnum FROM pg_attribute WHERE attrelid = cand.relid AND attname = cand.col), 0),
+                st, why,
+                CASE WHEN cand.col IS NULL THEN cand.name ELSE cand.name || '.' || quote_ident(cand.col) END,
+                CASE WHEN cand.col IS NULL THEN est.words ELSE est.short END, est.rows,
+                memory_guard._ancestors(cand.relid), cand.relowner);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION memory_guard.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    mode text := memory_guard._setting('drop_mode');
+    caller name := memory_guard._caller();
+    obj record;
+    refused text[] := '{}';
+    details text[] := '{}';
+    hints text[] := '{}';
+    first_what text;
+    first_kind text;
+    permit record;
+    top_name text;
+    what text;
+    p record;
+    dropped_tables oid[];
+BEGIN
+    IF mode = 'off' THEN
+        RETURN;
+    END IF;
+    SELECT coalesce(array_agg(objid), '{}') INTO dropped_tables
+      FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table';
+
+    -- The TRUNCATE guard's trigger goes with its table, or by an administrator's hand only.
+    FOR obj IN SELECT d.objid, d.object_identity, g.relid FROM pg_event_trigger_dropped_objects() d
+                 JOIN memory_guard.truncate_triggers g ON g.trigger_id = d.objid
+                WHERE d.object_type = 'trigger'
+    LOOP
+        IF obj.relid <> ALL (dropped_tables) AND NOT memory_guard._is_admin(caller) THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('memory_guard: %s would remove the TRUNCATE guard of table %s',
+                                 tg_tag, obj.relid::regclass),
+                DETAIL = format('Trigger %s is memory_guard''s; only the role that installed memory_guard may remove it.',
+                                obj.object_identity),
+                HINT = 'To TRUNCATE a table holding rows, acknowledge it first: SELECT memory_guard.allow_drop(''schema.table'', reason => ''why'');';
+        END IF;
+        DELETE FROM memory_guard.truncate_triggers WHERE relid = obj.relid;
+    END LOOP;
+    DELETE FROM memory_guard.truncate_triggers WHERE relid = ANY (dropped_tables);
+    DELETE FROM memory_guard.search_path_history
+     WHERE function_oid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
+                             WHERE object_type IN ('function', 'procedure'));
+
+    FOR obj IN
+        SELECT d.objid, d.objsubid, d.object_type, d.object_identity, d.address_names,
+               pr.state, pr.why, pr.name, pr.estimate, pr.est_rows, pr.owner,
+               coalesce(pr.ancestors, '{}') AS ancestors
+          FROM pg_event_trigger_dropped_objects() d
+          LEFT JOIN memory_guard.probes pr
+            ON pr.pid = pg_backend_pid() AND pr.txid = pg_current_xact_id()
+           AND pr.started = statement_timestamp() AND pr.tag = tg_tag
+           AND pr.relid = d.objid AND pr.attnum = d.objsubid
+         WHERE d.object_type IN ('table', 'table column') AND NOT d.is_temporary
+           AND NOT memory_guard._transient(d.objid)
+           AND coalesce(pr.state, 'unchecked') IN ('rows', 'unchecked')
+           -- A column goes with its table: the table is judged.
+           AND NOT (d.object_type = 'table column' AND d.objid = ANY (dropped_tables))
+         ORDER BY d.object_identity
+    LOOP
+        obj.name := coalesce(obj.name, obj.object_identity);
+        SELECT * INTO permit FROM memory_guard._permit_for(obj.objid, obj.objsubid::smallint, obj.ancestors);
+        IF permit.reason IS NOT NULL OR mode IN ('warn', 'log') THEN
+            INSERT INTO memory_guard.drop_log (role_name, table_oid, table_name, column_name, command_tag,
+                                               estimated_rows, guard, reason, allowed_by, table_owner, details)
+            VALUES (caller, obj.objid,
+                    CASE WHEN obj.objsubid = 0 THEN obj.name
+                         ELSE array_to_string(obj.address_names[1:2], '.') END,
+                    CASE WHEN obj.objsubid = 0 THEN NULL ELSE quote_ident(obj.address_names[3]) END,
+                    tg_tag, obj.est_rows,
+                    CASE WHEN permit.reason IS NOT NULL THEN 'allow_drop' ELSE mode || '_mode' END,
+                    permit.reason, permit.allowed_by, obj.owner,
+                    jsonb_build_object('edition', 'managed', 'state', coalesce(obj.state, 'unchecked')));
+            IF permit.reason IS NOT NULL THEN
+                CONTINUE;
+            END IF;
+        END IF;
+        -- Rows of a partition (or inheritance child) of a dropped table are reported under the
+        -- topmost dropped ancestor, the table the statement named.
+        top_name := NULL;
+        IF obj.objsubid = 0 THEN
+            SELECT a.name INTO top_name FROM memory_guard.probes a
+             WHERE a.pid = pg_backend_pid() AND a.attnum = 0
+               AND a.relid = ANY (obj.ancestors) AND a.relid = ANY (dropped_tables)
+               AND NOT (a.ancestors && dropped_tables)
+             LIMIT 1;
+        END IF;
+        what := coalesce(top_name, obj.name);
+        IF NOT (what = ANY (refused)) THEN
+            refused := refused || what;
+            hints := hints || format('  SELECT memory_guard.allow_drop(%L, reason => ''why this data may go'');', what);
+        END IF;
+        first_kind := coalesce(first_kind, CASE WHEN obj.objsubid = 0 THEN 'table' ELSE 'column' END);
+        IF coalesce(obj.state, 'unchecked') = 'rows' THEN
+            details := details || CASE
+                WHEN top_name IS NOT NULL THEN format('Its partition or child %s holds %s.', obj.name, obj.estimate)
+                WHEN obj.objsubid = 0 THEN format('Table %s holds %s.', obj.name, obj.estimate)
+                ELSE format('Column %s holds values (table: %s).', obj.name, obj.estimate) END;
+        ELSE
+            details := details || format('%s %s could not be checked: %s.',
+                CASE WHEN obj.objsubid = 0 THEN 'Table' ELSE 'Column' END, obj.name,
+                coalesce(obj.why, 'the statement''s text does not name it, so memory_guard did not look inside before the statement ran'));
+        END IF;
+        first_what := coalesce(first_what, CASE WHEN obj.objsubid = 0 THEN 'table ' ELSE 'column ' END || what
+            || CASE WHEN coalesce(obj.state, 'unchecked') = 'rows'
+                    THEN CASE WHEN obj.objsubid = 0 THEN ', which holds rows' ELSE ', which holds values' END
+                    ELSE ', which memory_guard could not check' END);
+        RAISE LOG 'memory_guard: blocked % of % %: estimated_rows=% guard=none reason=none role=%',
+            tg_tag, CASE WHEN obj.objsubid = 0 THEN 'table' ELSE 'column' END, obj.name,
+            coalesce(obj.est_rows::text, 'unknown'), caller;
+    END LOOP;
+
+    IF cardinality(refused) = 0 THEN
+        RETURN;
+    END IF;
+    IF mode = 'enforce' THEN
+        RAISE EXCEPTION USING ERRCODE = '2BP01',
+            MESSAGE = CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
+                           ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
+                                       first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
+                                       array_to_string(refused, ', ')) END,
+            DETAIL = array_to_string(details || 'Nothing was dropped.'::text, E'\n'),
+            HINT = E'Keep the data first (pg_dump, or CREATE TABLE … AS), then run the statement again.\n'
+                   'Or, if it may go, acknowledge it in the same transaction before the statement:'
+                   || E'\n' || array_to_string(hints, E'\n');
+    ELSIF mode = 'warn' THEN
+        RAISE WARNING USING
+            MESSAGE = CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
+                           ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
+                                       first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
+                                       array_to_string(refused, ', ')) END,
+            DETAIL = array_to_string(details || 'The statement goes ahead (memory_guard drop_mode = warn), and drop_log records it.'::text, E'\n');
+    END IF;
+END
+$$;
+
+--------------------------------------------------------------------------------------------------
+-- TRUNCATE guard: TRUNCATE fires no event trigger, so each table carries a statement-level
+-- BEFORE TRUNCATE trigger. It fires after Postgres has checked the TRUNCATE right and taken its
+-- lock, so the look inside sees every committed row.
+--------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION memory_guard.truncate_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    mode text := memory_guard._setting('drop_mode');
+    caller name := memory_guard._caller();
+    st text;
+    why text;
+    est record;
+    permit record;
+    name text := tg_relid::regclass::text;
+BEGIN
+    IF mode = 'off' OR memory_guard._created_here(tg_relid) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO st, why FROM memory_guard._probe(tg_relid, NULL);
+    IF st = 'empty' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO est FROM memory_guard._estimate(tg_relid);
+    SELECT * INTO permit FROM memory_guard._permit_for(tg_relid, 0::smallint, memory_guard._ancestors(tg_relid));
+    IF permit.reason IS NOT NULL OR mode IN ('warn', 'log') THEN
+        INSERT INTO memory_guard.drop_log (role_name, table_oid, table_name, command_tag, estimated_rows,
+                                           guard, reason, allowed_by, table_owner, details)
+        VALUES (caller, tg_relid, name, 'TRUNCATE TABLE', est.rows,
+                CASE WHEN permit.reason IS NOT NULL THEN 'allow_drop' ELSE mode || '_mode' END,
+                permit.reason, permit.allowed_by, (SELECT relowner FROM pg_class WHERE oid = tg_relid),
+                jsonb_build_object('edition', 'managed', 'state', st));
+        IF permit.reason IS NULL AND mode = 'warn' THEN
+            RAISE WARNING USING
+                MESSAGE = format('memory_guard: TRUNCATE TABLE would delete table %s, which holds rows', name),
+                DETAIL = format('Table %s holds %s.', name, est.words) || E'\nThe statement goes ahead (memory_guard drop_mode = warn), and drop_log records it.';
+        END IF;
+        RETURN NULL;
+    END IF;
+    RAISE LOG 'memory_guard: blocked TRUNCATE TABLE of table %: estimated_rows=% guard=none reason=none role=%',
+        name, coalesce(est.rows::text, 'unknown'), caller;
+    RAISE EXCEPTION USING ERRCODE = '2BP01',
+        MESSAGE = format('memory_guard: TRUNCATE TABLE would delete table %s, %s', name,
+                         CASE WHEN st = 'rows' THEN 'which holds rows' ELSE 'which memory_guard could not check' END),
+        DETAIL = CASE WHEN st = 'rows' THEN format('Table %s holds %s.', name, est.words)
+                      ELSE format('Table %s could not be checked: %s.', name, why) END || E'\nNothing was truncated.',
+        HINT = E'Keep the data first (pg_dump, or CREATE TABLE … AS), then run the statement again.\n'
+               'Or, if it may go, acknowledge it in the same transaction before the statement:'
+               || format(E'\n  SELECT memory_guard.allow_drop(%L, reason => ''why this data may go'');', name);
+END
+$$;
+
+-- Puts the TRUNCATE guard on one table; a table the installing role may not add triggers to is
+-- reported, not refused.
+CREATE OR REPLACE FUNCTION memory_guard._attach_truncate_guard(rel oid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tid oid;
+BEGIN
+    SELECT t.oid INTO tid FROM pg_trigger t
+     WHERE t.tgrelid = rel AND t.tgfoid = 'memory_guard.truncate_guard()'::regprocedure;
+    IF tid IS NULL THEN
+        BEGIN
+            EXECUTE format('CREATE TRIGGER memory_guard_truncate BEFORE TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION memory_guard.truncate_guard()', rel::regclass);
+        EXCEPTION WHEN insufficient_privilege OR wrong_object_type OR feature_not_supported THEN
+            RAISE WARNING USING
+                MESSAGE = format('memory_guard: TRUNCATE of %s is not guarded', rel::regclass),
+                DETAIL = format('The role that installed memory_guard (%s) could not add its trigger: %s', current_user, SQLERRM),
+                HINT = 'Let that role own the table, or add the trigger as a role that may.';
+            RETURN false;
+        END;
+        SELECT t.oid INTO tid FROM pg_trigger t
+         WHERE t.tgrelid = rel AND t.tgfoid = 'memory_guard.truncate_guard()'::regprocedure;
+    END IF;
+    INSERT INTO memory_guard.truncate_triggers VALUES (rel, tid)
+        ON CONFLICT (relid) DO UPDATE SET trigger_id = excluded.trigger_id;
+    RETURN true;
+END
+$$;
+
+--------------------------------------------------------------------------------------------------
+-- search_path lint: the native extension's rules (core/src/search_path.rs), in PL/pgSQL.
+--------------------------------------------------------------------------------------------------
+
+-- The entries of a search_path setting as Postgres reads them ("$user" kept as written).
+CREATE OR REPLACE FUNCTION memory_guard._path_entries(setting text) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(e ORDER BY n) FILTER (WHERE e <> ''), '{}')
+      FROM (SELECT CASE WHEN m[1] IS NOT NULL THEN replace(m[1], '""', '"') ELSE lower(btrim(m[2])) END AS e,
+                   row_number() OVER () AS n
+              FROM regexp_matches(setting, '\s*(?:"((?:[^"]|"")*)"|([^,"]+))\s*(?:,|$)', 'g') AS m) x
+$$;
+
+CREATE OR REPLACE FUNCTION memory_guard._render_path(entries text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN cardinality(entries) = 0 THEN '""'
+                ELSE array_to_string(ARRAY(SELECT CASE WHEN e = '$user' THEN '"$user"' ELSE quote_ident(e) END
+                                             FROM unnest(entries) WITH ORDINALITY u(e, n) ORDER BY n), ', ') END
+$$;
+
+-- Whether a role other than fn_owner may create objects in schema s (superusers aside).
+CREATE OR REPLACE FUNCTION memory_guard._open_to_others(s text, fn_owner oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+         WHERE n.nspname = s AND a.privilege_type = 'CREATE'
+           AND (a.grantee = 0
+                OR (a.grantee <> fn_owner
+                    AND NOT coalesce((SELECT rolsuper FROM pg_roles WHERE oid = a.grantee), false)
+                    AND NOT (a.grantee = 'pg_database_owner'::regrole
+                             AND (SELECT datdba FROM pg_database WHERE datname = current_database())
+                                 IN (SELECT oid FROM pg_roles WHERE oid = fn_owner OR rolsuper)))))
+$$;
+
+-- Findings for one function. previous: its setting before this statement; known: whether
+-- memory_guard had seen the function before.
+CREATE OR REPLACE FUNCTION memory_guard._lint(fn oid, previous text, known boolean)
+RETURNS TABLE (rule text, severity text, message text, detail text, fix text, path text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p pg_proc%ROWTYPE;
+    sig text;
+    kind text;
+    setting text;
+    why text;
+    entries text[];
+    fixed text[];
+    suggested text[] := '{}';
+    s text;
+    bad text[] := '{}';
+BEGIN
+    SELECT * INTO p FROM pg_proc WHERE oid = fn;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    sig := fn::regprocedure::text;
+    kind := CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END;
+    SELECT substr(c, 13) INTO setting FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%';
+    why := CASE WHEN p.prosecdef THEN 'a SECURITY DEFINER function'
+                WHEN p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) THEN 'a trigger function'
+                WHEN known AND previous IS NOT NULL THEN 'a function that pinned its search_path before'
+           END;
+    -- What to suggest when nothing is pinned: its own schema, then the safe schemas of the
+    -- database's default search_path, pg_temp last for SECURITY DEFINER.
+    FOR s IN SELECT x FROM unnest(ARRAY[(SELECT nspname::text FROM pg_namespace WHERE oid = p.pronamespace)]
+                             || memory_guard._path_entries(
+                                    (SELECT reset_val FROM pg_settings WHERE name = 'search_path'))) x
+    LOOP
+        IF s = '$user' THEN
+            CONTINUE;
+        END IF;
+        IF s NOT IN ('pg_catalog', 'pg_temp') AND NOT (s = ANY (suggested))
+           AND EXISTS (SELECT FROM pg_namespace WHERE nspname = s)
+           AND NOT memory_guard._open_to_others(s, p.proowner) THEN
+            suggested := suggested || s;
+        END IF;
+    END LOOP;
+    IF p.prosecdef THEN
+        suggested := suggested || 'pg_temp'::text;
+    END IF;
+
+    IF setting IS NULL THEN
+        IF known AND previous IS NOT NULL THEN
+            fixed := ARRAY(SELECT e FROM unnest(memory_guard._path_entries(previous)) WITH ORDINALITY u(e, n)
+                            WHERE e <> '$user' AND NOT memory_guard._open_to_others(e, p.proowner)
+                              AND NOT (p.prosecdef AND e = 'pg_temp') ORDER BY n);
+            IF p.prosecdef THEN fixed := fixed || 'pg_temp'::text; END IF;
+            RETURN QUERY SELECT 'search_path_regression', 'warning',
+                format('%s %s lost its pinned search_path', lower(kind), sig),
+                format('It had search_path=%s before this statement and now has none, so it resolves names through each caller''s search_path.', previous),
+                format('ALTER %s %s SET search_path = %s;', kind, sig, memory_guard._render_path(fixed)),
+                memory_guard._render_path(fixed);
+        ELSIF why IS NOT NULL THEN
+            RETURN QUERY SELECT 'search_path_missing', 'warning',
+                format('%s %s has no pinned search_path', lower(kind), sig),
+                format('It is %s, and resolves names through the search_path of whoever fires or calls it.', why),
+                format('ALTER %s %s SET search_path = %s;', kind, sig, memory_guard._render_path(suggested)),
+                memory_guard._render_path(suggested);
+        ELSE
+            RETURN QUERY SELECT 'search_path_mutable', 'info',
+                format('%s %s has a role mutable search_path', lower(kind), sig),
+                'It is not security-relevant, but its behaviour depends on the caller''s search_path.',
+                format('ALTER %s %s SET search_path = %s;', kind, sig, memory_guard._render_path(suggested)),
+                memory_guard._render_path(suggested);
+        END IF;
+        RETURN;
+    END IF;
+    IF why IS NULL THEN
+        RETURN;
+    END IF;
+    entries := memory_guard._path_entries(setting);
+    IF cardinality(entries) = 0 THEN
+        RETURN;  -- search_path = '': everything is schema-qualified, nothing to hijack
+    END IF;
+    FOREACH s IN ARRAY entries LOOP
+        IF s = '$user' THEN
+            bad := bad || '"$user" (a different schema for each role)'::text;
+        ELSIF memory_guard._open_to_others(s, p.proowner) THEN
+            bad := bad || (quote_ident(s) || ' (roles other than the function''s owner may create objects in it)');
+        END IF;
+    END LOOP;
+    fixed := ARRAY(SELECT e FROM unnest(entries) WITH ORDINALITY u(e, n)
+                    WHERE e <> '$user' AND NOT memory_guard._open_to_others(e, p.proowner)
+                      AND NOT (p.prosecdef AND e = 'pg_temp') ORDER BY n);
+    IF p.prosecdef THEN fixed := fixed || 'pg_temp'::text; END IF;
+    IF cardinality(bad) > 0 THEN
+        RETURN QUERY SELECT 'search_path_unsafe_schema', 'warning',
+            format('%s %s pins an unsafe search_path', lower(kind), sig),
+            format('It is %s and its search_path=%s includes %s.', why, setting, array_to_string(bad, ', ')),
+            format('ALTER %s %s SET search_path = %s;', kind, sig, memory_guard._render_path(fixed)),
+            memory_guard._render_path(fixed);
+    END IF;
+    IF p.prosecdef AND entries[cardinality(entries)] <> 'pg_temp' THEN
+        RETURN QUERY SELECT 'search_path_pg_temp_not_last', 'warning',
+            format('%s %s does not list pg_temp last', lower(kind), sig),
+            format('It is a SECURITY DEFINER function with search_path=%s; unless pg_temp is listed last, any caller''s temporary objects are searched first.', setting),
+            format('ALTER %s %s SET search_path = %s;', kind, sig, memory_guard._render_path(fixed)),
+            memory_guard._render_path(fixed);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION memory_guard.lint_functions(schemas name[] DEFAULT NULL)
+RETURNS TABLE (function regprocedure, rule text, severity text, message text, fix text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.oid::regprocedure, f.rule, f.severity, f.message, f.fix
+      FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+      LEFT JOIN memory_guard.search_path_history h ON h.function_oid = p.oid
+      CROSS JOIN LATERAL memory_guard._lint(p.oid, h.setting, h.function_oid IS NOT NULL) f
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'memory_guard')
+       AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+       AND (schemas IS NULL OR n.nspname = ANY (schemas))
+       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                          AND d.objid = p.oid AND d.deptype = 'e')
+     ORDER BY p.oid::regprocedure::text, f.rule
+$$;
+COMMENT ON FUNCTION memory_guard.lint_functions(name[]) IS
+  'search_path findings for existing functions outside extensions (all schemas, or these).';
+
+CREATE OR REPLACE FUNCTION memory_guard.on_ddl_command_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cmd record;
+    h record;
+    f record;
+    mode text := memory_guard._setting('search_path_mode');
+    caller name := memory_guard._caller();
+BEGIN
+    FOR cmd IN SELECT DISTINCT c.objid, c.object_type, c.command_tag
+                 FROM pg_event_trigger_ddl_commands() c
+                WHERE c.classid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+    LOOP
+        IF cmd.object_type = 'table' AND cmd.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') THEN
+            IF EXISTS (SELECT FROM pg_class WHERE oid = cmd.objid AND relkind IN ('r', 'p') AND relpersistence <> 't') THEN
+                PERFORM memory_guard._attach_truncate_guard(cmd.objid);
+            END IF;
+        ELSIF cmd.object_type = 'table' AND cmd.command_tag = 'ALTER TABLE' THEN
+            -- DISABLE TRIGGER, or ENABLE REPLICA TRIGGER (fires only under replication), on the
+            -- guard's trigger is switching it off.
+            IF EXISTS (SELECT FROM pg_trigger t JOIN memory_guard.truncate_triggers g ON g.trigger_id = t.oid
+                        WHERE t.tgrelid = cmd.objid AND t.tgenabled NOT IN ('O', 'A'))
+               AND NOT memory_guard._is_admin(caller) THEN
+                RAISE EXCEPTION USING ERRCODE = '42501',
+                    MESSAGE = format('memory_guard: ALTER TABLE would switch off the TRUNCATE guard of table %s',
+                                     cmd.objid::regclass),
+                    DETAIL = 'Only the role that installed memory_guard may disable its triggers.',
+                    HINT = 'Name the triggers to disable instead of ALL, or acknowledge a TRUNCATE with memory_guard.allow_drop.';
+            END IF;
+        ELSIF cmd.object_type IN ('function', 'procedure') AND mode <> 'off' THEN
+            SELECT * INTO h FROM memory_guard.search_path_history WHERE function_oid = cmd.objid;
+            FOR f IN SELECT * FROM memory_guard._lint(cmd.objid, h.setting, h.function_oid IS NOT NULL)
+                      WHERE severity = 'warning'
+            LOOP
+                IF mode = 'error' AND current_setting('check_function_bodies') = 'on' THEN
+                    RAISE EXCEPTION USING ERRCODE = '42P17', MESSAGE = 'memory_guard: ' || f.message,
+                        DETAIL = f.detail, HINT = format('Add SET search_path = %s to the statement.', f.path);
+                END IF;
+                RAISE WARNING USING MESSAGE = 'memory_guard: ' || f.message, DETAIL = f.detail,
+                    HINT = 'Pin it: ' || f.fix;
+            END LOOP;
+        END IF;
+        IF cmd.object_type IN ('function', 'procedure') THEN
+            INSERT INTO memory_guard.search_path_history
+            SELECT p.oid, p.oid::regprocedure::text,
+                   (SELECT substr(c, 13) FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+              FROM pg_proc p WHERE p.oid = cmd.objid
+            ON CONFLICT (function_oid) DO UPDATE SET signature = excluded.signature, setting = excluded.setting;
+        END IF;
+    END LOOP;
+END
+$$;
+
+--------------------------------------------------------------------------------------------------
+-- Wiring. Only the installing role (or a superuser) may ALTER or DROP these.
+--------------------------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA memory_guard FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_guard.allow_drop(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_guard._allow_drop(text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_guard.lint_functions(name[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_guard.truncate_guard() TO PUBLIC;
+-- Called by the policy on drop_log and the functions above, as whoever reads them.
+GRANT EXECUTE ON FUNCTION memory_guard._caller() TO PUBLIC;
+
+DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_start;
+CREATE EVENT TRIGGER memory_guard_ddl_command_start ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
+                 'DROP EXTENSION', 'DROP FUNCTION', 'DROP PROCEDURE', 'DROP ROUTINE',
+                 'DROP COLLATION', 'DROP SEQUENCE', 'DROP VIEW', 'DROP MATERIALIZED VIEW',
+                 'DROP FOREIGN TABLE', 'DROP SERVER', 'DROP FOREIGN DATA WRAPPER',
+                 'DROP OPERATOR', 'DROP OPERATOR CLASS', 'DROP OPERATOR FAMILY', 'DROP CAST',
+                 'ALTER TABLE', 'ALTER TYPE')
+    EXECUTE FUNCTION memory_guard.on_ddl_command_start();
+
+DROP EVENT TRIGGER IF EXISTS memory_guard_sql_drop;
+CREATE EVENT TRIGGER memory_guard_sql_drop ON sql_drop
+    EXECUTE FUNCTION memory_guard.on_sql_drop();
+
+DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_end;
+CREATE EVENT TRIGGER memory_guard_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE',
+                 'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
+                 'ALTER ROUTINE')
+    EXECUTE FUNCTION memory_guard.on_ddl_command_end();
+
+-- What existed before: every table gets the TRUNCATE guard, every function's setting is noted.
+DO $attach$
+DECLARE
+    rel oid;
+    missed int := 0;
+BEGIN
+    FOR rel IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                  AND n.nspname NOT LIKE 'pg\_toast%'
+                  AND c.oid NOT IN ('memory_guard.permits'::regclass, 'memory_guard.probes'::regclass)
+                  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                     AND d.objid = c.oid AND d.deptype = 'e')
+                ORDER BY c.oid
+    LOOP
+        IF NOT memory_guard._attach_truncate_guard(rel) THEN
+            missed := missed + 1;
+        END IF;
+    END LOOP;
+    IF missed > 0 THEN
+        RAISE WARNING 'memory_guard: TRUNCATE is not guarded on % existing tables (see the warnings above)', missed;
+    END IF;
+END
+$attach$;
+
+INSERT INTO memory_guard.search_path_history
+SELECT p.oid, p.oid::regprocedure::text,
+       (SELECT substr(c, 13) FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+ON CONFLICT (function_oid) DO NOTHING;
