@@ -132,12 +132,15 @@ CREATE UNLOGGED TABLE IF NOT EXISTS memory_guard.probes (
     tag        text        NOT NULL,
     relid      oid         NOT NULL,
     attnum     smallint    NOT NULL DEFAULT 0,
+    colname    name,
     state      text        NOT NULL CHECK (state IN ('empty', 'rows', 'created', 'unchecked')),
     why        text,
     name       text        NOT NULL,
-    estimate   text,
+    estimate   text,            -- in words, for a table reported by itself
+    short      text,            -- shorter, for a partition or a column
     est_rows   bigint,
     ancestors  oid[]       NOT NULL DEFAULT '{}',
+    is_partition boolean,
     owner      oid
 );
 CREATE INDEX IF NOT EXISTS probes_pid ON memory_guard.probes (pid);
@@ -207,6 +210,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                   ::text::xid8) = 'in progress'
           FROM (SELECT x.cur, trunc(x.cur / 4294967296) * 4294967296 + x.xid32 AS full_xid FROM x) y
          WHERE y.full_xid >= 4294967296 OR y.full_xid <= y.cur), false)
+$$;
+
+-- A function as the native extension names it: schema-qualified, with its arguments' names.
+CREATE OR REPLACE FUNCTION memory_guard._signature(fn oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('%s.%s(%s)', quote_ident(n.nspname), quote_ident(p.proname),
+                  pg_get_function_identity_arguments(p.oid))
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = fn
 $$;
 
 -- The planner's estimate, scaled to the table's current size, in words and as a number.
@@ -288,11 +299,12 @@ $$;
 -- Permits
 --------------------------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION memory_guard._allow_drop(target text, reason text, caller_path text) RETURNS text
+CREATE OR REPLACE FUNCTION memory_guard._allow_drop(target text, reason text, caller_schemas name[]) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     caller name := memory_guard._caller();
     parts text[];
+    n int;
     rel oid;
     col name;
     att smallint := 0;
@@ -304,37 +316,46 @@ BEGIN
             MESSAGE = 'memory_guard: allow_drop: target must not be NULL',
             HINT = 'Name the table to drop, as in SELECT memory_guard.allow_drop(''schema.table'', reason => ''why the rows may go'');';
     END IF;
-    -- Name lookup only, under the caller's path; the pinned path is back before anything else.
-    PERFORM set_config('search_path', caller_path, true);
-    BEGIN
-        rel := to_regclass(target);
-        IF rel IS NULL THEN
-            parts := parse_ident(target);
-            IF array_length(parts, 1) > 1 THEN
-                rel := to_regclass(array_to_string(
-                    ARRAY(SELECT quote_ident(p) FROM unnest(parts[1:array_length(parts, 1) - 1]) p), '.'));
-                IF rel IS NOT NULL THEN
-                    col := parts[array_length(parts, 1)];
-                END IF;
-            END IF;
-        END IF;
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF reason IS NULL OR btrim(reason) = '' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('memory_guard: allow_drop: %s is not a table name', target),
-            HINT = 'Write it as schema.table, or schema.table.column for one column.';
-    END;
-    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+            MESSAGE = format('memory_guard: allow_drop: a reason is required to drop %s', target),
+            DETAIL = 'drop_log keeps the reason next to the dropped table, for whoever looks for the rows later.',
+            HINT = 'Say why the rows may go, as in SELECT memory_guard.allow_drop(''schema.table'', reason => ''why the rows may go'');';
+    END IF;
+    parts := parse_ident(target);  -- Postgres' own 22023 for a name that is not one
+    n := cardinality(parts);
+    -- Postgres' own reading of a dotted name, by catalog lookups only: a qualified table, or a
+    -- table found through the caller's schemas (in their order), optionally followed by a column.
+    IF n >= 3 AND parts[1] = current_database() THEN
+        parts := parts[2:n];
+        n := n - 1;
+    END IF;
+    IF n = 1 OR n = 2 THEN
+        SELECT c.oid INTO rel FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+         WHERE n = 2 AND s.nspname = parts[1] AND c.relname = parts[2];
+        IF rel IS NULL THEN
+            SELECT c.oid INTO rel
+              FROM unnest(caller_schemas) WITH ORDINALITY w(nsp, pos)
+              JOIN pg_namespace s ON s.nspname = w.nsp
+              JOIN pg_class c ON c.relnamespace = s.oid AND c.relname = parts[1]
+             ORDER BY w.pos LIMIT 1;
+            IF n = 2 THEN col := parts[2]; END IF;
+        END IF;
+    ELSIF n = 3 THEN
+        SELECT c.oid INTO rel FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+         WHERE s.nspname = parts[1] AND c.relname = parts[2];
+        col := parts[3];
+    END IF;
     IF rel IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '42P01',
             MESSAGE = format('memory_guard: allow_drop: table %s does not exist', target),
-            HINT = 'Name an existing table, schema-qualified.';
+            HINT = 'Name the table as the DROP statement will find it, schema-qualified if it is not on search_path; a column as table.column.';
     END IF;
     SELECT relkind INTO kind FROM pg_class WHERE oid = rel;
     IF kind NOT IN ('r', 'p', 'f') THEN
         RAISE EXCEPTION USING ERRCODE = '42809',
             MESSAGE = format('memory_guard: allow_drop: %s is not a table', rel::regclass),
-            HINT = 'Only tables hold rows; other objects need no permit.';
+            DETAIL = 'memory_guard guards tables, partitioned tables and (for TRUNCATE) foreign tables; other relations hold no rows of their own.';
     END IF;
     shown := rel::regclass::text;
     IF col IS NOT NULL THEN
@@ -346,11 +367,6 @@ BEGIN
                 HINT = 'Name an existing column, as in schema.table.column.';
         END IF;
         shown := 'column ' || shown || '.' || quote_ident(col);
-    END IF;
-    IF reason IS NULL OR btrim(reason) = '' THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('memory_guard: allow_drop: a reason is required to drop %s', target),
-            HINT = 'Say why the rows may go, as in SELECT memory_guard.allow_drop(''schema.table'', reason => ''moved to memories'');';
     END IF;
     IF NOT memory_guard._may_drop(caller, rel) THEN
         RAISE EXCEPTION USING ERRCODE = '42501',
@@ -366,10 +382,11 @@ BEGIN
 END
 $$;
 
--- The SQL face: resolves the target through the caller's search_path, as the native one does.
+-- The SQL face. It runs as the caller only to hand over the caller's schemas, in search order,
+-- for resolving an unqualified target as the native extension does.
 CREATE OR REPLACE FUNCTION memory_guard.allow_drop(target text, reason text DEFAULT NULL) RETURNS text
 LANGUAGE sql VOLATILE AS $$
-    SELECT memory_guard._allow_drop(target, reason, pg_catalog.current_setting('search_path'))
+    SELECT memory_guard._allow_drop(target, reason, pg_catalog.current_schemas(true))
 $$;
 COMMENT ON FUNCTION memory_guard.allow_drop(text, text) IS
   'Acknowledge, for this transaction only, that the rows of target (a table, or schema.table.column) may be dropped.';
@@ -420,6 +437,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         UNION
         SELECT c.oid FROM pg_class c WHERE c.reloftype IN (SELECT oid FROM built_on)
         UNION
+        SELECT a.attrelid FROM pg_attribute a
+         WHERE a.attnum > 0 AND NOT a.attisdropped
+           AND (a.atttypid IN (SELECT oid FROM built_on)
+                OR (tag = 'DROP COLLATION' AND a.attcollation IN
+                    (SELECT oid FROM pg_collation WHERE collname IN (SELECT id FROM ids))))
+        UNION
         SELECT d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
          WHERE tag = 'DROP EXTENSION' AND e.extname IN (SELECT id FROM ids)
            AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'),
@@ -433,7 +456,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      WHERE tag NOT IN ('ALTER TABLE', 'ALTER TYPE', 'DROP TYPE', 'DROP DOMAIN', 'DROP EXTENSION')
         OR (tag IN ('DROP TYPE', 'DROP DOMAIN', 'ALTER TYPE') AND
             EXISTS (SELECT FROM pg_class c WHERE c.oid = t.oid AND c.reloftype IN (SELECT oid FROM built_on)))
-        OR tag = 'DROP EXTENSION'
+        OR (tag = 'DROP EXTENSION' AND EXISTS (
+            SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = t.oid AND d.deptype = 'e'
+               AND e.extname IN (SELECT id FROM ids)))
     UNION ALL
     SELECT a.attrelid, a.attname FROM pg_attribute a JOIN tables t ON t.oid = a.attrelid
      WHERE a.attnum > 0 AND NOT a.attisdropped
@@ -462,7 +488,7 @@ BEGIN
     DELETE FROM memory_guard.probes
      WHERE pid = pg_backend_pid() OR txid < pg_snapshot_xmin(pg_current_snapshot());
     FOR cand IN
-        SELECT c.relid, c.col, c.relid::regclass::text AS name, k.relowner
+        SELECT c.relid, c.col, c.relid::regclass::text AS name, k.relowner, k.relispartition
           FROM memory_guard._candidates(tg_tag, current_query(), caller) c
           JOIN pg_class k ON k.oid = c.relid
          WHERE NOT memory_guard._transient(c.relid)
@@ -475,7 +501,9 @@ BEGIN
             st := 'unchecked';
             why := format('%s may not drop it, so memory_guard did not look inside', caller);
         ELSIF memory_guard._created_here(cand.relid) THEN
+            -- Nothing committed can be lost; what it holds decides only whether drop_log hears of it.
             st := 'created';
+            SELECT p.state INTO why FROM memory_guard._probe(cand.relid, cand.col) p;
         ELSE
             -- Keep writers out until the transaction ends, so that what is found empty stays so.
             BEGIN
@@ -487,14 +515,14 @@ BEGIN
             END;
         END IF;
         SELECT * INTO est FROM memory_guard._estimate(cand.relid);
-        INSERT INTO memory_guard.probes (pid, txid, started, tag, relid, attnum, state, why, name,
-                                         estimate, est_rows, ancestors, owner)
+        INSERT INTO memory_guard.probes (pid, txid, started, tag, relid, attnum, colname, state, why, name,
+                                         estimate, short, est_rows, ancestors, is_partition, owner)
         VALUES (pg_backend_pid(), pg_current_xact_id(), statement_timestamp(), tg_tag, cand.relid,
                 coalesce((SELECT attnum FROM pg_attribute WHERE attrelid = cand.relid AND attname = cand.col), 0),
-                st, why,
+                cand.col, st, why,
                 CASE WHEN cand.col IS NULL THEN cand.name ELSE cand.name || '.' || quote_ident(cand.col) END,
-                CASE WHEN cand.col IS NULL THEN est.words ELSE est.short END, est.rows,
-                memory_guard._ancestors(cand.relid), cand.relowner);
+                est.words, est.short, est.rows,
+                memory_guard._ancestors(cand.relid), cand.relispartition, cand.relowner);
     END LOOP;
 END
 $$;
@@ -505,22 +533,28 @@ DECLARE
     mode text := memory_guard._setting('drop_mode');
     caller name := memory_guard._caller();
     obj record;
-    refused text[] := '{}';
-    details text[] := '{}';
-    hints text[] := '{}';
+    permit record;
+    refused text[] := '{}';      -- what the report names, in order
+    lines jsonb := '{}';         -- name -> its DETAIL line
+    parts jsonb := '{}';         -- name -> partitions or children holding its rows
+    uses text[] := '{}';
+    refused_oids oid[] := '{}';
     first_what text;
     first_kind text;
-    permit record;
-    top_name text;
+    top record;
     what text;
-    p record;
+    funcs text;
     dropped_tables oid[];
+    dropped_columns oid[];
+    n text;
 BEGIN
     IF mode = 'off' THEN
         RETURN;
     END IF;
-    SELECT coalesce(array_agg(objid), '{}') INTO dropped_tables
-      FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table';
+    SELECT coalesce(array_agg(objid) FILTER (WHERE object_type = 'table'), '{}'),
+           coalesce(array_agg(objid) FILTER (WHERE object_type = 'table column'), '{}')
+      INTO dropped_tables, dropped_columns
+      FROM pg_event_trigger_dropped_objects();
 
     -- The TRUNCATE guard's trigger goes with its table, or by an administrator's hand only.
     FOR obj IN SELECT d.objid, d.object_identity, g.relid FROM pg_event_trigger_dropped_objects() d
@@ -543,9 +577,9 @@ BEGIN
                              WHERE object_type IN ('function', 'procedure'));
 
     FOR obj IN
-        SELECT d.objid, d.objsubid, d.object_type, d.object_identity, d.address_names,
-               pr.state, pr.why, pr.name, pr.estimate, pr.est_rows, pr.owner,
-               coalesce(pr.ancestors, '{}') AS ancestors
+        SELECT d.objid, d.objsubid, d.object_identity, d.address_names,
+               pr.state, pr.why, coalesce(pr.name, d.object_identity) AS name, pr.estimate, pr.short, pr.est_rows,
+               pr.owner, pr.is_partition, coalesce(pr.ancestors, '{}') AS ancestors
           FROM pg_event_trigger_dropped_objects() d
           LEFT JOIN memory_guard.probes pr
             ON pr.pid = pg_backend_pid() AND pr.txid = pg_current_xact_id()
@@ -553,58 +587,83 @@ BEGIN
            AND pr.relid = d.objid AND pr.attnum = d.objsubid
          WHERE d.object_type IN ('table', 'table column') AND NOT d.is_temporary
            AND NOT memory_guard._transient(d.objid)
-           AND coalesce(pr.state, 'unchecked') IN ('rows', 'unchecked')
+           AND (coalesce(pr.state, 'unchecked') IN ('rows', 'unchecked')
+                OR (pr.state = 'created' AND pr.why = 'rows'))
            -- A column goes with its table: the table is judged.
            AND NOT (d.object_type = 'table column' AND d.objid = ANY (dropped_tables))
          ORDER BY d.object_identity
     LOOP
-        obj.name := coalesce(obj.name, obj.object_identity);
-        SELECT * INTO permit FROM memory_guard._permit_for(obj.objid, obj.objsubid::smallint, obj.ancestors);
-        IF permit.reason IS NOT NULL OR mode IN ('warn', 'log') THEN
+        -- Rows of a partition (or inheritance child) of a dropped table are reported under the
+        -- topmost dropped ancestor: the table, or the column, the statement named.
+        SELECT a.name, a.relid INTO top FROM memory_guard.probes a
+         WHERE a.pid = pg_backend_pid() AND a.relid = ANY (obj.ancestors)
+           AND CASE WHEN obj.objsubid = 0
+                    THEN a.attnum = 0 AND a.relid = ANY (dropped_tables) AND NOT (a.ancestors && dropped_tables)
+                    ELSE a.attnum > 0 AND a.colname = obj.address_names[3]
+                         AND a.relid = ANY (dropped_columns) AND NOT (a.ancestors && dropped_columns) END
+         LIMIT 1;
+        what := coalesce(top.name, obj.name);
+        IF obj.state = 'created' THEN
+            permit := NULL;
+        ELSE
+            SELECT * INTO permit FROM memory_guard._permit_for(obj.objid, obj.objsubid::smallint, obj.ancestors);
+        END IF;
+        IF obj.state = 'created' OR permit.reason IS NOT NULL OR mode IN ('warn', 'log') THEN
             INSERT INTO memory_guard.drop_log (role_name, table_oid, table_name, column_name, command_tag,
                                                estimated_rows, guard, reason, allowed_by, table_owner, details)
             VALUES (caller, obj.objid,
                     CASE WHEN obj.objsubid = 0 THEN obj.name
-                         ELSE array_to_string(obj.address_names[1:2], '.') END,
+                         ELSE array_to_string(ARRAY(SELECT quote_ident(x) FROM unnest(obj.address_names[1:2]) x), '.') END,
                     CASE WHEN obj.objsubid = 0 THEN NULL ELSE quote_ident(obj.address_names[3]) END,
                     tg_tag, obj.est_rows,
-                    CASE WHEN permit.reason IS NOT NULL THEN 'allow_drop' ELSE mode || '_mode' END,
+                    CASE WHEN obj.state = 'created' THEN 'created_in_transaction'
+                         WHEN permit.reason IS NOT NULL THEN 'allow_drop' ELSE mode || '_mode' END,
                     permit.reason, permit.allowed_by, obj.owner,
-                    jsonb_build_object('edition', 'managed', 'state', coalesce(obj.state, 'unchecked')));
-            IF permit.reason IS NOT NULL THEN
+                    jsonb_strip_nulls(jsonb_build_object('edition', 'managed', 'state', coalesce(obj.state, 'unchecked'),
+                                                         'root', top.name, 'is_partition', obj.is_partition)));
+            IF obj.state = 'created' OR permit.reason IS NOT NULL THEN
                 CONTINUE;
             END IF;
         END IF;
-        -- Rows of a partition (or inheritance child) of a dropped table are reported under the
-        -- topmost dropped ancestor, the table the statement named.
-        top_name := NULL;
-        IF obj.objsubid = 0 THEN
-            SELECT a.name INTO top_name FROM memory_guard.probes a
-             WHERE a.pid = pg_backend_pid() AND a.attnum = 0
-               AND a.relid = ANY (obj.ancestors) AND a.relid = ANY (dropped_tables)
-               AND NOT (a.ancestors && dropped_tables)
-             LIMIT 1;
-        END IF;
-        what := coalesce(top_name, obj.name);
+
+        refused_oids := refused_oids || obj.objid;
+        first_kind := coalesce(first_kind, CASE WHEN obj.objsubid = 0 THEN 'table' ELSE 'column' END);
+        first_what := coalesce(first_what, CASE WHEN obj.objsubid = 0 THEN 'table ' ELSE 'column ' END || what
+            || CASE WHEN coalesce(obj.state, 'unchecked') <> 'rows' AND top.name IS NULL
+                    THEN ', which memory_guard could not check'
+                    WHEN obj.objsubid = 0 THEN ', which holds rows' ELSE ', which holds values' END);
         IF NOT (what = ANY (refused)) THEN
             refused := refused || what;
-            hints := hints || format('  SELECT memory_guard.allow_drop(%L, reason => ''why this data may go'');', what);
         END IF;
-        first_kind := coalesce(first_kind, CASE WHEN obj.objsubid = 0 THEN 'table' ELSE 'column' END);
-        IF coalesce(obj.state, 'unchecked') = 'rows' THEN
-            details := details || CASE
-                WHEN top_name IS NOT NULL THEN format('Its partition or child %s holds %s.', obj.name, obj.estimate)
-                WHEN obj.objsubid = 0 THEN format('Table %s holds %s.', obj.name, obj.estimate)
-                ELSE format('Column %s holds values (table: %s).', obj.name, obj.estimate) END;
-        ELSE
-            details := details || format('%s %s could not be checked: %s.',
+        IF coalesce(obj.state, 'unchecked') <> 'rows' THEN
+            lines := lines || jsonb_build_object(obj.name, format('%s %s could not be checked: %s.',
                 CASE WHEN obj.objsubid = 0 THEN 'Table' ELSE 'Column' END, obj.name,
-                coalesce(obj.why, 'the statement''s text does not name it, so memory_guard did not look inside before the statement ran'));
+                coalesce(obj.why, 'the statement''s text does not name it, so memory_guard did not look inside before the statement ran')));
+            IF top.name IS NOT NULL AND NOT (obj.name = ANY (refused)) THEN
+                refused := refused || obj.name;
+            END IF;
+        ELSIF top.name IS NOT NULL THEN
+            parts := jsonb_set(parts, ARRAY[top.name], coalesce(parts -> top.name, '[]') || to_jsonb(format('%s %s (%s)',
+                CASE WHEN obj.is_partition THEN 'partition' ELSE 'inheritance child' END,
+                CASE WHEN obj.objsubid = 0 THEN obj.name
+                     ELSE array_to_string(ARRAY(SELECT quote_ident(x) FROM unnest(obj.address_names[1:2]) x), '.') END,
+                obj.short)));
+        ELSIF obj.objsubid = 0 THEN
+            lines := lines || jsonb_build_object(obj.name, format('Table %s holds %s.', obj.name, obj.estimate));
+        ELSE
+            lines := lines || jsonb_build_object(obj.name, format('Column %s holds values (table: %s).', obj.name, obj.short));
         END IF;
-        first_what := coalesce(first_what, CASE WHEN obj.objsubid = 0 THEN 'table ' ELSE 'column ' END || what
-            || CASE WHEN coalesce(obj.state, 'unchecked') = 'rows'
-                    THEN CASE WHEN obj.objsubid = 0 THEN ', which holds rows' ELSE ', which holds values' END
-                    ELSE ', which memory_guard could not check' END);
+        -- Functions whose bodies name the table keep naming it after the drop.
+        IF top.name IS NULL AND obj.objsubid = 0 THEN
+            SELECT string_agg(memory_guard._signature(f.oid), ', ' ORDER BY memory_guard._signature(f.oid)) INTO funcs
+              FROM pg_proc f JOIN pg_language l ON l.oid = f.prolang
+             WHERE l.lanname NOT IN ('internal', 'c')
+               AND f.pronamespace <> 'memory_guard'::regnamespace
+               AND f.prosrc ~ ('\m' || regexp_replace(obj.address_names[2], '([.^$*+?()[\]{}|\\-])', '\\\1', 'g') || '\M');
+            IF funcs IS NOT NULL THEN
+                uses := uses || format('Functions whose bodies still use %s and would break: %s.', obj.name, funcs);
+            END IF;
+        END IF;
         RAISE LOG 'memory_guard: blocked % of % %: estimated_rows=% guard=none reason=none role=%',
             tg_tag, CASE WHEN obj.objsubid = 0 THEN 'table' ELSE 'column' END, obj.name,
             coalesce(obj.est_rows::text, 'unknown'), caller;
@@ -613,23 +672,50 @@ BEGIN
     IF cardinality(refused) = 0 THEN
         RETURN;
     END IF;
+    -- What else goes that a person would miss: not the parts of the dropped tables themselves,
+    -- nor the members of a dropped extension.
+    SELECT string_agg(d.object_type || ' ' || d.object_identity, ', ' ORDER BY d.object_identity) INTO funcs
+      FROM pg_event_trigger_dropped_objects() d
+     WHERE NOT d.original AND d.schema_name IS DISTINCT FROM 'pg_toast'
+       AND d.object_type IN ('view', 'materialized view', 'function', 'procedure', 'policy', 'trigger',
+                             'default value', 'table constraint', 'table column', 'index')
+       AND (tg_tag <> 'DROP EXTENSION' OR d.object_type NOT IN ('function', 'procedure'))
+       AND (d.normal OR d.object_type NOT IN ('trigger', 'index'))
+       AND NOT (d.object_type IN ('trigger', 'default value', 'table constraint', 'index', 'table column')
+                AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() g
+                             WHERE g.object_type = 'table' AND g.address_names[1] = d.address_names[1]
+                               AND g.address_names[2] = d.address_names[2]))
+       AND NOT (d.object_type = 'table column' AND d.objid = ANY (refused_oids));
+    FOREACH n IN ARRAY refused LOOP
+        IF parts ? n THEN
+            lines := lines || jsonb_build_object(n, format('%s %s holds %s in %s.',
+                CASE WHEN first_kind = 'table' THEN 'Table' ELSE 'Column' END, n,
+                CASE WHEN first_kind = 'table' THEN 'rows' ELSE 'values' END,
+                (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(parts -> n) x)));
+        END IF;
+    END LOOP;
+    what := array_to_string(ARRAY(SELECT lines ->> x FROM unnest(refused) WITH ORDINALITY u(x, i)
+                                   WHERE lines ? x ORDER BY i), E'\n')
+            || CASE WHEN funcs IS NOT NULL THEN E'\n' || format('CASCADE would also drop: %s.', funcs) ELSE '' END
+            || CASE WHEN cardinality(uses) > 0 THEN E'\n' || array_to_string(uses, E'\n') ELSE '' END;
     IF mode = 'enforce' THEN
         RAISE EXCEPTION USING ERRCODE = '2BP01',
             MESSAGE = CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
                            ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
                                        first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
                                        array_to_string(refused, ', ')) END,
-            DETAIL = array_to_string(details || 'Nothing was dropped.'::text, E'\n'),
+            DETAIL = what || E'\nNothing was dropped.',
             HINT = E'Keep the data first (pg_dump, or CREATE TABLE … AS), then run the statement again.\n'
                    'Or, if it may go, acknowledge it in the same transaction before the statement:'
-                   || E'\n' || array_to_string(hints, E'\n');
+                   || E'\n' || array_to_string(ARRAY(SELECT format('  SELECT memory_guard.allow_drop(%L, reason => ''why this data may go'');', x)
+                                                     FROM unnest(refused) WITH ORDINALITY u(x, i) ORDER BY i), E'\n');
     ELSIF mode = 'warn' THEN
         RAISE WARNING USING
             MESSAGE = CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
                            ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
                                        first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
                                        array_to_string(refused, ', ')) END,
-            DETAIL = array_to_string(details || 'The statement goes ahead (memory_guard drop_mode = warn), and drop_log records it.'::text, E'\n');
+            DETAIL = what || E'\nThe statement goes ahead (memory_guard drop_mode = warn), and drop_log records it.';
     END IF;
 END
 $$;
@@ -771,7 +857,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    sig := fn::regprocedure::text;
+    sig := memory_guard._signature(fn);
     kind := CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END;
     SELECT substr(c, 13) INTO setting FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%';
     why := CASE WHEN p.prosecdef THEN 'a SECURITY DEFINER function'
@@ -923,7 +1009,9 @@ BEGIN
             SELECT p.oid, p.oid::regprocedure::text,
                    (SELECT substr(c, 13) FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
               FROM pg_proc p WHERE p.oid = cmd.objid
-            ON CONFLICT (function_oid) DO UPDATE SET signature = excluded.signature, setting = excluded.setting;
+            -- The last pinned setting is kept: losing it again later is still a regression.
+            ON CONFLICT (function_oid) DO UPDATE SET signature = excluded.signature,
+                setting = coalesce(excluded.setting, search_path_history.setting);
         END IF;
     END LOOP;
 END
@@ -935,9 +1023,8 @@ $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA memory_guard FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory_guard.allow_drop(text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION memory_guard._allow_drop(text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_guard._allow_drop(text, text, name[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION memory_guard.lint_functions(name[]) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION memory_guard.truncate_guard() TO PUBLIC;
 -- Called by the policy on drop_log and the functions above, as whoever reads them.
 GRANT EXECUTE ON FUNCTION memory_guard._caller() TO PUBLIC;
 

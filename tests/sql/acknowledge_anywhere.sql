@@ -1,7 +1,7 @@
 -- A migration carries its acknowledgement in a form that also runs where memory_guard is not
 -- installed (a teammate's local database, a branch): the README's DO block calls allow_drop
--- only where the extension exists, and does nothing elsewhere.
-\set ack 'DO $ack$ BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = ''memory_guard'') THEN PERFORM memory_guard.allow_drop(''public.ack_notes'', reason => ''notes moved to memories''); END IF; END $ack$;'
+-- only where memory_guard (either edition) is installed, and does nothing elsewhere.
+\set ack 'DO $ack$ BEGIN IF pg_catalog.to_regprocedure(''memory_guard.allow_drop(text,text)'') IS NOT NULL THEN PERFORM memory_guard.allow_drop(''public.ack_notes'', reason => ''notes moved to memories''); END IF; END $ack$;'
 CREATE TABLE ack_notes AS SELECT 1 AS id;
 -- With memory_guard: the block gives the permit, and the drop goes through, recorded.
 BEGIN;

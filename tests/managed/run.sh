@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The native extension's scenarios (tests/sql), and the managed edition's own (tests/managed/sql),
+# run against the managed edition (managed/memory_guard_managed.sql) on a cluster where the
+# native library is neither preloaded nor created: each scenario gets a fresh database with
+# pgvector and the managed edition installed by a superuser with psql, as a user would.
+# Expected outputs: tests/managed/expected; why they differ from the native ones:
+# managed/DIFFERENCES.md.
+#
+#   tests/managed/run.sh                  # every scenario listed below
+#   tests/managed/run.sh drop_guard_basic # some of them
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=../../scripts/cluster.sh
+source "$root/scripts/cluster.sh"
+PGXS_TEST=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test
+
+# Native scenarios that apply to what the managed edition offers (the others test the toolkit,
+# the audit, type changes or library loading, which it does not have: managed/DIFFERENCES.md).
+native=(drop_guard_basic drop_guard_cascade drop_guard_columns drop_guard_partitions
+        drop_guard_nested drop_guard_own_deletes drop_guard_probe truncate_guard
+        search_path_lint acknowledge_anywhere seed_history bypass_attempts)
+mapfile -t own < <(cd "$here/sql" && ls -- *.sql 2>/dev/null | sed "s/\.sql$//" | sort)
+if [ $# -gt 0 ]; then scenarios=("$@"); else scenarios=("${native[@]}" "${own[@]}"); fi
+
+cluster_start
+work=$(mktemp -d)
+trap 'cluster_stop; rm -rf "$work"' EXIT
+mkdir -p "$work/sql"
+ln -s "$here/expected" "$work/expected"
+for f in "$root"/tests/sql/*.sql "$here"/sql/*.sql; do ln -sf "$f" "$work/sql/"; done
+
+status=0
+rm -rf "$here/results" "$here/regression.diffs" "$here/regression.out"
+for s in "${scenarios[@]}"; do
+  # The native runner's database name: some scenarios \connect back to it.
+  db=memory_guard_regress
+  "$PGBIN/dropdb" --if-exists "$db"
+  "$PGBIN/createdb" "$db"
+  psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION vector" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" \
+    psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" \
+    -f "$root/managed/memory_guard_managed.sql" >/dev/null
+  # Scenarios \i the fixtures with paths relative to tests/.
+  (cd "$root/tests" && "$PGXS_TEST/regress/pg_regress" --use-existing --host="$PGHOST" --port="$PGPORT" \
+     --user=postgres --dbname="$db" --inputdir="$work" --outputdir="$here" "$s" >"$work/$s.log" 2>&1) \
+    || { status=1; cat "$here/regression.diffs" 2>/dev/null || cat "$work/$s.log"; }
+  grep -h '^\(ok\|not ok\|test\) ' "$work/$s.log" | sed 's/^/managed: /' || true
+  cat "$here/regression.out" >/dev/null 2>&1 || true
+done
+exit $status
