@@ -408,8 +408,19 @@ $$;
 -- Candidates of a statement: (table, column or NULL) pairs it may delete, from its tag and text.
 CREATE OR REPLACE FUNCTION memory_guard._candidates(tag text, statement text, caller name)
 RETURNS TABLE (relid oid, col name)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH ids AS (SELECT memory_guard._identifiers(statement) AS id),
+-- Planned for each statement's own tag and text (a plan made for any tag reads every catalog
+-- row); its estimates would call for JIT compilation, which costs more than the query.
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan SET jit = off AS $$
+BEGIN
+    RETURN QUERY
+    -- DDL inside a function or procedure the statement calls runs under the caller's text: the
+    -- bodies of SQL and PL/pgSQL routines it names count as part of it.
+    WITH direct AS (SELECT memory_guard._identifiers(statement) AS id),
+    ids AS (
+        SELECT id FROM direct
+        UNION
+        SELECT memory_guard._identifiers(p.prosrc) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+         WHERE p.proname IN (SELECT id FROM direct) AND l.lanname IN ('sql', 'plpgsql')),
     named_types AS (
         SELECT t.oid FROM pg_type t WHERE t.typname IN (SELECT id FROM ids)
            AND tag IN ('DROP TYPE', 'DROP DOMAIN', 'ALTER TYPE')
@@ -468,11 +479,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             OR (tag IN ('DROP TYPE', 'DROP DOMAIN', 'DROP EXTENSION', 'DROP COLLATION')
                 AND (a.atttypid IN (SELECT oid FROM built_on)
                      OR (tag = 'DROP COLLATION' AND a.attcollation IN
-                         (SELECT oid FROM pg_collation WHERE collname IN (SELECT id FROM ids))))))
+                         (SELECT oid FROM pg_collation WHERE collname IN (SELECT id FROM ids))))));
+END
 $$;
 
 CREATE OR REPLACE FUNCTION memory_guard.on_ddl_command_start() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     caller name;
     cand record;
@@ -528,7 +540,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION memory_guard.on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     mode text := memory_guard._setting('drop_mode');
     caller name := memory_guard._caller();
@@ -727,7 +739,7 @@ $$;
 --------------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION memory_guard.truncate_guard() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     mode text := memory_guard._setting('drop_mode');
     caller name := memory_guard._caller();
@@ -776,7 +788,7 @@ $$;
 -- Puts the TRUNCATE guard on one table; a table the installing role may not add triggers to is
 -- reported, not refused.
 CREATE OR REPLACE FUNCTION memory_guard._attach_truncate_guard(rel oid) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     tid oid;
 BEGIN
@@ -963,7 +975,7 @@ COMMENT ON FUNCTION memory_guard.lint_functions(name[]) IS
   'search_path findings for existing functions outside extensions (all schemas, or these).';
 
 CREATE OR REPLACE FUNCTION memory_guard.on_ddl_command_end() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     cmd record;
     h record;
