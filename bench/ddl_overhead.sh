@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # DDL overhead: a DDL-heavy workload (create/alter/drop empty tables, indexes and functions,
-# 8 statements per transaction) against four databases of one cluster: no extension,
-# memory_guard, a naive PL/pgSQL event trigger that runs SELECT EXISTS on the table a DROP
-# TABLE names, and a second database without the extension (the noise floor). Transactions go
+# 8 statements per transaction) against five databases of one cluster: no extension,
+# memory_guard, its managed edition (managed/memory_guard_managed.sql, PL/pgSQL event triggers),
+# a naive PL/pgSQL event trigger that runs SELECT EXISTS on the table a DROP TABLE names, and a
+# second database without the extension (the noise floor). Transactions go
 # to the four in turn, one at a time, in a new shuffled order each turn. The cluster lives on tmpfs when /dev/shm exists: most of a
 # CREATE TABLE's time is the file system's, and ext4's varies from run to run.
 #
@@ -66,8 +67,10 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null;
   taskset -a -p -c "$last" "$(head -1 "$CLUSTER_DIR/data/postmaster.pid")" >/dev/null
   taskset -p -c "0-$((last - 1))" $$ >/dev/null
 fi
-for db in none guard plpgsql control; do "$PGBIN/createdb" "bench_$db"; done
+for db in none guard managed plpgsql control; do "$PGBIN/createdb" "bench_$db"; done
 psql -X -q -d bench_guard -c "CREATE EXTENSION memory_guard" 2>/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 --single-transaction \
+  -d bench_managed -f managed/memory_guard_managed.sql
 if [ -n "${ALT_LIB:-}" ]; then
   [ -r "$ALT_LIB/memory_guard.so" ] || { echo "ALT_LIB: no memory_guard.so in $ALT_LIB" >&2; exit 1; }
   "$PGBIN/createdb" bench_alt
@@ -95,7 +98,7 @@ python3 - "$TXNS" "$ROUNDS" "$COUNT" <<'PY'
 # driver's own work and psql's are outside it.
 import os, random, statistics, subprocess, sys, time
 txns, rounds, count = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-dbs = ("none", "guard", "plpgsql", "control") + (("alt",) if os.environ.get("ALT_LIB") else ())
+dbs = ("none", "guard", "managed", "plpgsql", "control") + (("alt",) if os.environ.get("ALT_LIB") else ())
 ddl = """BEGIN;
 CREATE TABLE t_{n} (id int PRIMARY KEY, label text);
 CREATE INDEX i_{n} ON t_{n} (label);
@@ -211,9 +214,12 @@ for db in dbs:
 results["without"] = [(x + y) / 2 for x, y in zip(results["none"], results["control"])]
 def ratio(a, b):
     return statistics.median(x / y for x, y in zip(results[a], results[b]))
-for other, label in (("without", "no extension"), ("plpgsql", "PL/pgSQL trigger")):
-    r = ratio("guard", other)
-    print(f"ratio memory_guard / {label}: {r:.3f} ({100 * (r - 1):+.1f}%, median of per-round ratios)")
+for db, other, label in (("guard", "without", "memory_guard / no extension"),
+                         ("guard", "plpgsql", "memory_guard / PL/pgSQL trigger"),
+                         ("managed", "without", "managed edition / no extension"),
+                         ("managed", "guard", "managed edition / memory_guard")):
+    r = ratio(db, other)
+    print(f"ratio {label}: {r:.3f} ({100 * (r - 1):+.1f}%, median of per-round ratios)")
 if count == "cpu":
     # Where the time went, in 10 ms ticks summed over all rounds: user space (what the
     # instruction count sees) and the kernel (file creation and removal, and any system call).

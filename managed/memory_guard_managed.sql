@@ -41,7 +41,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '42P06',
             MESSAGE = pg_catalog.format('memory_guard: schema memory_guard already exists and belongs to %I', owner_of_schema),
             DETAIL = 'The managed edition is owned by the role that installs it; another role''s schema could hold objects the guard would trust.',
-            HINT = pg_catalog.format('Run this file as %I, or remove that schema first.', owner_of_schema);
+            HINT = pg_catalog.format('If memory_guard was installed by %I, run this file as that role; otherwise remove that schema (it is not memory_guard''s) and run it again.', owner_of_schema);
     END IF;
     IF owner_of_schema IS NOT NULL AND NOT EXISTS (
         SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -412,6 +412,28 @@ RETURNS TABLE (relid oid, col name)
 -- row); its estimates would call for JIT compilation, which costs more than the query.
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 BEGIN
+    IF tag IN ('DROP TABLE', 'ALTER TABLE') THEN
+        -- Tables named (or named by a routine the statement calls) and their descendants; for
+        -- ALTER TABLE, their columns named.
+        RETURN QUERY
+        WITH RECURSIVE direct AS (SELECT memory_guard._identifiers(statement) AS id),
+        ids AS (
+            SELECT id FROM direct
+            UNION
+            SELECT memory_guard._identifiers(p.prosrc) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+             WHERE p.proname IN (SELECT id FROM direct) AND l.lanname IN ('sql', 'plpgsql')),
+        down(oid) AS (
+            SELECT c.oid FROM pg_class c WHERE c.relname IN (SELECT id FROM ids)
+            UNION SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid)
+        SELECT c.oid, NULL::name FROM down JOIN pg_class c USING (oid)
+         WHERE tag = 'DROP TABLE' AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+        UNION ALL
+        SELECT a.attrelid, a.attname FROM down JOIN pg_class c USING (oid)
+          JOIN pg_attribute a ON a.attrelid = c.oid
+         WHERE tag = 'ALTER TABLE' AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+           AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN (SELECT id FROM ids);
+        RETURN;
+    END IF;
     RETURN QUERY
     -- DDL inside a function or procedure the statement calls runs under the caller's text: the
     -- bodies of SQL and PL/pgSQL routines it names count as part of it.
@@ -494,6 +516,10 @@ DECLARE
     lock_mode text;
 BEGIN
     IF memory_guard._setting('drop_mode') = 'off' THEN
+        RETURN;
+    END IF;
+    -- ALTER TABLE and ALTER TYPE delete data only with DROP (COLUMN or ATTRIBUTE).
+    IF tg_tag IN ('ALTER TABLE', 'ALTER TYPE') AND current_query() !~* 'drop' THEN
         RETURN;
     END IF;
     caller := memory_guard._caller();
@@ -616,7 +642,7 @@ BEGIN
          LIMIT 1;
         what := coalesce(top.name, obj.name);
         IF obj.state = 'created' THEN
-            permit := NULL;
+            SELECT NULL::text AS reason, NULL::text AS allowed_by INTO permit;
         ELSE
             SELECT * INTO permit FROM memory_guard._permit_for(obj.objid, obj.objsubid::smallint, obj.ancestors);
         END IF;
@@ -850,7 +876,8 @@ $$;
 
 -- Findings for one function. previous: its setting before this statement; known: whether
 -- memory_guard had seen the function before.
-CREATE OR REPLACE FUNCTION memory_guard._lint(fn oid, previous text, known boolean)
+CREATE OR REPLACE FUNCTION memory_guard._lint(fn oid, previous text, known boolean,
+                                              warnings_only boolean DEFAULT false)
 RETURNS TABLE (rule text, severity text, message text, detail text, fix text, path text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -876,23 +903,30 @@ BEGIN
                 WHEN p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) THEN 'a trigger function'
                 WHEN known AND previous IS NOT NULL THEN 'a function that pinned its search_path before'
            END;
-    -- What to suggest when nothing is pinned: its own schema, then the safe schemas of the
-    -- database's default search_path, pg_temp last for SECURITY DEFINER.
-    FOR s IN SELECT x FROM unnest(ARRAY[(SELECT nspname::text FROM pg_namespace WHERE oid = p.pronamespace)]
-                             || memory_guard._path_entries(
-                                    (SELECT reset_val FROM pg_settings WHERE name = 'search_path'))) x
-    LOOP
-        IF s = '$user' THEN
-            CONTINUE;
+    -- Nothing to report: a setting on a function that needs none, or (at DDL time, where only
+    -- warnings are shown) no setting on such a function.
+    IF why IS NULL AND (setting IS NOT NULL OR (warnings_only AND NOT (known AND previous IS NOT NULL))) THEN
+        RETURN;
+    END IF;
+    IF setting IS NULL AND NOT (known AND previous IS NOT NULL) THEN
+        -- What to suggest when nothing is pinned: its own schema, then the safe schemas of the
+        -- database's default search_path, pg_temp last for SECURITY DEFINER.
+        FOR s IN SELECT x FROM unnest(ARRAY[(SELECT nspname::text FROM pg_namespace WHERE oid = p.pronamespace)]
+                                 || memory_guard._path_entries(
+                                        (SELECT reset_val FROM pg_settings WHERE name = 'search_path'))) x
+        LOOP
+            IF s = '$user' THEN
+                CONTINUE;
+            END IF;
+            IF s NOT IN ('pg_catalog', 'pg_temp') AND NOT (s = ANY (suggested))
+               AND EXISTS (SELECT FROM pg_namespace WHERE nspname = s)
+               AND NOT memory_guard._open_to_others(s, p.proowner) THEN
+                suggested := suggested || s;
+            END IF;
+        END LOOP;
+        IF p.prosecdef THEN
+            suggested := suggested || 'pg_temp'::text;
         END IF;
-        IF s NOT IN ('pg_catalog', 'pg_temp') AND NOT (s = ANY (suggested))
-           AND EXISTS (SELECT FROM pg_namespace WHERE nspname = s)
-           AND NOT memory_guard._open_to_others(s, p.proowner) THEN
-            suggested := suggested || s;
-        END IF;
-    END LOOP;
-    IF p.prosecdef THEN
-        suggested := suggested || 'pg_temp'::text;
     END IF;
 
     IF setting IS NULL THEN
@@ -1005,7 +1039,7 @@ BEGIN
             END IF;
         ELSIF cmd.object_type IN ('function', 'procedure') AND mode <> 'off' THEN
             SELECT * INTO h FROM memory_guard.search_path_history WHERE function_oid = cmd.objid;
-            FOR f IN SELECT * FROM memory_guard._lint(cmd.objid, h.setting, h.function_oid IS NOT NULL)
+            FOR f IN SELECT * FROM memory_guard._lint(cmd.objid, h.setting, h.function_oid IS NOT NULL, true)
                       WHERE severity = 'warning'
             LOOP
                 IF mode = 'error' AND current_setting('check_function_bodies') = 'on' THEN
@@ -1042,12 +1076,11 @@ GRANT EXECUTE ON FUNCTION memory_guard._caller() TO PUBLIC;
 
 DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_start;
 CREATE EVENT TRIGGER memory_guard_ddl_command_start ON ddl_command_start
+    -- The statements that name what holds data: tables, their schemas, owners, row and column
+    -- types. Any other statement that takes a table or column along (DROP FUNCTION … CASCADE of
+    -- a partition key's function, say) finds it unchecked at sql_drop, and is refused.
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
-                 'DROP EXTENSION', 'DROP FUNCTION', 'DROP PROCEDURE', 'DROP ROUTINE',
-                 'DROP COLLATION', 'DROP SEQUENCE', 'DROP VIEW', 'DROP MATERIALIZED VIEW',
-                 'DROP FOREIGN TABLE', 'DROP SERVER', 'DROP FOREIGN DATA WRAPPER',
-                 'DROP OPERATOR', 'DROP OPERATOR CLASS', 'DROP OPERATOR FAMILY', 'DROP CAST',
-                 'ALTER TABLE', 'ALTER TYPE')
+                 'DROP EXTENSION', 'DROP COLLATION', 'ALTER TABLE', 'ALTER TYPE')
     EXECUTE FUNCTION memory_guard.on_ddl_command_start();
 
 DROP EVENT TRIGGER IF EXISTS memory_guard_sql_drop;

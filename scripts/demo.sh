@@ -12,6 +12,52 @@ export PATH="$HOME/.cargo/bin:$PATH"
 say() { printf '\n\033[1;36m### %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
+# bash scripts/demo.sh --managed: the same story with the managed edition (one SQL file, no
+# native library), installed by a superuser and the migrations applied by a plain role.
+if [ "${1:-}" = --managed ]; then
+  PG_MAJOR=${PG_MAJOR:-15}
+  export PG_MAJOR
+  # shellcheck source=cluster.sh
+  source scripts/cluster.sh
+  cluster_start
+  trap cluster_stop EXIT
+  PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+  export PGOPTIONS="-c client_min_messages=warning"
+  mapfile -t migrations < <(ls tests/fixtures/2025*.sql | sort)
+  problem=${migrations[-1]}
+  "$PGBIN/createdb" memory
+  export PGDATABASE=memory
+  say "Installing the managed edition as the platform's admin role would: psql -f, no CREATE EXTENSION"
+  "${PSQL[@]}" -c "CREATE EXTENSION vector" -c "CREATE ROLE app_owner LOGIN" \
+    -c "GRANT CREATE ON SCHEMA public TO app_owner"
+  run "${PSQL[@]}" --single-transaction -f managed/memory_guard_managed.sql
+  say "Replaying the migration history as app_owner, a plain role (one transaction per file)"
+  for f in "${migrations[@]::${#migrations[@]}-1}"; do
+    printf '  applying %s\n' "$(basename "$f")"
+    "${PSQL[@]}" -U app_owner --single-transaction -f "$f"
+  done
+  "${PSQL[@]}" -U app_owner -f tests/fixtures/seed_data.sql
+  run "${PSQL[@]}" -c "SELECT count(*) AS memory_notes, count(embedding) AS with_embeddings FROM memory_notes"
+  say "Applying $(basename "$problem") as written, as app_owner: the guard stops it"
+  status=0
+  "${PSQL[@]}" -U app_owner --single-transaction -f "$problem" || status=$?
+  [ "$status" -ne 0 ] || { echo "UNEXPECTED: the migration went through" >&2; exit 1; }
+  echo "(psql exited with status $status; the whole migration was rolled back)"
+  run "${PSQL[@]}" -U app_owner -c "TRUNCATE memory_notes CASCADE" || true
+  run "${PSQL[@]}" -c "SELECT count(*) AS memory_notes_still_there FROM memory_notes"
+  say "Acknowledged with a reason, in the same transaction: it goes through, recorded"
+  run "${PSQL[@]}" -U app_owner --single-transaction \
+    -c "SELECT memory_guard.allow_drop('public.memory_notes', reason => 'memory_notes replaced by memories; rows exported beforehand')" \
+    -f "$problem"
+  run "${PSQL[@]}" -x -c "SELECT dropped_at::date, role_name, table_name, command_tag, estimated_rows, guard, reason FROM memory_guard.drop_log"
+  run "${PSQL[@]}" -c "SELECT function, rule, fix FROM memory_guard.lint_functions(ARRAY['public']) WHERE severity = 'warning'"
+  say "Removing it again: managed/memory_guard_managed_uninstall.sql"
+  run "${PSQL[@]}" --single-transaction -f managed/memory_guard_managed_uninstall.sql
+  run "${PSQL[@]}" -c "SELECT to_regnamespace('memory_guard') AS schema_left, (SELECT count(*) FROM pg_event_trigger) AS event_triggers_left"
+  say "Done; the cluster is removed."
+  exit 0
+fi
+
 say "Building and installing memory_guard (release)"
 PG_MAJOR=${PG_MAJOR:-15}
 export PG_MAJOR

@@ -131,6 +131,25 @@ one_test package cat env PG_MAJOR="$PG_MAJOR" bash tests/clients/package.sh
 # The package took its files with it: the source build goes back.
 install_for "$PG_MAJOR"
 
+# scenarios_from LOG PREFIX: counts the "PREFIX: test NAME ... ok|FAILED" lines of a runner's log.
+scenarios_from() {
+  local ok bad
+  ok=$(grep -Ec "^$2: test [a-z0-9_]+ +\.\.\. ok" "$1" || true)
+  bad=$(grep -Ec "^$2: test [a-z0-9_]+ +\.\.\. " "$1" || true)
+  passed=$((passed + ok)); failed=$((failed + bad - ok))
+}
+step "the managed edition (managed/memory_guard_managed.sql): scenarios without the native library (tests/managed/run.sh)"
+if bash tests/managed/run.sh 2>&1 | tee "$logdir/managed.log"; then :; else
+  grep -Eq '^managed: test .*FAILED' "$logdir/managed.log" || failed=$((failed + 1))
+fi
+scenarios_from "$logdir/managed.log" managed
+
+step "Citus: a coordinator and two workers (tests/citus/run.sh; skipped without a Citus build)"
+if bash tests/citus/run.sh 2>&1 | tee "$logdir/citus.log"; then :; else
+  grep -Eq '^citus: test .*FAILED' "$logdir/citus.log" || failed=$((failed + 1))
+fi
+scenarios_from "$logdir/citus.log" citus
+
 # The other current majors: provisioned (built from Debian's source packages the first time),
 # then the scenarios, isolation specs, #[pg_test]s and the package against each. MEMORY_GUARD_OTHER_MAJORS
 # names them (default "17 18"; empty to skip).
