@@ -2,7 +2,7 @@
 """Checks the layers of src/: every `crate::` import goes down, never up or sideways.
 
   entry        src/entry/*           Postgres calls in here; the only modules that dispatch
-  capability   one file each         none imports another (truncate_guard may use drop_guard)
+  capability   one file each         none imports another (truncate_guard and distributed may use drop_guard)
   service      shared by capabilities
   foundation   used by everything
 
@@ -15,14 +15,14 @@ import sys
 
 LAYERS = {
     "entry": ["entry"],
-    "capability": ["audit", "backup", "drop_guard", "memory_notes", "search_path_lint",
-                   "temp_dependency", "truncate_guard", "type_change"],
+    "capability": ["audit", "backup", "distributed", "drop_guard", "memory_notes",
+                   "search_path_lint", "temp_dependency", "truncate_guard", "type_change"],
     "service": ["checksum", "extension", "findings", "frames", "ledger", "moved", "probe",
-                "references", "tables"],
+                "references", "shards", "tables"],
     "foundation": ["catalog", "ffi", "gucs", "report", "session"],
 }
 RANK = {"entry": 0, "capability": 1, "service": 2, "foundation": 3}
-ALLOWED_SIDEWAYS = {("truncate_guard", "drop_guard")}
+ALLOWED_SIDEWAYS = {("truncate_guard", "drop_guard"), ("distributed", "drop_guard")}
 
 src = pathlib.Path(__file__).resolve().parent.parent / "src"
 layer_of = {m: layer for layer, mods in LAYERS.items() for m in mods}

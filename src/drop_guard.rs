@@ -558,7 +558,28 @@ pub fn judge(
     function: &'static str,
 ) -> Option<Vec<(DroppedTable, Guard)>> {
     let auditing = crate::findings::active();
-    let permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
+    let mut permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
+    let mut tables = tables;
+    // Shards of a Citus table: the coordinator judged the table as a whole.
+    tables.retain(|t| match crate::shards::covered(&t.schema, &t.relname) {
+        Some(crate::shards::Covered::JudgedHere) => false,
+        Some(crate::shards::Covered::Permit(p)) => {
+            permits.push(Permit {
+                relid: t.relid,
+                column: None,
+                reason: format!(
+                    "{} (given on the Citus coordinator by {} for {})",
+                    p.reason,
+                    p.by,
+                    probe::qualified_name(&p.schema, &p.table)
+                ),
+                // Who set the permit on this node is the role running the statement here.
+                granted_by: current_role(),
+            });
+            true
+        }
+        None => true,
+    });
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
         let mut ctx = gather_context(tag, &decision.unguarded, catalog_names, &cascaded());

@@ -41,6 +41,13 @@ static SEARCH_PATH_MODE: GucSetting<CheckModeGuc> =
 static TYPE_CHANGE_MODE: GucSetting<CheckModeGuc> =
     GucSetting::<CheckModeGuc>::new(CheckModeGuc::Warn);
 
+// Set by the coordinator's memory_guard with SET LOCAL, which Citus carries to every worker
+// connection of the distributed transaction (`distributed.rs`). Anyone may set it: on a node it
+// grants only what `allow_drop` would grant the same role there, and what it lets through is
+// logged there.
+static DISTRIBUTED_PERMIT: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(None);
+
 pub fn define() {
     GucRegistry::define_enum_guc(
         c"memory_guard.drop_mode",
@@ -65,6 +72,14 @@ pub fn define() {
         &TYPE_CHANGE_MODE,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"memory_guard.distributed_permit",
+        c"Distributed tables whose rows the Citus coordinator's memory_guard let go in this transaction.",
+        c"Set by memory_guard on a Citus coordinator with SET LOCAL, for the workers that drop the shards. Not for setting by hand.",
+        &DISTRIBUTED_PERMIT,
+        GucContext::Userset,
+        GucFlags::NO_SHOW_ALL,
     );
     // SAFETY: called once from _PG_init, in the backend's main thread, with a static C string.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"memory_guard".as_ptr()) };
@@ -107,4 +122,12 @@ fn check_mode(setting: &GucSetting<CheckModeGuc>) -> CheckMode {
         CheckModeGuc::Log => CheckMode::Log,
         CheckModeGuc::Off => CheckMode::Off,
     }
+}
+
+/// `memory_guard.distributed_permit` as set in this transaction (empty when unset).
+pub fn distributed_permit() -> String {
+    DISTRIBUTED_PERMIT
+        .get()
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

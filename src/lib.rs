@@ -26,6 +26,7 @@ mod entry;
 // judgement).
 mod audit;
 mod backup;
+mod distributed;
 mod drop_guard;
 mod memory_notes;
 mod search_path_lint;
@@ -42,6 +43,7 @@ mod ledger;
 mod moved;
 mod probe;
 mod references;
+mod shards;
 mod tables;
 
 // Foundation.

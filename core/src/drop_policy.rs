@@ -119,6 +119,9 @@ pub enum RowEstimate {
     /// A foreign table: its rows are on its foreign server, which memory_guard does not read,
     /// and TRUNCATE deletes them there (postgres_fdw does). Never assumed empty.
     Remote,
+    /// A Citus table: its rows are in its shards, on the workers. The planner's estimates of
+    /// the shards summed, or unknown with the shards' pages when one was never analyzed.
+    Sharded { rows: Option<u64>, pages: u64 },
 }
 
 impl RowEstimate {
@@ -139,6 +142,7 @@ impl RowEstimate {
     pub fn rows(self) -> Option<u64> {
         match self {
             RowEstimate::About(n) => Some(n),
+            RowEstimate::Sharded { rows, .. } => rows,
             RowEstimate::Unknown { .. } | RowEstimate::Remote => None,
         }
     }
@@ -150,6 +154,10 @@ impl RowEstimate {
             RowEstimate::Unknown { pages: 1 } => "no statistics, 1 page".to_string(),
             RowEstimate::Unknown { pages } => format!("no statistics, {pages} pages"),
             RowEstimate::Remote => "foreign table, not counted".to_string(),
+            RowEstimate::Sharded { rows: Some(n), .. } => format!("about {n} rows in its shards"),
+            RowEstimate::Sharded { pages, .. } => {
+                format!("no statistics, {pages} pages in its shards")
+            }
         }
     }
 }
@@ -174,6 +182,14 @@ impl fmt::Display for RowEstimate {
             RowEstimate::Remote => write!(
                 f,
                 "rows on its foreign server, which memory_guard cannot count, and TRUNCATE deletes them there"
+            ),
+            RowEstimate::Sharded { rows: Some(n), .. } => {
+                write!(f, "about {n} rows in its Citus shards")
+            }
+            RowEstimate::Sharded { pages, .. } => write!(
+                f,
+                "an unknown number of rows in its Citus shards (no statistics; {pages} {} on disk)",
+                if *pages == 1 { "page" } else { "pages" }
             ),
         }
     }
@@ -622,11 +638,22 @@ impl Group<'_> {
         }
     }
 
-    /// A foreign table, whose rows memory_guard never sees: it may hold rows, and has no backup.
+    /// A Citus table, whose rows are in its shards.
+    fn is_sharded(&self) -> bool {
+        self.members.iter().any(|m| {
+            m.relid == self.root_relid && matches!(m.estimate, RowEstimate::Sharded { .. })
+        })
+    }
+
+    /// A foreign or Citus table, whose rows live elsewhere: backup_table cannot vouch for them.
     fn is_foreign(&self) -> bool {
-        self.members
-            .iter()
-            .any(|m| m.relid == self.root_relid && m.estimate == RowEstimate::Remote)
+        self.members.iter().any(|m| {
+            m.relid == self.root_relid
+                && matches!(
+                    m.estimate,
+                    RowEstimate::Remote | RowEstimate::Sharded { .. }
+                )
+        })
     }
 }
 
@@ -672,6 +699,7 @@ fn describe_group(g: &Group<'_>) -> String {
         .collect();
     let (noun, what) = match g.column {
         Some(_) => (format!("Column {}", g.target()), "values"),
+        None if g.is_sharded() => (format!("Distributed table {}", g.root_name), "rows"),
         None if g.is_foreign() => (format!("Foreign table {}", g.root_name), "rows"),
         None => (format!("Table {}", g.root_name), "rows"),
     };
@@ -774,7 +802,8 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
     let mut keep = String::new();
     let mut backed: Vec<&str> = Vec::new();
     for g in &groups {
-        // backup_table copies tables: a foreign table's rows stay on its server.
+        // backup_table copies tables: a foreign table's rows stay on its server, a Citus table's
+        // in its shards.
         if backed.contains(&g.root_name) || g.is_foreign() {
             continue;
         }
@@ -1251,6 +1280,43 @@ mod tests {
             "an unknown number of rows (no statistics; 2 pages on disk)"
         );
         assert_eq!(RowEstimate::About(1).to_string(), "about 1 row");
+    }
+
+    #[test]
+    fn a_citus_table_is_estimated_over_its_shards_and_offered_no_backup() {
+        let mut t = table(2, "events", true);
+        t.estimate = RowEstimate::Sharded {
+            rows: Some(1000),
+            pages: 32,
+        };
+        assert_eq!(
+            t.estimate.to_string(),
+            "about 1000 rows in its Citus shards"
+        );
+        assert_eq!(t.estimate.rows(), Some(1000));
+        let unknown = RowEstimate::Sharded {
+            rows: None,
+            pages: 32,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "an unknown number of rows in its Citus shards (no statistics; 32 pages on disk)"
+        );
+        assert_eq!(unknown.rows(), None);
+        let ctx = DropContext {
+            command_tag: "DROP TABLE".into(),
+            cascaded: vec![],
+            referencing_functions: vec![],
+            goes_ahead_under: None,
+        };
+        let e = blocked_error(&[t], &ctx);
+        let hint = e.hint.unwrap_or_default();
+        assert!(!hint.contains("backup_table"), "{hint}");
+        assert!(hint.contains("allow_drop('public.events'"), "{hint}");
+        assert!(e
+            .detail
+            .unwrap_or_default()
+            .contains("about 1000 rows in its Citus shards"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod checksum;
+pub mod distributed;
 pub mod drop_policy;
 pub mod error;
 pub mod migration;

@@ -57,6 +57,12 @@ unsafe extern "C-unwind" fn process_utility(
     // or probed for a statement that cannot run.
     // SAFETY: a backend global set by SET TRANSACTION / BEGIN, and a plain state query.
     let runnable = unsafe { !pg_sys::XactReadOnly && !pg_sys::IsInParallelMode() };
+    // A Citus table is judged as the distributed table before Citus runs the statement on its
+    // shards (`distributed.rs`).
+    if runnable && crate::distributed::concerns(node) {
+        // SAFETY: the node is the statement Postgres is about to run, accepted by concerns().
+        unsafe { crate::distributed::before_statement(node) };
+    }
     // SAFETY: the node's tag is read from the valid utilityStmt (see above).
     if runnable && !node.is_null() && unsafe { (*node).type_ } == pg_sys::NodeTag::T_TruncateStmt {
         // SAFETY: the node is a TruncateStmt (checked above).

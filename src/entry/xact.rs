@@ -44,6 +44,7 @@ unsafe extern "C-unwind" fn xact_callback(
             crate::ledger::transaction_end();
             crate::moved::transaction_end();
             crate::extension::transaction_end();
+            crate::shards::transaction_end();
             let all_reset = crate::drop_guard::transaction_end(pushed)
                 & (!pushed || crate::search_path_lint::transaction_end());
             if all_reset {
