@@ -12,7 +12,9 @@
 //! transaction; each node's guard then lets the shards of that table go (`shards.rs`).
 
 use crate::drop_guard;
-use crate::extension::{as_extension_owner, current_user_acts_as, with_safe_search_path};
+use crate::extension::{
+    as_extension_owner, current_user_acts_as, with_safe_search_path, with_settings,
+};
 use crate::{gucs, probe, report, shards};
 use memory_guard_core::distributed::{self, DistributedPermit};
 use memory_guard_core::drop_policy::{DropMode, DroppedTable, RowEstimate};
@@ -70,6 +72,18 @@ unsafe fn named_targets(
         match (*node).type_ {
             pg_sys::NodeTag::T_DropStmt => {
                 let stmt = &*(node as *mut pg_sys::DropStmt);
+                if stmt.removeType == pg_sys::ObjectType::OBJECT_SCHEMA
+                    && stmt.behavior == pg_sys::DropBehavior::DROP_CASCADE
+                {
+                    // The Citus tables in the schemas, which CASCADE takes along.
+                    for name in crate::ffi::list_elements::<pg_sys::String>(stmt.objects) {
+                        let nsp = pg_sys::get_namespace_oid((*name).sval, true);
+                        if nsp != pg_sys::InvalidOid {
+                            out.extend(citus_tables_in(nsp).into_iter().map(|r| (r, None)));
+                        }
+                    }
+                    return ("DROP SCHEMA", out);
+                }
                 if stmt.removeType != pg_sys::ObjectType::OBJECT_TABLE {
                     return ("DROP TABLE", out);
                 }
@@ -133,6 +147,25 @@ pub unsafe extern "C-unwind" fn before_statement(node: *mut pg_sys::Node) {
     }
 }
 
+fn citus_tables_in(nsp: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    with_safe_search_path(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT p.logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_partition p \
+                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid \
+                     WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+                    None,
+                    &[nsp.into()],
+                )?
+                .map(|row| row.get::<pg_sys::Oid>(1))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().flatten().collect())
+        })
+    })
+    .unwrap_or_else(|e| report::failed("reading Citus' pg_dist_partition", e))
+}
+
 fn on_coordinator() -> bool {
     with_safe_search_path(|| Spi::get_one::<bool>("SELECT pg_catalog.citus_is_coordinator()"))
         .ok()
@@ -194,9 +227,15 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
             probe::quote_identifier(c)
         ),
     };
-    let has_rows = as_extension_owner(|| with_safe_search_path(|| Spi::get_one::<bool>(&query)))
-        .unwrap_or_else(|e| report::failed("looking for rows through Citus", e))
-        .unwrap_or(false);
+    // One connection per node: a statement on a distributed schema later in this transaction
+    // refuses to follow a read spread over several.
+    let has_rows = as_extension_owner(|| {
+        with_settings(&[(c"citus.max_adaptive_executor_pool_size", c"1")], || {
+            with_safe_search_path(|| Spi::get_one::<bool>(&query))
+        })
+    })
+    .unwrap_or_else(|e| report::failed("looking for rows through Citus", e))
+    .unwrap_or(false);
     if !has_rows {
         return;
     }

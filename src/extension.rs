@@ -52,6 +52,17 @@ fn pop_settings(level: i32) {
     unsafe { pg_sys::AtEOXact_GUC(false, level) };
 }
 
+/// Runs `f` with these settings, undone afterwards (with anything `f` set).
+pub fn with_settings<R>(
+    settings: &[(&std::ffi::CStr, &std::ffi::CStr)],
+    f: impl FnOnce() -> R,
+) -> R {
+    let level = push_settings(settings);
+    let r = f();
+    pop_settings(level);
+    r
+}
+
 /// Runs `f` with `search_path = pg_catalog, pg_temp`, only around the SQL the guard runs (a SET
 /// clause on a function is applied and undone on every call, while most statements need no SQL
 /// from the guard at all).

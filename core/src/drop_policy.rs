@@ -633,6 +633,7 @@ impl Group<'_> {
     fn noun(&self) -> String {
         match self.column {
             Some(_) => format!("column {}", self.target()),
+            None if self.is_sharded() => format!("distributed table {}", self.root_name),
             None if self.is_foreign() => format!("foreign table {}", self.root_name),
             None => format!("table {}", self.root_name),
         }
@@ -741,7 +742,7 @@ pub fn blocked_error(unguarded: &[DroppedTable], ctx: &DropContext) -> GuardErro
                 one.noun()
             )
         }
-        [one] if one.is_foreign() => format!(
+        [one] if one.is_foreign() && !one.is_sharded() => format!(
             "{} would delete the rows of {}, which memory_guard cannot see",
             ctx.command_tag,
             one.noun()
@@ -1310,6 +1311,10 @@ mod tests {
             goes_ahead_under: None,
         };
         let e = blocked_error(&[t], &ctx);
+        assert_eq!(
+            e.message,
+            "DROP TABLE would delete distributed table public.events, which holds rows"
+        );
         let hint = e.hint.unwrap_or_default();
         assert!(!hint.contains("backup_table"), "{hint}");
         assert!(hint.contains("allow_drop('public.events'"), "{hint}");

@@ -109,3 +109,18 @@ COMMIT;
 \set VERBOSITY default
 SELECT count(*) AS hand_permits_recorded FROM memory_guard.drop_log WHERE reason LIKE 'set by hand%';
 \c :coordinator
+
+-- DROP SCHEMA … CASCADE takes the distributed tables in it: judged on the coordinator too.
+CREATE SCHEMA analytics;
+CREATE TABLE analytics.visits (id bigint PRIMARY KEY);
+SELECT create_distributed_table('analytics.visits', 'id');
+INSERT INTO analytics.visits SELECT g FROM generate_series(1, 50) g;
+DROP SCHEMA analytics CASCADE;
+\echo SQLSTATE :SQLSTATE
+SELECT count(*) AS visits_kept FROM analytics.visits;
+BEGIN;
+SELECT memory_guard.allow_drop('analytics.visits', 'analytics moved out');
+DROP SCHEMA analytics CASCADE;
+COMMIT;
+SELECT to_regnamespace('analytics') IS NULL AS analytics_gone;
+SELECT table_name, command_tag, guard FROM memory_guard.drop_log WHERE table_name LIKE 'analytics.%';
