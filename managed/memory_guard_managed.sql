@@ -67,14 +67,16 @@ CREATE TABLE IF NOT EXISTS memory_guard.settings (
     value text NOT NULL,
     CONSTRAINT settings_known CHECK (
         (name = 'drop_mode' AND value IN ('enforce', 'warn', 'log', 'off'))
+        OR (name = 'truncate_triggers' AND value IN ('locked', 'unlocked'))
         OR (name = 'search_path_mode' AND value IN ('warn', 'error', 'off')))
 );
-INSERT INTO memory_guard.settings VALUES ('drop_mode', 'enforce'), ('search_path_mode', 'warn')
+INSERT INTO memory_guard.settings VALUES ('drop_mode', 'enforce'), ('search_path_mode', 'warn'),
+    ('truncate_triggers', 'locked')
     ON CONFLICT (name) DO NOTHING;
 REVOKE ALL ON memory_guard.settings FROM PUBLIC;
 GRANT SELECT ON memory_guard.settings TO PUBLIC;
 COMMENT ON TABLE memory_guard.settings IS
-  'memory_guard (managed edition): drop_mode = enforce | warn | log | off, search_path_mode = warn | error | off.';
+  'memory_guard (managed edition): drop_mode = enforce | warn | log | off, search_path_mode = warn | error | off, truncate_triggers = locked | unlocked.';
 
 -- The same columns as the native extension's drop_log.
 CREATE TABLE IF NOT EXISTS memory_guard.drop_log (
@@ -146,6 +148,14 @@ CREATE UNLOGGED TABLE IF NOT EXISTS memory_guard.probes (
 CREATE INDEX IF NOT EXISTS probes_pid ON memory_guard.probes (pid);
 REVOKE ALL ON memory_guard.probes FROM PUBLIC;
 
+-- Tables created by a transaction still running (for _created_here).
+CREATE UNLOGGED TABLE IF NOT EXISTS memory_guard.created (
+    txid  xid8 NOT NULL,
+    relid oid  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS created_txid ON memory_guard.created (txid);
+REVOKE ALL ON memory_guard.created FROM PUBLIC;
+
 -- Tables carrying the BEFORE TRUNCATE guard, so that dropping or disabling that trigger alone is
 -- noticed whatever it was renamed to.
 CREATE TABLE IF NOT EXISTS memory_guard.truncate_triggers (
@@ -180,13 +190,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 ELSE current_setting('role')::name END
 $$;
 
--- Superusers and members of the installing role administer the guard.
-CREATE OR REPLACE FUNCTION memory_guard._is_admin(r name) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = r), false)
-        OR pg_has_role(r, (SELECT nspowner FROM pg_namespace WHERE nspname = 'memory_guard'), 'MEMBER')
-$$;
-
 -- Whether role r may drop table rel: Postgres' rule (owner or owner of its schema, or superuser).
 CREATE OR REPLACE FUNCTION memory_guard._may_drop(r name, rel oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -196,20 +199,39 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                       AND (pg_has_role(r, c.relowner, 'USAGE') OR pg_has_role(r, n.nspowner, 'USAGE')))
 $$;
 
--- Whether rel was created by the running transaction (or one of its subtransactions): its
--- system columns' pg_attribute rows are written once, at CREATE, and an in-progress xmin that
--- this backend can see is its own.
+-- Whether role r may read table rel (what the guard tells it about the rows must not be more).
+CREATE OR REPLACE FUNCTION memory_guard._may_read(r name, rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = r), false)
+        OR pg_has_role(r, (SELECT relowner FROM pg_class WHERE oid = rel), 'USAGE')
+        OR has_table_privilege(r, rel, 'SELECT')
+$$;
+
+-- Columns whose values are built on a row type (directly, in arrays, domains, ranges, or nested
+-- in other composites): dropping an attribute of that row type deletes a part of each value.
+CREATE OR REPLACE FUNCTION memory_guard._columns_built_on(rowtype oid)
+RETURNS TABLE (relid oid, attname name, attnum smallint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE t(oid) AS (
+        SELECT rowtype
+        UNION
+        SELECT x.oid FROM t, LATERAL (
+            SELECT y.oid FROM pg_type y WHERE y.typelem = t.oid OR y.typbasetype = t.oid
+            UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngsubtype = t.oid
+            UNION ALL SELECT c.reltype FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                       WHERE a.atttypid = t.oid AND c.relkind = 'c' AND NOT a.attisdropped) x)
+    SELECT a.attrelid, a.attname, a.attnum FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+     WHERE a.atttypid IN (SELECT oid FROM t) AND a.attnum > 0 AND NOT a.attisdropped
+       AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+$$;
+
+-- Whether rel was created by the running transaction: the guard notes each table at CREATE
+-- (ddl_command_end), in a row that a rolled-back subtransaction takes with it. Catalog rows'
+-- xmin cannot say it: GRANT, ALTER and SET SCHEMA rewrite them in later transactions.
 CREATE OR REPLACE FUNCTION memory_guard._created_here(rel oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH x AS (
-        SELECT a.xmin::text::bigint AS xid32,
-               pg_current_xact_id()::text::numeric AS cur
-          FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum = -1)
-    SELECT coalesce((
-        SELECT pg_xact_status(CASE WHEN full_xid > cur THEN full_xid - 4294967296 ELSE full_xid END
-                                  ::text::xid8) = 'in progress'
-          FROM (SELECT x.cur, trunc(x.cur / 4294967296) * 4294967296 + x.xid32 AS full_xid FROM x) y
-         WHERE y.full_xid >= 4294967296 OR y.full_xid <= y.cur), false)
+    SELECT EXISTS (SELECT FROM memory_guard.created
+                    WHERE txid = pg_current_xact_id_if_assigned() AND relid = rel)
 $$;
 
 -- A function as the native extension names it: schema-qualified, with its arguments' names.
@@ -292,14 +314,16 @@ $$;
 -- The guard's own bookkeeping, which comes and goes with every statement.
 CREATE OR REPLACE FUNCTION memory_guard._transient(rel oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT rel IN ('memory_guard.permits'::regclass, 'memory_guard.probes'::regclass)
+    SELECT rel IN ('memory_guard.permits'::regclass, 'memory_guard.probes'::regclass,
+                   'memory_guard.created'::regclass)
 $$;
 
 --------------------------------------------------------------------------------------------------
 -- Permits
 --------------------------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION memory_guard._allow_drop(target text, reason text, caller_schemas name[]) RETURNS text
+CREATE OR REPLACE FUNCTION memory_guard._allow_drop(target text, reason text, caller_schemas name[],
+                                                   invoker name) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     caller name := memory_guard._caller();
@@ -368,25 +392,31 @@ BEGIN
         END IF;
         shown := 'column ' || shown || '.' || quote_ident(col);
     END IF;
-    IF NOT memory_guard._may_drop(caller, rel) THEN
+    -- Both the role the code runs as (a SECURITY DEFINER function's owner, say) and the session's
+    -- role must be allowed: a name handed in by a direct caller can only make this stricter.
+    IF NOT memory_guard._may_drop(invoker, rel) OR NOT memory_guard._may_drop(caller, rel) THEN
         RAISE EXCEPTION USING ERRCODE = '42501',
-            MESSAGE = format('memory_guard: allow_drop: %s may not drop %s', caller, rel::regclass),
+            MESSAGE = format('memory_guard: allow_drop: %s may not drop %s',
+                             CASE WHEN memory_guard._may_drop(invoker, rel) THEN caller ELSE invoker END,
+                             rel::regclass),
             DETAIL = 'Only a role that may drop the table (its owner, the owner of its schema, their members, or a superuser) may say its rows may go.',
             HINT = 'Ask the table''s owner to give the permit.';
     END IF;
     -- Permits of transactions that have ended are garbage.
     DELETE FROM memory_guard.permits WHERE txid < pg_snapshot_xmin(pg_current_snapshot());
     INSERT INTO memory_guard.permits (txid, target, attnum, reason, allowed_by)
-    VALUES (pg_current_xact_id(), rel, att, reason, caller);
+    VALUES (pg_current_xact_id(), rel, att, reason,
+            CASE WHEN invoker = caller THEN caller::text
+                 ELSE format('%s (in a session of %s)', invoker, caller) END);
     RETURN format('drop of %s allowed until the end of this transaction', shown);
 END
 $$;
 
 -- The SQL face. It runs as the caller only to hand over the caller's schemas, in search order,
--- for resolving an unqualified target as the native extension does.
+-- for resolving an unqualified target as the native extension does, and the role it runs as.
 CREATE OR REPLACE FUNCTION memory_guard.allow_drop(target text, reason text DEFAULT NULL) RETURNS text
 LANGUAGE sql VOLATILE AS $$
-    SELECT memory_guard._allow_drop(target, reason, pg_catalog.current_schemas(true))
+    SELECT memory_guard._allow_drop(target, reason, pg_catalog.current_schemas(true), current_user)
 $$;
 COMMENT ON FUNCTION memory_guard.allow_drop(text, text) IS
   'Acknowledge, for this transaction only, that the rows of target (a table, or schema.table.column) may be dropped.';
@@ -538,6 +568,10 @@ BEGIN
             -- take it, and then it is refused as unchecked.
             st := 'unchecked';
             why := format('%s may not drop it, so memory_guard did not look inside', caller);
+        ELSIF NOT memory_guard._may_read(caller, cand.relid) THEN
+            -- The owner of its schema may drop it, but may not learn what it holds.
+            st := 'unchecked';
+            why := format('%s may drop it but not read it, so memory_guard did not look inside', caller);
         ELSIF memory_guard._created_here(cand.relid) THEN
             -- Nothing committed can be lost; what it holds decides only whether drop_log hears of it.
             st := 'created';
@@ -599,11 +633,11 @@ BEGIN
                  JOIN memory_guard.truncate_triggers g ON g.trigger_id = d.objid
                 WHERE d.object_type = 'trigger'
     LOOP
-        IF obj.relid <> ALL (dropped_tables) AND NOT memory_guard._is_admin(caller) THEN
+        IF obj.relid <> ALL (dropped_tables) AND memory_guard._setting('truncate_triggers') <> 'unlocked' THEN
             RAISE EXCEPTION USING ERRCODE = '42501',
                 MESSAGE = format('memory_guard: %s would remove the TRUNCATE guard of table %s',
                                  tg_tag, obj.relid::regclass),
-                DETAIL = format('Trigger %s is memory_guard''s; only the role that installed memory_guard may remove it.',
+                DETAIL = format('Trigger %s is memory_guard''s; the role that installed memory_guard unlocks its triggers first (memory_guard.settings: truncate_triggers = unlocked).',
                                 obj.object_identity),
                 HINT = 'To TRUNCATE a table holding rows, acknowledge it first: SELECT memory_guard.allow_drop(''schema.table'', reason => ''why'');';
         END IF;
@@ -705,6 +739,50 @@ BEGIN
         RAISE LOG 'memory_guard: blocked % of % %: estimated_rows=% guard=none reason=none role=%',
             tg_tag, CASE WHEN obj.objsubid = 0 THEN 'table' ELSE 'column' END, obj.name,
             coalesce(obj.est_rows::text, 'unknown'), caller;
+    END LOOP;
+
+    -- An attribute of a row type that goes (ALTER TYPE … DROP ATTRIBUTE, a column of a table whose
+    -- row type other tables use, a cascade from DROP TYPE/DOMAIN/COLLATION) takes its part of
+    -- every value of a column built on that type, in any table, with no rewrite to stop it.
+    FOR obj IN
+        SELECT DISTINCT h.relid, h.attname, h.attnum, d.object_identity AS gone,
+               c.reltype, format('%s.%s', h.relid::regclass, quote_ident(h.attname)) AS name
+          FROM pg_event_trigger_dropped_objects() d
+          JOIN pg_class c ON c.oid = d.objid
+          CROSS JOIN LATERAL memory_guard._columns_built_on(c.reltype) h
+         WHERE d.object_type IN ('composite type column', 'table column') AND d.objsubid > 0
+           AND h.relid <> ALL (dropped_tables)
+           AND NOT (h.relid = d.objid)
+         ORDER BY 6
+    LOOP
+        IF memory_guard._may_read(caller, obj.relid) THEN
+            SELECT p.state, p.why INTO top FROM memory_guard._probe(obj.relid, obj.attname) p;
+        ELSE
+            SELECT 'unchecked' AS state,
+                   format('%s may not read it, so memory_guard did not look inside', caller) AS why INTO top;
+        END IF;
+        CONTINUE WHEN top.state = 'empty';
+        SELECT * INTO permit FROM memory_guard._permit_for(obj.relid, obj.attnum, memory_guard._ancestors(obj.relid));
+        IF permit.reason IS NOT NULL OR mode IN ('warn', 'log') THEN
+            INSERT INTO memory_guard.drop_log (role_name, table_oid, table_name, column_name, command_tag,
+                                               guard, reason, allowed_by, table_owner, details)
+            VALUES (caller, obj.relid, obj.relid::regclass::text, quote_ident(obj.attname), tg_tag,
+                    CASE WHEN permit.reason IS NOT NULL THEN 'allow_drop' ELSE mode || '_mode' END,
+                    permit.reason, permit.allowed_by, (SELECT relowner FROM pg_class WHERE oid = obj.relid),
+                    jsonb_build_object('edition', 'managed', 'state', top.state, 'attribute_of', obj.gone));
+            CONTINUE WHEN permit.reason IS NOT NULL;
+        END IF;
+        first_kind := coalesce(first_kind, 'column');
+        first_what := coalesce(first_what, 'column ' || obj.name || CASE WHEN top.state = 'rows'
+            THEN ', which holds values' ELSE ', which memory_guard could not check' END);
+        IF NOT (obj.name = ANY (refused)) THEN
+            refused := refused || obj.name;
+        END IF;
+        lines := lines || jsonb_build_object(obj.name, CASE WHEN top.state = 'rows'
+            THEN format('Column %s holds values with attribute %s, which goes with this statement.', obj.name, obj.gone)
+            ELSE format('Column %s could not be checked: %s; its values lose attribute %s.', obj.name, top.why, obj.gone) END);
+        RAISE LOG 'memory_guard: blocked % of column %: attribute % of its type goes, guard=none reason=none role=%',
+            tg_tag, obj.name, obj.gone, caller;
     END LOOP;
 
     IF cardinality(refused) = 0 THEN
@@ -1015,27 +1093,38 @@ DECLARE
     h record;
     f record;
     mode text := memory_guard._setting('search_path_mode');
-    caller name := memory_guard._caller();
+    guarded oid;
 BEGIN
     FOR cmd IN SELECT DISTINCT c.objid, c.object_type, c.command_tag
                  FROM pg_event_trigger_ddl_commands() c
-                WHERE c.classid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+                WHERE c.classid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass)
     LOOP
         IF cmd.object_type = 'table' AND cmd.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') THEN
             IF EXISTS (SELECT FROM pg_class WHERE oid = cmd.objid AND relkind IN ('r', 'p') AND relpersistence <> 't') THEN
+                DELETE FROM memory_guard.created WHERE txid < pg_snapshot_xmin(pg_current_snapshot());
+                INSERT INTO memory_guard.created VALUES (pg_current_xact_id(), cmd.objid);
                 PERFORM memory_guard._attach_truncate_guard(cmd.objid);
             END IF;
-        ELSIF cmd.object_type = 'table' AND cmd.command_tag = 'ALTER TABLE' THEN
-            -- DISABLE TRIGGER, or ENABLE REPLICA TRIGGER (fires only under replication), on the
-            -- guard's trigger is switching it off.
-            IF EXISTS (SELECT FROM pg_trigger t JOIN memory_guard.truncate_triggers g ON g.trigger_id = t.oid
-                        WHERE t.tgrelid = cmd.objid AND t.tgenabled NOT IN ('O', 'A'))
-               AND NOT memory_guard._is_admin(caller) THEN
+        ELSIF (cmd.object_type = 'table' AND cmd.command_tag = 'ALTER TABLE')
+              OR cmd.command_tag IN ('CREATE TRIGGER', 'ALTER TRIGGER') THEN
+            -- DISABLE TRIGGER, ENABLE REPLICA TRIGGER (fires only under replication), or CREATE
+            -- OR REPLACE TRIGGER with another function or a WHEN: the guard's trigger must stay
+            -- what it was made. Only the settings table can unlock it, and only the role that
+            -- installed memory_guard may write there (a setting a role's code cannot forge).
+            guarded := CASE WHEN cmd.object_type = 'trigger'
+                            THEN (SELECT tgrelid FROM pg_trigger WHERE oid = cmd.objid) ELSE cmd.objid END;
+            IF EXISTS (SELECT FROM memory_guard.truncate_triggers g
+                         LEFT JOIN pg_trigger t ON t.oid = g.trigger_id
+                        WHERE g.relid = guarded
+                          AND (t.oid IS NULL OR t.tgenabled NOT IN ('O', 'A')
+                               OR t.tgfoid <> 'memory_guard.truncate_guard()'::regprocedure
+                               OR t.tgtype <> 34 OR t.tgqual IS NOT NULL))
+               AND memory_guard._setting('truncate_triggers') <> 'unlocked' THEN
                 RAISE EXCEPTION USING ERRCODE = '42501',
-                    MESSAGE = format('memory_guard: ALTER TABLE would switch off the TRUNCATE guard of table %s',
-                                     cmd.objid::regclass),
-                    DETAIL = 'Only the role that installed memory_guard may disable its triggers.',
-                    HINT = 'Name the triggers to disable instead of ALL, or acknowledge a TRUNCATE with memory_guard.allow_drop.';
+                    MESSAGE = format('memory_guard: %s would switch off the TRUNCATE guard of table %s',
+                                     cmd.command_tag, guarded::regclass),
+                    DETAIL = 'memory_guard''s BEFORE TRUNCATE trigger stays enabled and unchanged unless the role that installed memory_guard unlocks it (memory_guard.settings: truncate_triggers = unlocked).',
+                    HINT = 'To TRUNCATE a table holding rows, acknowledge it first: SELECT memory_guard.allow_drop(''schema.table'', reason => ''why'');';
             END IF;
         ELSIF cmd.object_type IN ('function', 'procedure') AND mode <> 'off' THEN
             SELECT * INTO h FROM memory_guard.search_path_history WHERE function_oid = cmd.objid;
@@ -1069,7 +1158,7 @@ $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA memory_guard FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory_guard.allow_drop(text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION memory_guard._allow_drop(text, text, name[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_guard._allow_drop(text, text, name[], name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION memory_guard.lint_functions(name[]) TO PUBLIC;
 -- Called by the policy on drop_log and the functions above, as whoever reads them.
 GRANT EXECUTE ON FUNCTION memory_guard._caller() TO PUBLIC;
@@ -1089,7 +1178,8 @@ CREATE EVENT TRIGGER memory_guard_sql_drop ON sql_drop
 
 DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_end;
 CREATE EVENT TRIGGER memory_guard_ddl_command_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE',
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'CREATE SCHEMA',
+                 'CREATE TRIGGER', 'ALTER TRIGGER',
                  'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
                  'ALTER ROUTINE')
     EXECUTE FUNCTION memory_guard.on_ddl_command_end();
@@ -1104,7 +1194,8 @@ BEGIN
                 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
                   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                   AND n.nspname NOT LIKE 'pg\_toast%'
-                  AND c.oid NOT IN ('memory_guard.permits'::regclass, 'memory_guard.probes'::regclass)
+                  AND c.oid NOT IN ('memory_guard.permits'::regclass, 'memory_guard.probes'::regclass,
+                                    'memory_guard.created'::regclass)
                   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                                      AND d.objid = c.oid AND d.deptype = 'e')
                 ORDER BY c.oid

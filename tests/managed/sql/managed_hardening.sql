@@ -109,8 +109,44 @@ SELECT memory_guard._probe((SELECT oid FROM pg_catalog.pg_class WHERE relname OP
 -- A permit for another role's table, directly or through the inner function with a forged path.
 SELECT memory_guard.allow_drop('v.secret', 'not mine');
 \echo SQLSTATE :SQLSTATE
-SELECT memory_guard._allow_drop('secret', 'not mine', ARRAY['v']::name[]);
+SELECT memory_guard._allow_drop('secret', 'not mine', ARRAY['v']::name[], 'postgres');
 \echo SQLSTATE :SQLSTATE
+
+-- A GRANT on a system column rewrites the catalog row that once told when a table was made:
+-- the guard keeps its own note of the tables a transaction creates.
+CREATE TABLE m.granted (id int, c text);
+INSERT INTO m.granted VALUES (1, 'keep');
+BEGIN;
+GRANT SELECT (ctid) ON m.granted TO PUBLIC;
+DROP TABLE m.granted;
+\echo SQLSTATE :SQLSTATE
+ROLLBACK;
+BEGIN;
+GRANT SELECT (ctid) ON m.granted TO mallory;
+REVOKE SELECT (ctid) ON m.granted FROM mallory;
+TRUNCATE m.granted;
+\echo SQLSTATE :SQLSTATE
+ROLLBACK;
+-- CREATE OR REPLACE TRIGGER on the guard's trigger, with a function of its own.
+CREATE FUNCTION m.noop() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$BEGIN RETURN NULL; END$$;
+CREATE OR REPLACE TRIGGER harmless BEFORE TRUNCATE ON m.mine FOR EACH STATEMENT EXECUTE FUNCTION m.noop();
+\echo SQLSTATE :SQLSTATE
+-- A row type's attribute dropped takes its part of every value built on the type, wherever.
+CREATE TYPE m.comp AS (keep int, x text);
+CREATE TABLE m.holder (id int, v m.comp, vs m.comp[]);
+INSERT INTO m.holder VALUES (1, ROW(1, 'precious'), NULL);
+ALTER TYPE m.comp DROP ATTRIBUTE x;
+\echo SQLSTATE :SQLSTATE
+CREATE TABLE m.shape (id int, secret text);
+CREATE TABLE m.shaped (id int, s m.shape);
+INSERT INTO m.shaped VALUES (1, ROW(1, 'precious')::m.shape);
+ALTER TABLE m.shape DROP COLUMN secret;
+\echo SQLSTATE :SQLSTATE
+SELECT (v).x AS attribute_kept FROM m.holder;
+BEGIN;
+SELECT memory_guard.allow_drop('m.holder.v', 'x is recomputed');
+ALTER TYPE m.comp DROP ATTRIBUTE x;
+COMMIT;
 
 -- Rights before locks: naming another role's table in its statement neither locks nor reads it.
 BEGIN;
@@ -134,6 +170,51 @@ SELECT count(*) AS victim_sees FROM memory_guard.drop_log;
 SET ROLE mallory;
 SELECT table_name, guard, reason FROM memory_guard.drop_log;
 RESET ROLE;
+
+-- The owner of a schema may drop another role's table in it, but learns nothing of its rows.
+GRANT CREATE, USAGE ON SCHEMA m TO victim;
+SET ROLE victim;
+CREATE TABLE m.victims_full (x int);
+INSERT INTO m.victims_full VALUES (1);
+CREATE TABLE m.victims_empty (x int);
+RESET ROLE;
+\c - mallory
+\set VERBOSITY terse
+BEGIN;
+DROP TABLE m.victims_full;
+ROLLBACK;
+BEGIN;
+DROP TABLE m.victims_empty;
+ROLLBACK;
+\set VERBOSITY default
+-- A table made inside CREATE SCHEMA gets the TRUNCATE guard too.
+\c - postgres
+GRANT CREATE ON DATABASE memory_guard_regress TO mallory;
+\c - mallory
+CREATE SCHEMA m2 CREATE TABLE t (id int);
+INSERT INTO m2.t VALUES (1);
+TRUNCATE m2.t;
+\echo SQLSTATE :SQLSTATE
+-- mallory's SECURITY DEFINER function, run by the installing role, still acts as mallory: it
+-- cannot unlock the guard's trigger, and a permit it gives names mallory.
+CREATE TABLE m.t6 (id int);
+INSERT INTO m.t6 VALUES (1);
+CREATE FUNCTION m.report() RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+  PERFORM memory_guard.allow_drop('m.t6', 'approved by the admin, honest');
+  DROP TRIGGER memory_guard_truncate ON m.t6;
+  RETURN 'ok';
+END $$;
+CREATE FUNCTION m.permit_only() RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS $$ SELECT memory_guard.allow_drop('m.t6', 'approved by the admin, honest') $$;
+\c - postgres
+BEGIN;
+SELECT m.report();
+ROLLBACK;
+BEGIN;
+SELECT m.permit_only();
+SELECT allowed_by FROM memory_guard.permits;
+ROLLBACK;
 
 -- The installing role administers it: the settings table, and the modes it offers.
 UPDATE memory_guard.settings SET value = 'warn' WHERE name = 'drop_mode';
