@@ -56,6 +56,25 @@ BEGIN
 END
 $install$;
 
+-- A second run (or a newer version of this file) starts from the tables: the event triggers
+-- and functions are made again below, so that none of an earlier version's is left behind. The
+-- TRUNCATE guard's trigger function stays: the tables' triggers use it, and it is replaced in
+-- place. Run with --single-transaction, so that the guard is never half there.
+DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_start;
+DROP EVENT TRIGGER IF EXISTS memory_guard_sql_drop;
+DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_end;
+DO $clean$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+              WHERE n.nspname OPERATOR(pg_catalog.=) 'memory_guard' AND p.proname OPERATOR(pg_catalog.<>) 'truncate_guard'
+    LOOP
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', f);
+    END LOOP;
+END
+$clean$;
+
 CREATE SCHEMA IF NOT EXISTS memory_guard;
 REVOKE ALL ON SCHEMA memory_guard FROM PUBLIC;
 GRANT USAGE ON SCHEMA memory_guard TO PUBLIC;
@@ -64,12 +83,14 @@ GRANT USAGE ON SCHEMA memory_guard TO PUBLIC;
 -- installing role may change.
 CREATE TABLE IF NOT EXISTS memory_guard.settings (
     name  text PRIMARY KEY,
-    value text NOT NULL,
-    CONSTRAINT settings_known CHECK (
-        (name = 'drop_mode' AND value IN ('enforce', 'warn', 'log', 'off'))
-        OR (name = 'truncate_triggers' AND value IN ('locked', 'unlocked'))
-        OR (name = 'search_path_mode' AND value IN ('warn', 'error', 'off')))
+    value text NOT NULL
 );
+-- Made again on every run, so that a newer version's settings are allowed.
+ALTER TABLE memory_guard.settings DROP CONSTRAINT IF EXISTS settings_known;
+ALTER TABLE memory_guard.settings ADD CONSTRAINT settings_known CHECK (
+    (name = 'drop_mode' AND value IN ('enforce', 'warn', 'log', 'off'))
+    OR (name = 'truncate_triggers' AND value IN ('locked', 'unlocked'))
+    OR (name = 'search_path_mode' AND value IN ('warn', 'error', 'off')));
 INSERT INTO memory_guard.settings VALUES ('drop_mode', 'enforce'), ('search_path_mode', 'warn'),
     ('truncate_triggers', 'locked')
     ON CONFLICT (name) DO NOTHING;
@@ -1163,7 +1184,6 @@ GRANT EXECUTE ON FUNCTION memory_guard.lint_functions(name[]) TO PUBLIC;
 -- Called by the policy on drop_log and the functions above, as whoever reads them.
 GRANT EXECUTE ON FUNCTION memory_guard._caller() TO PUBLIC;
 
-DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_start;
 CREATE EVENT TRIGGER memory_guard_ddl_command_start ON ddl_command_start
     -- The statements that name what holds data: tables, their schemas, owners, row and column
     -- types. Any other statement that takes a table or column along (DROP FUNCTION … CASCADE of
@@ -1172,11 +1192,9 @@ CREATE EVENT TRIGGER memory_guard_ddl_command_start ON ddl_command_start
                  'DROP EXTENSION', 'DROP COLLATION', 'ALTER TABLE', 'ALTER TYPE')
     EXECUTE FUNCTION memory_guard.on_ddl_command_start();
 
-DROP EVENT TRIGGER IF EXISTS memory_guard_sql_drop;
 CREATE EVENT TRIGGER memory_guard_sql_drop ON sql_drop
     EXECUTE FUNCTION memory_guard.on_sql_drop();
 
-DROP EVENT TRIGGER IF EXISTS memory_guard_ddl_command_end;
 CREATE EVENT TRIGGER memory_guard_ddl_command_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'CREATE SCHEMA',
                  'CREATE TRIGGER', 'ALTER TRIGGER',

@@ -11,9 +11,12 @@ SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'memory_guard'::regnam
        (SELECT count(*) FROM memory_guard.settings) AS settings;
 SELECT * FROM managed_objects;
 UPDATE memory_guard.settings SET value = 'warn' WHERE name = 'search_path_mode';
+-- What an earlier version of the file made and this one does not is not left behind.
+CREATE FUNCTION memory_guard._from_an_older_version() RETURNS int LANGUAGE sql AS 'SELECT 1';
 \! PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d memory_guard_regress -f ../managed/memory_guard_managed.sql; echo "exit status: $?"
 SELECT * FROM managed_objects;
 SELECT name, value FROM memory_guard.settings ORDER BY name;  -- an admin's settings are kept
+SELECT to_regprocedure('memory_guard._from_an_older_version()') AS leftover;
 DROP VIEW managed_objects;
 
 -- Removed: no function, table, event trigger or TRUNCATE trigger is left; the tables it guarded
