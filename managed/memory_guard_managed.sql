@@ -637,6 +637,7 @@ DECLARE
     top record;
     what text;
     funcs text;
+    message text;
     dropped_tables oid[];
     dropped_columns oid[];
     n text;
@@ -835,12 +836,13 @@ BEGIN
                                    WHERE lines ? x ORDER BY i), E'\n')
             || CASE WHEN funcs IS NOT NULL THEN E'\n' || format('CASCADE would also drop: %s.', funcs) ELSE '' END
             || CASE WHEN cardinality(uses) > 0 THEN E'\n' || array_to_string(uses, E'\n') ELSE '' END;
+    message := CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
+                  ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
+                              first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
+                              array_to_string(refused, ', ')) END;
     IF mode = 'enforce' THEN
         RAISE EXCEPTION USING ERRCODE = '2BP01',
-            MESSAGE = CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
-                           ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
-                                       first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
-                                       array_to_string(refused, ', ')) END,
+            MESSAGE = message,
             DETAIL = what || E'\nNothing was dropped.',
             HINT = E'Keep the data first (pg_dump, or CREATE TABLE … AS), then run the statement again.\n'
                    'Or, if it may go, acknowledge it in the same transaction before the statement:'
@@ -848,10 +850,7 @@ BEGIN
                                                      FROM unnest(refused) WITH ORDINALITY u(x, i) ORDER BY i), E'\n');
     ELSIF mode = 'warn' THEN
         RAISE WARNING USING
-            MESSAGE = CASE WHEN cardinality(refused) = 1 THEN format('memory_guard: %s would delete %s', tg_tag, first_what)
-                           ELSE format('memory_guard: %s would delete %s %ss holding %s: %s', tg_tag, cardinality(refused),
-                                       first_kind, CASE first_kind WHEN 'table' THEN 'rows' ELSE 'values' END,
-                                       array_to_string(refused, ', ')) END,
+            MESSAGE = message,
             DETAIL = what || E'\nThe statement goes ahead (memory_guard drop_mode = warn), and drop_log records it.';
     END IF;
 END
