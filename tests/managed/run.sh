@@ -50,7 +50,13 @@ for s in "${scenarios[@]}"; do
     cat "$work/$s.log"; echo "managed: test $s ... FAILED (no output)"; status=1; continue
   fi
   sed -E -i 's/^(CONTEXT:  PL\/pgSQL function [^ ]+) line [0-9]+ at /\1 at /' "$here/results/$s.out"
-  if diff -u "$here/expected/$s.out" "$here/results/$s.out" >"$here/results/$s.diff" 2>&1; then
+  # Where a major changes Postgres' own output, an alternative expected file (NAME_1.out, …).
+  matched=
+  for e in "$here/expected/$s.out" "$here/expected/${s}"_[0-9].out; do
+    [ -f "$e" ] && diff -q "$e" "$here/results/$s.out" >/dev/null 2>&1 && matched=$e && break
+  done
+  diff -u "$here/expected/$s.out" "$here/results/$s.out" >"$here/results/$s.diff" 2>&1 || true
+  if [ -n "$matched" ]; then
     echo "managed: test $s ... ok"
     rm -f "$here/results/$s.diff"
   else
