@@ -35,7 +35,7 @@ rm -rf "$here/results" "$here/regression.diffs" "$here/regression.out"
 for s in "${scenarios[@]}"; do
   # The native runner's database name: some scenarios \connect back to it.
   db=memory_guard_regress
-  "$PGBIN/dropdb" --if-exists "$db"
+  "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1 || true
   "$PGBIN/createdb" "$db"
   psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION vector" >/dev/null
   PGOPTIONS="-c client_min_messages=warning" \
