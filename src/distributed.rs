@@ -12,12 +12,10 @@
 //! transaction; each node's guard then lets the shards of that table go (`shards.rs`).
 
 use crate::drop_guard;
-use crate::extension::{
-    as_extension_owner, current_user_acts_as, with_safe_search_path, with_settings,
-};
+use crate::extension::{current_user_acts_as, with_safe_search_path};
 use crate::{gucs, probe, report, shards};
 use memory_guard_core::distributed::{self, DistributedPermit};
-use memory_guard_core::drop_policy::{DropMode, DroppedTable, RowEstimate};
+use memory_guard_core::drop_policy::{DropMode, DroppedTable};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
@@ -33,17 +31,7 @@ pub fn concerns(node: *mut pg_sys::Node) -> bool {
         pg_sys::NodeTag::T_DropStmt
             | pg_sys::NodeTag::T_TruncateStmt
             | pg_sys::NodeTag::T_AlterTableStmt
-    ) && citus_metadata_here()
-}
-
-fn citus_metadata_here() -> bool {
-    // SAFETY: a syscache lookup of a name in pg_catalog.
-    unsafe {
-        pg_sys::get_relname_relid(
-            c"pg_dist_partition".as_ptr(),
-            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
-        ) != pg_sys::InvalidOid
-    }
+    ) && shards::citus_metadata_here()
 }
 
 /// The tables (and for ALTER TABLE the columns) a statement names, with its tag.
@@ -79,7 +67,7 @@ unsafe fn named_targets(
                     for name in crate::ffi::list_elements::<pg_sys::String>(stmt.objects) {
                         let nsp = pg_sys::get_namespace_oid((*name).sval, true);
                         if nsp != pg_sys::InvalidOid {
-                            out.extend(citus_tables_in(nsp).into_iter().map(|r| (r, None)));
+                            out.extend(shards::citus_tables_in(nsp).into_iter().map(|r| (r, None)));
                         }
                     }
                     return ("DROP SCHEMA", out);
@@ -133,55 +121,19 @@ pub unsafe extern "C-unwind" fn before_statement(node: *mut pg_sys::Node) {
     }
     // SAFETY: as the caller promises.
     let (tag, targets) = unsafe { named_targets(node) };
-    if targets.is_empty() || !on_coordinator() {
+    if targets.is_empty() || !shards::on_coordinator() {
         // On a worker, Citus itself runs the shell table's share of a statement the coordinator
         // judged; the shards there are each node's guard's.
         return;
     }
     for (relid, column) in targets {
-        if relid == pg_sys::InvalidOid || !is_citus_table(relid) || !may_change(relid, tag) {
+        if relid == pg_sys::InvalidOid || !shards::is_citus_table(relid) || !may_change(relid, tag)
+        {
             // Postgres' own error (missing table, missing right) comes first, unhelped.
             continue;
         }
         judge_table(tag, mode, relid, column);
     }
-}
-
-fn citus_tables_in(nsp: pg_sys::Oid) -> Vec<pg_sys::Oid> {
-    with_safe_search_path(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT p.logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_partition p \
-                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid \
-                     WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 ORDER BY 1",
-                    None,
-                    &[nsp.into()],
-                )?
-                .map(|row| row.get::<pg_sys::Oid>(1))
-                .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.into_iter().flatten().collect())
-        })
-    })
-    .unwrap_or_else(|e| report::failed("reading Citus' pg_dist_partition", e))
-}
-
-fn on_coordinator() -> bool {
-    with_safe_search_path(|| Spi::get_one::<bool>("SELECT pg_catalog.citus_is_coordinator()"))
-        .ok()
-        .flatten()
-        .unwrap_or(true)
-}
-
-fn is_citus_table(relid: pg_sys::Oid) -> bool {
-    with_safe_search_path(|| {
-        Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1)",
-            &[relid.into()],
-        )
-    })
-    .unwrap_or_else(|e| report::failed("reading Citus' pg_dist_partition", e))
-    .unwrap_or(false)
 }
 
 /// Rights before looking: only a role that may drop (or, for TRUNCATE, truncate) the table has
@@ -218,24 +170,7 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
         return;
     };
     let name = probe::qualified_name(&schema, &relname);
-    // Through Citus, as memory_guard's owner: every shard, wherever it lives, under a snapshot
-    // of this transaction; row-level security and the caller's missing rights hide nothing.
-    let query = match &column {
-        None => format!("SELECT EXISTS (SELECT 1 FROM {name})"),
-        Some(c) => format!(
-            "SELECT EXISTS (SELECT 1 FROM {name} WHERE pg_catalog.num_nonnulls({}) OPERATOR(pg_catalog.>) 0)",
-            probe::quote_identifier(c)
-        ),
-    };
-    // One connection per node: a statement on a distributed schema later in this transaction
-    // refuses to follow a read spread over several.
-    let has_rows = as_extension_owner(|| {
-        with_settings(&[(c"citus.max_adaptive_executor_pool_size", c"1")], || {
-            with_safe_search_path(|| Spi::get_one::<bool>(&query))
-        })
-    })
-    .unwrap_or_else(|e| report::failed("looking for rows through Citus", e))
-    .unwrap_or(false);
+    let has_rows = shards::holds_rows(&name, column.as_deref());
     if !has_rows {
         return;
     }
@@ -251,7 +186,7 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
         ancestors: Vec::new(),
         is_partition: false,
         has_rows: true,
-        estimate: summed_estimate(relid),
+        estimate: shards::summed_estimate(relid),
         created_in_transaction: false,
         verified_copy: None,
         column: column.as_deref().map(probe::quote_identifier),
@@ -288,40 +223,6 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
     };
     shards::judged_here(&schema, &relname);
     carry_to_workers(&distributed::add(&gucs::distributed_permit(), permit));
-}
-
-/// The planner's row estimates of the shards, summed (each node keeps those of its shards), or
-/// unknown with the shards' pages when one was never analyzed or a node does not answer.
-fn summed_estimate(relid: pg_sys::Oid) -> RowEstimate {
-    let summed = as_extension_owner(|| {
-        with_safe_search_path(|| {
-            Spi::get_three_with_args::<f64, f64, f64>(
-                "SELECT pg_catalog.sum(pg_catalog.split_part(r.result, ' ', 1)::pg_catalog.float8), \
-                        pg_catalog.min(pg_catalog.split_part(r.result, ' ', 1)::pg_catalog.float8), \
-                        pg_catalog.sum(pg_catalog.split_part(r.result, ' ', 2)::pg_catalog.float8) \
-                 FROM pg_catalog.run_command_on_shards($1::pg_catalog.regclass, \
-                   $q$SELECT c.reltuples::text || ' ' || (pg_catalog.pg_relation_size(c.oid) / \
-                      pg_catalog.current_setting('block_size')::int)::text \
-                      FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) '%s'::pg_catalog.regclass$q$) r \
-                 WHERE r.success",
-                &[relid.into()],
-            )
-        })
-    });
-    match summed {
-        Ok((Some(rows), Some(min), pages)) if min >= 0.0 => RowEstimate::Sharded {
-            rows: Some(rows.max(1.0) as u64),
-            pages: pages.unwrap_or(0.0) as u64,
-        },
-        Ok((_, _, pages)) => RowEstimate::Sharded {
-            rows: None,
-            pages: pages.unwrap_or(0.0) as u64,
-        },
-        Err(_) => RowEstimate::Sharded {
-            rows: None,
-            pages: 0,
-        },
-    }
 }
 
 /// `SET LOCAL memory_guard.distributed_permit`, made so that Citus sends it on every connection

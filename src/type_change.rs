@@ -32,7 +32,16 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
         // ONLY): a value in any of them is at stake.
         let Some(facts) = tables_rewritten(&change)
             .into_iter()
-            .find_map(|(relid, attnum)| probe::probe_locked_column(relid, attnum))
+            .find_map(|(relid, attnum)| {
+                // A Citus table on the coordinator: its values are in its shards.
+                if crate::shards::citus_metadata_here()
+                    && crate::shards::is_citus_table(relid)
+                    && crate::shards::on_coordinator()
+                {
+                    return distributed_column(relid, attnum);
+                }
+                probe::probe_locked_column(relid, attnum)
+            })
             .map(|(facts, _, _)| facts)
         else {
             continue; // no value to lose
@@ -69,6 +78,36 @@ pub fn before_alter_table(parsetree: *mut pg_sys::Node) {
             }
         });
     }
+}
+
+/// `probe::probe_locked_column` for a Citus table, whose values live in its shards.
+fn distributed_column(
+    relid: pg_sys::Oid,
+    attnum: i32,
+) -> Option<(probe::TableFacts, String, String)> {
+    let (schema, relname) = probe::relation_catalog_name(relid)?;
+    // SAFETY: a syscache lookup of a user column of the locked relation; copied at once.
+    let raw = unsafe {
+        let name = pg_sys::get_attname(relid, attnum as i16, true);
+        if name.is_null() {
+            return None;
+        }
+        CStr::from_ptr(name).to_string_lossy().into_owned()
+    };
+    let name = probe::qualified_name(&schema, &relname);
+    if !crate::shards::holds_rows(&name, Some(&raw)) {
+        return None;
+    }
+    let facts = probe::TableFacts {
+        owner: crate::extension::relation_owner(relid).unwrap_or(pg_sys::InvalidOid),
+        is_partition: false,
+        estimate: crate::shards::summed_estimate(relid),
+        created_in_transaction: false,
+        schema,
+        relname,
+        name,
+    };
+    Some((facts, probe::quote_identifier(&raw), raw))
 }
 
 /// Whether an ALTER TABLE has an `ALTER COLUMN … TYPE` subcommand (or an ALTER TYPE an

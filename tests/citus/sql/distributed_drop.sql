@@ -124,3 +124,16 @@ DROP SCHEMA analytics CASCADE;
 COMMIT;
 SELECT to_regnamespace('analytics') IS NULL AS analytics_gone;
 SELECT table_name, command_tag, guard FROM memory_guard.drop_log WHERE table_name LIKE 'analytics.%';
+
+-- A lossy type change of a distributed table's column holding values: reported once, by the
+-- coordinator, as the distributed table's column (memory_guard.type_change_mode = warn).
+CREATE TABLE readings (id bigint PRIMARY KEY, level bigint);
+SELECT create_distributed_table('readings', 'id');
+INSERT INTO readings SELECT g, g FROM generate_series(1, 20) g;
+SET client_min_messages = warning;
+ALTER TABLE readings ALTER COLUMN level TYPE smallint;
+RESET client_min_messages;
+SET memory_guard.type_change_mode = error;
+ALTER TABLE readings ALTER COLUMN level TYPE boolean USING level > 10;
+\echo SQLSTATE :SQLSTATE
+RESET memory_guard.type_change_mode;
