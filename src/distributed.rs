@@ -94,8 +94,11 @@ unsafe fn named_targets(
                 }
                 let relid = lookup(stmt.relation);
                 for cmd in crate::ffi::list_elements::<pg_sys::AlterTableCmd>(stmt.cmds) {
+                    // A column that is not there (IF EXISTS) or a system column: Postgres'
+                    // own NOTICE or error.
                     if (*cmd).subtype == pg_sys::AlterTableType::AT_DropColumn
                         && !(*cmd).name.is_null()
+                        && pg_sys::get_attnum(relid, (*cmd).name) > 0
                     {
                         let name = std::ffi::CStr::from_ptr((*cmd).name)
                             .to_string_lossy()
@@ -150,6 +153,7 @@ fn may_change(relid: pg_sys::Oid, tag: &str) -> bool {
         .flatten()
         .unwrap_or(false);
     }
+    // ALTER TABLE is the table owner's alone; a DROP, its schema's owner's too.
     let (owner, nsp_owner) = with_safe_search_path(|| {
         Spi::get_two_with_args::<pg_sys::Oid, pg_sys::Oid>(
             "SELECT c.relowner, n.nspowner FROM pg_catalog.pg_class c \
@@ -159,6 +163,11 @@ fn may_change(relid: pg_sys::Oid, tag: &str) -> bool {
         )
     })
     .unwrap_or((None, None));
+    let nsp_owner = if tag == "ALTER TABLE" {
+        None
+    } else {
+        nsp_owner
+    };
     [owner, nsp_owner]
         .into_iter()
         .flatten()
@@ -170,8 +179,8 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
         return;
     };
     let name = probe::qualified_name(&schema, &relname);
-    let has_rows = shards::holds_rows(&name, column.as_deref());
-    if !has_rows {
+    // None: the role's own look could miss rows; counted as holding them.
+    if shards::holds_rows(relid, &name, column.as_deref()) == Some(false) {
         return;
     }
     let owner = crate::extension::relation_owner(relid)
@@ -221,8 +230,45 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
             .map(str::to_string)
             .unwrap_or_else(crate::extension::current_role),
     };
-    shards::judged_here(&schema, &relname);
-    carry_to_workers(&distributed::add(&gucs::distributed_permit(), permit));
+    shards::judged_here(relid);
+    // The workers name their shards after each table: the partitions' too.
+    let mut value = gucs::distributed_permit();
+    for (pschema, ptable) in partition_tree(relid) {
+        value = distributed::add(
+            &value,
+            DistributedPermit {
+                schema: pschema,
+                table: ptable,
+                ..permit.clone()
+            },
+        );
+    }
+    carry_to_workers(&value);
+}
+
+/// The table and its partitions, at every level, as the catalog spells them.
+fn partition_tree(relid: pg_sys::Oid) -> Vec<(String, String)> {
+    with_safe_search_path(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    // pg_partition_tree lists nothing for a table that is not partitioned.
+                    "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text \
+                     FROM (SELECT $1::pg_catalog.regclass AS relid \
+                           UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) p) t \
+                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid \
+                     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
+                    None,
+                    &[relid.into()],
+                )?
+                .map(|row| {
+                    Ok::<_, pgrx::spi::SpiError>((row.get::<String>(1)?, row.get::<String>(2)?))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().filter_map(|(a, b)| Some((a?, b?))).collect())
+        })
+    })
+    .unwrap_or_else(|e| report::failed("reading the partitions of a Citus table", e))
 }
 
 /// `SET LOCAL memory_guard.distributed_permit`, made so that Citus sends it on every connection
@@ -230,6 +276,10 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
 /// while citus.propagate_set_commands = local), and here too.
 fn carry_to_workers(value: &str) {
     let literal = value.replace('\'', "''");
+    // citus.propagate_set_commands stays `local` for the rest of the transaction: Citus
+    // consults it again when it opens a worker connection later in the transaction, which is
+    // when it sends the setting along. So the caller's own later SET LOCALs in this transaction
+    // reach the workers too.
     let block = format!(
         "DO $memory_guard$ BEGIN \
            SET LOCAL citus.propagate_set_commands = 'local'; \

@@ -561,24 +561,27 @@ pub fn judge(
     let mut permits: Vec<Permit> = PERMITS.with(|p| p.borrow().iter().cloned().collect());
     let mut tables = tables;
     // Shards of a Citus table: the coordinator judged the table as a whole.
-    tables.retain(|t| match crate::shards::covered(&t.schema, &t.relname) {
-        Some(crate::shards::Covered::JudgedHere) => false,
-        Some(crate::shards::Covered::Permit(p)) => {
-            permits.push(Permit {
-                relid: t.relid,
-                column: None,
-                reason: format!(
-                    "{} (given on the Citus coordinator by {} for {})",
-                    p.reason,
-                    p.by,
-                    probe::qualified_name(&p.schema, &p.table)
-                ),
-                // Who set the permit on this node is the role running the statement here.
-                granted_by: current_role(),
-            });
-            true
+    tables.retain(|t| {
+        match crate::shards::covered(pg_sys::Oid::from_u32(t.relid), &t.schema, &t.relname) {
+            Some(crate::shards::Covered::JudgedHere) => false,
+            // No more than allow_drop would grant here: the role must be allowed to drop it.
+            Some(crate::shards::Covered::Permit(p)) if may_drop_here(t) => {
+                permits.push(Permit {
+                    relid: t.relid,
+                    column: None,
+                    reason: format!(
+                        "{} (permit of the Citus coordinator for {}, claimed by {})",
+                        p.reason,
+                        probe::qualified_name(&p.schema, &p.table),
+                        p.by
+                    ),
+                    // Who set the permit on this node is the role running the statement here.
+                    granted_by: current_role(),
+                });
+                true
+            }
+            _ => true,
         }
-        None => true,
     });
     let decision = decide(mode, tables, &permits);
     if !decision.unguarded.is_empty() {
@@ -621,6 +624,30 @@ pub fn judge(
         report::emit(&err, mode.reaction(), function);
     }
     Some(decision.passed)
+}
+
+/// Whether the current role may drop `t` as Postgres decides it: owning it, or its schema.
+fn may_drop_here(t: &DroppedTable) -> bool {
+    let schema_owner = std::ffi::CString::new(t.schema.as_str())
+        .ok()
+        .and_then(|nsp| {
+            // SAFETY: syscache lookups by name and OID; InvalidOid / None when missing.
+            unsafe {
+                let oid = pg_sys::get_namespace_oid(nsp.as_ptr(), true);
+                (oid != pg_sys::InvalidOid)
+                    .then(|| {
+                        crate::catalog::catalog_row(
+                            pg_sys::SysCacheIdentifier::NAMESPACEOID,
+                            oid,
+                            |form: &pg_sys::FormData_pg_namespace, _| form.nspowner,
+                        )
+                    })
+                    .flatten()
+            }
+        });
+    std::iter::once(pg_sys::Oid::from_u32(t.owner))
+        .chain(schema_owner)
+        .any(crate::extension::current_user_acts_as)
 }
 
 /// The mode in force: an audit reports what enforce mode would refuse, whatever the setting.

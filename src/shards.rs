@@ -11,46 +11,79 @@ use memory_guard_core::drop_policy::RowEstimate;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 
-/// Tables this backend judged itself, as the coordinator, in this transaction: their shards on
-/// this node (a reference table's placement here) were judged with them and are not
-/// recorded again. A value of the setting made by hand never lands here.
-static JUDGED_HERE: SessionLocal<RefCell<Vec<(String, String)>>> =
+/// Shards on this node (a reference table's placement on the coordinator) of tables this
+/// backend judged itself, as the coordinator, in this transaction, by relation and the
+/// subtransaction that judged them: they were judged with their table and are not recorded
+/// again. Only exact shard relations land here; a setting made by hand never does.
+static JUDGED_HERE: SessionLocal<RefCell<Vec<(pg_sys::Oid, pg_sys::SubTransactionId)>>> =
     SessionLocal::new(RefCell::new(Vec::new()));
 
-pub fn judged_here(schema: &str, table: &str) {
-    JUDGED_HERE.with(|j| j.borrow_mut().push((schema.to_string(), table.to_string())));
+/// Notes the shards of `relid` (and of its partitions) that live on this node.
+pub fn judged_here(relid: pg_sys::Oid) {
+    let local: Vec<pg_sys::Oid> = with_settings(&[(c"citus.override_table_visibility", c"off")], || {
+        with_safe_search_path(|| {
+            Spi::connect(|client| {
+                client
+                    .select(
+                        // Citus names a shard `<table>_<shardid>` in its table's schema (its
+                        // shard_name() leaves `public.` out, which to_regclass then misses).
+                        "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' \
+                                OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname OPERATOR(pg_catalog.||) '_' \
+                                OPERATOR(pg_catalog.||) s.shardid::pg_catalog.text))::pg_catalog.oid \
+                         FROM pg_catalog.pg_dist_shard s \
+                         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid \
+                         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+                         WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass \
+                            OR s.logicalrelid OPERATOR(pg_catalog.=) ANY ( \
+                              SELECT t.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) t)",
+                        None,
+                        &[relid.into()],
+                    )?
+                    .map(|row| row.get::<pg_sys::Oid>(1))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|v| v.into_iter().flatten().collect())
+            })
+        })
+    })
+    .unwrap_or_else(|e| report::failed("reading Citus' pg_dist_shard", e));
+    // SAFETY: reads the backend's current subtransaction id.
+    let sub = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    JUDGED_HERE.with(|j| j.borrow_mut().extend(local.into_iter().map(|r| (r, sub))));
 }
 
 pub fn transaction_end() {
     JUDGED_HERE.with(|j| j.borrow_mut().clear());
 }
 
+/// A subtransaction rolled back: what it and its children judged was never judged.
+pub fn subtransaction_aborted(sub: pg_sys::SubTransactionId) {
+    JUDGED_HERE.with(|j| j.borrow_mut().retain(|(_, s)| *s < sub));
+}
+
 /// What covers a relation about to lose data, when it is a shard of an acknowledged table.
 pub enum Covered {
-    /// Judged by this backend as the distributed table: nothing more to do.
+    /// A shard of a table this backend judged as the distributed table: nothing more to do.
     JudgedHere,
-    /// Acknowledged on the coordinator: lets it through, recorded here.
+    /// A worker's shard of a table the coordinator acknowledged (the setting names it): lets it
+    /// through when the role may drop it, recorded here.
     Permit(DistributedPermit),
 }
 
-/// `schema` and `relname` as the catalog spells them (the relation may be gone already).
-pub fn covered(schema: &str, relname: &str) -> Option<Covered> {
+/// `relid`, `schema` and `relname` of a relation about to lose data (it may be gone from the
+/// catalog already).
+pub fn covered(relid: pg_sys::Oid, schema: &str, relname: &str) -> Option<Covered> {
+    if JUDGED_HERE.with(|j| j.borrow().iter().any(|(r, _)| *r == relid)) {
+        return Some(Covered::JudgedHere);
+    }
     let value = gucs::distributed_permit();
-    if value.is_empty() {
+    if value.is_empty() || !citus_metadata_here() || on_coordinator() {
+        // Only a Citus worker takes the setting: a coordinator judges its tables itself.
         return None;
     }
     let permits = distributed::parse(&value);
-    let permit = distributed::covering(&permits, schema, relname)?.clone();
-    let here = JUDGED_HERE.with(|j| {
-        j.borrow()
-            .iter()
-            .any(|(s, t)| *s == permit.schema && *t == permit.table)
-    });
-    Some(if here {
-        Covered::JudgedHere
-    } else {
-        Covered::Permit(permit)
-    })
+    distributed::covering(&permits, schema, relname)
+        .cloned()
+        .map(Covered::Permit)
 }
 
 /// Whether Citus' metadata exists in this database (one syscache lookup).
@@ -101,12 +134,32 @@ pub fn is_citus_table(relid: pg_sys::Oid) -> bool {
     .unwrap_or(false)
 }
 
-/// Whether the distributed table `name` (qualified, quoted) holds a row, or with `column` a
-/// value in it: looked for through Citus, in every shard wherever it lives, under this
-/// transaction's snapshot, as memory_guard's owner (row-level security and the caller's rights
-/// hide nothing), over one connection per node (a statement on a distributed schema later in
-/// the transaction refuses to follow a read spread over several).
-pub fn holds_rows(name: &str, column: Option<&str>) -> bool {
+/// Whether the distributed table `relid` holds a row, or with `column` a value in it: looked
+/// for through Citus, in every shard wherever it lives, under this transaction's snapshot, as
+/// the current role, over the connections the statement will use (a read as another role would
+/// hold shard locks on connections the statement cannot use, and deadlock it), one per node (a
+/// statement on a distributed schema later in the transaction refuses to follow a read spread
+/// over several). `None` when the role's own look could miss rows: it may not read the table,
+/// or row-level security applies to it.
+pub fn holds_rows(relid: pg_sys::Oid, name: &str, column: Option<&str>) -> Option<bool> {
+    let readable = with_safe_search_path(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT pg_catalog.has_table_privilege($1, 'SELECT') \
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c \
+                                WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relrowsecurity \
+                                  AND (c.relforcerowsecurity \
+                                       OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')) \
+                                  AND NOT (SELECT r.rolbypassrls OR r.rolsuper FROM pg_catalog.pg_roles r \
+                                            WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER))",
+            &[relid.into()],
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !readable {
+        return None;
+    }
     let query = match column {
         None => format!("SELECT EXISTS (SELECT 1 FROM {name})"),
         Some(c) => format!(
@@ -114,13 +167,17 @@ pub fn holds_rows(name: &str, column: Option<&str>) -> bool {
             probe::quote_identifier(c)
         ),
     };
-    as_extension_owner(|| {
-        with_settings(&[(c"citus.max_adaptive_executor_pool_size", c"1")], || {
-            with_safe_search_path(|| Spi::get_one::<bool>(&query))
-        })
-    })
-    .unwrap_or_else(|e| report::failed("looking for rows through Citus", e))
-    .unwrap_or(false)
+    Some(
+        with_settings(
+            &[
+                (c"citus.max_adaptive_executor_pool_size", c"1"),
+                (c"row_security", c"off"),
+            ],
+            || with_safe_search_path(|| Spi::get_one::<bool>(&query)),
+        )
+        .unwrap_or_else(|e| report::failed("looking for rows through Citus", e))
+        .unwrap_or(false),
+    )
 }
 
 /// The planner's row estimates of the shards, summed (each node keeps those of its shards), or

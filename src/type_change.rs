@@ -95,7 +95,7 @@ fn distributed_column(
         CStr::from_ptr(name).to_string_lossy().into_owned()
     };
     let name = probe::qualified_name(&schema, &relname);
-    if !crate::shards::holds_rows(&name, Some(&raw)) {
+    if crate::shards::holds_rows(relid, &name, Some(raw.as_str())) != Some(true) {
         return None;
     }
     let facts = probe::TableFacts {

@@ -76,6 +76,7 @@ unsafe extern "C-unwind" fn subxact_callback(
     if aborted {
         crate::frames::subtransaction_aborted(sub);
         crate::extension::subtransaction_aborted();
+        crate::shards::subtransaction_aborted(sub);
     }
     crate::drop_guard::subtransaction_end(aborted, sub, parent);
     crate::search_path_lint::subtransaction_end(aborted, sub, parent);

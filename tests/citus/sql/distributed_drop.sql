@@ -83,7 +83,7 @@ SELECT table_name, command_tag, guard, reason, estimated_rows FROM memory_guard.
 -- A worker records the shards it dropped under the coordinator's permit.
 \c :worker1
 SELECT count(*) > 0 AS shard_drops_recorded,
-       count(*) FILTER (WHERE reason NOT LIKE '% (given on the Citus coordinator by % for public.%)') AS without_origin
+       count(*) FILTER (WHERE reason NOT LIKE '% (permit of the Citus coordinator for public.%, claimed by %)') AS without_origin
   FROM memory_guard.drop_log;
 
 -- Workers' guards keep protecting shards changed directly on a worker.
