@@ -29,6 +29,7 @@ pub fn concerns(node: *mut pg_sys::Node) -> bool {
     matches!(
         tag,
         pg_sys::NodeTag::T_DropStmt
+            | pg_sys::NodeTag::T_DropOwnedStmt
             | pg_sys::NodeTag::T_TruncateStmt
             | pg_sys::NodeTag::T_AlterTableStmt
     ) && shards::citus_metadata_here()
@@ -79,6 +80,21 @@ unsafe fn named_targets(
                     out.push((lookup(pg_sys::makeRangeVarFromNameList(names)), None));
                 }
                 ("DROP TABLE", out)
+            }
+            pg_sys::NodeTag::T_DropOwnedStmt => {
+                // The Citus tables of the roles named, which DROP OWNED deletes.
+                let stmt = &*(node as *mut pg_sys::DropOwnedStmt);
+                for role in crate::ffi::list_elements::<pg_sys::RoleSpec>(stmt.roles) {
+                    let oid = pg_sys::get_rolespec_oid(role, true);
+                    if oid != pg_sys::InvalidOid {
+                        out.extend(
+                            shards::citus_tables_owned_by(oid)
+                                .into_iter()
+                                .map(|r| (r, None)),
+                        );
+                    }
+                }
+                ("DROP OWNED", out)
             }
             pg_sys::NodeTag::T_TruncateStmt => {
                 let stmt = &*(node as *mut pg_sys::TruncateStmt);

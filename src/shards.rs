@@ -97,17 +97,26 @@ pub fn citus_metadata_here() -> bool {
     }
 }
 
+/// The Citus tables in schema `nsp`.
 pub fn citus_tables_in(nsp: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    citus_tables_where("c.relnamespace", nsp)
+}
+
+/// The Citus tables `role` owns.
+pub fn citus_tables_owned_by(role: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    citus_tables_where("c.relowner", role)
+}
+
+fn citus_tables_where(column: &str, oid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let query = format!(
+        "SELECT p.logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_partition p \
+         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid \
+         WHERE {column} OPERATOR(pg_catalog.=) $1 ORDER BY 1"
+    );
     with_safe_search_path(|| {
         Spi::connect(|client| {
             client
-                .select(
-                    "SELECT p.logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_partition p \
-                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid \
-                     WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 ORDER BY 1",
-                    None,
-                    &[nsp.into()],
-                )?
+                .select(&query, None, &[oid.into()])?
                 .map(|row| row.get::<pg_sys::Oid>(1))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.into_iter().flatten().collect())

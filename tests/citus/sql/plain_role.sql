@@ -94,3 +94,11 @@ RESET ROLE;
 
 SELECT table_name, command_tag, guard, reason, allowed_by FROM memory_guard.drop_log
  WHERE table_name LIKE 'alice.%' ORDER BY id;
+
+-- DROP OWNED deletes the role's distributed tables: judged on the coordinator too.
+SET ROLE alice;
+\set VERBOSITY terse
+DROP OWNED BY alice;
+\set VERBOSITY default
+RESET ROLE;
+SELECT count(*) AS events_kept FROM alice.events;
