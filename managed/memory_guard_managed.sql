@@ -942,6 +942,12 @@ $$;
 -- search_path lint: the native extension's rules (core/src/search_path.rs), in PL/pgSQL.
 --------------------------------------------------------------------------------------------------
 
+-- A function's pinned search_path, as its SET clause wrote it (NULL: none).
+CREATE OR REPLACE FUNCTION memory_guard._pinned_path(proconfig text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT substr(c, 13) FROM unnest(proconfig) c WHERE c LIKE 'search_path=%'
+$$;
+
 -- The entries of a search_path setting as Postgres reads them ("$user" kept as written).
 CREATE OR REPLACE FUNCTION memory_guard._path_entries(setting text) RETURNS text[]
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -996,7 +1002,7 @@ BEGIN
     END IF;
     sig := memory_guard._signature(fn);
     kind := CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END;
-    SELECT substr(c, 13) INTO setting FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%';
+    setting := memory_guard._pinned_path(p.proconfig);
     why := CASE WHEN p.prosecdef THEN 'a SECURITY DEFINER function'
                 WHEN p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) THEN 'a trigger function'
                 WHEN known AND previous IS NOT NULL THEN 'a function that pinned its search_path before'
@@ -1162,7 +1168,7 @@ BEGIN
         IF cmd.object_type IN ('function', 'procedure') THEN
             INSERT INTO memory_guard.search_path_history
             SELECT p.oid, p.oid::regprocedure::text,
-                   (SELECT substr(c, 13) FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+                   memory_guard._pinned_path(p.proconfig)
               FROM pg_proc p WHERE p.oid = cmd.objid
             -- The last pinned setting is kept: losing it again later is still a regression.
             ON CONFLICT (function_oid) DO UPDATE SET signature = excluded.signature,
@@ -1229,7 +1235,7 @@ $attach$;
 
 INSERT INTO memory_guard.search_path_history
 SELECT p.oid, p.oid::regprocedure::text,
-       (SELECT substr(c, 13) FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+       memory_guard._pinned_path(p.proconfig)
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 ON CONFLICT (function_oid) DO NOTHING;

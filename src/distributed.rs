@@ -140,15 +140,19 @@ pub unsafe extern "C-unwind" fn before_statement(node: *mut pg_sys::Node) {
     }
     // SAFETY: as the caller promises.
     let (tag, targets) = unsafe { named_targets(node) };
+    let targets: Vec<_> = targets
+        .into_iter()
+        .filter(|(relid, _)| *relid != pg_sys::InvalidOid && shards::is_citus_table(*relid))
+        .collect();
+    // Asked only once a Citus table is at stake: most statements in a Citus database name none.
     if targets.is_empty() || !shards::on_coordinator() {
         // On a worker, Citus itself runs the shell table's share of a statement the coordinator
         // judged; the shards there are each node's guard's.
         return;
     }
     for (relid, column) in targets {
-        if relid == pg_sys::InvalidOid || !shards::is_citus_table(relid) || !may_change(relid, tag)
-        {
-            // Postgres' own error (missing table, missing right) comes first, unhelped.
+        if !may_change(relid, tag) {
+            // Postgres' own error (missing right) comes first, unhelped.
             continue;
         }
         judge_table(tag, mode, relid, column);
@@ -246,10 +250,11 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
             .map(str::to_string)
             .unwrap_or_else(crate::extension::current_role),
     };
-    shards::judged_here(relid);
     // The workers name their shards after each table: the partitions' too.
+    let tree = partition_tree(relid);
+    shards::judged_here(&tree.iter().map(|(oid, _, _)| *oid).collect::<Vec<_>>());
     let mut value = gucs::distributed_permit();
-    for (pschema, ptable) in partition_tree(relid) {
+    for (_, pschema, ptable) in tree {
         value = distributed::add(
             &value,
             DistributedPermit {
@@ -262,14 +267,14 @@ fn judge_table(tag: &str, mode: DropMode, relid: pg_sys::Oid, column: Option<Str
     carry_to_workers(&value);
 }
 
-/// The table and its partitions, at every level, as the catalog spells them.
-fn partition_tree(relid: pg_sys::Oid) -> Vec<(String, String)> {
+/// The table and its partitions, at every level: each one's OID and catalog spelling.
+fn partition_tree(relid: pg_sys::Oid) -> Vec<(pg_sys::Oid, String, String)> {
     with_safe_search_path(|| {
         Spi::connect(|client| {
             client
                 .select(
                     // pg_partition_tree lists nothing for a table that is not partitioned.
-                    "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text \
+                    "SELECT c.oid, n.nspname::pg_catalog.text, c.relname::pg_catalog.text \
                      FROM (SELECT $1::pg_catalog.regclass AS relid \
                            UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) p) t \
                      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid \
@@ -278,10 +283,18 @@ fn partition_tree(relid: pg_sys::Oid) -> Vec<(String, String)> {
                     &[relid.into()],
                 )?
                 .map(|row| {
-                    Ok::<_, pgrx::spi::SpiError>((row.get::<String>(1)?, row.get::<String>(2)?))
+                    Ok::<_, pgrx::spi::SpiError>((
+                        row.get::<pg_sys::Oid>(1)?,
+                        row.get::<String>(2)?,
+                        row.get::<String>(3)?,
+                    ))
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.into_iter().filter_map(|(a, b)| Some((a?, b?))).collect())
+                .map(|v| {
+                    v.into_iter()
+                        .filter_map(|(o, a, b)| Some((o?, a?, b?)))
+                        .collect()
+                })
         })
     })
     .unwrap_or_else(|e| report::failed("reading the partitions of a Citus table", e))

@@ -564,8 +564,10 @@ pub fn judge(
     tables.retain(|t| {
         match crate::shards::covered(pg_sys::Oid::from_u32(t.relid), &t.schema, &t.relname) {
             Some(crate::shards::Covered::JudgedHere) => false,
-            // No more than allow_drop would grant here: the role must be allowed to drop it.
-            Some(crate::shards::Covered::Permit(p)) if may_drop_here(t) => {
+            // No more than allow_drop would grant here: its rule, the table's owner (or a member).
+            Some(crate::shards::Covered::Permit(p))
+                if current_user_acts_as(pg_sys::Oid::from_u32(t.owner)) =>
+            {
                 permits.push(Permit {
                     relid: t.relid,
                     column: None,
@@ -624,30 +626,6 @@ pub fn judge(
         report::emit(&err, mode.reaction(), function);
     }
     Some(decision.passed)
-}
-
-/// Whether the current role may drop `t` as Postgres decides it: owning it, or its schema.
-fn may_drop_here(t: &DroppedTable) -> bool {
-    let schema_owner = std::ffi::CString::new(t.schema.as_str())
-        .ok()
-        .and_then(|nsp| {
-            // SAFETY: syscache lookups by name and OID; InvalidOid / None when missing.
-            unsafe {
-                let oid = pg_sys::get_namespace_oid(nsp.as_ptr(), true);
-                (oid != pg_sys::InvalidOid)
-                    .then(|| {
-                        crate::catalog::catalog_row(
-                            pg_sys::SysCacheIdentifier::NAMESPACEOID,
-                            oid,
-                            |form: &pg_sys::FormData_pg_namespace, _| form.nspowner,
-                        )
-                    })
-                    .flatten()
-            }
-        });
-    std::iter::once(pg_sys::Oid::from_u32(t.owner))
-        .chain(schema_owner)
-        .any(crate::extension::current_user_acts_as)
 }
 
 /// The mode in force: an audit reports what enforce mode would refuse, whatever the setting.

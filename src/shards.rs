@@ -18,8 +18,8 @@ use std::cell::RefCell;
 static JUDGED_HERE: SessionLocal<RefCell<Vec<(pg_sys::Oid, pg_sys::SubTransactionId)>>> =
     SessionLocal::new(RefCell::new(Vec::new()));
 
-/// Notes the shards of `relid` (and of its partitions) that live on this node.
-pub fn judged_here(relid: pg_sys::Oid) {
+/// Notes the shards of these Citus tables (a table and its partitions) that live on this node.
+pub fn judged_here(relids: &[pg_sys::Oid]) {
     let local: Vec<pg_sys::Oid> = with_settings(&[(c"citus.override_table_visibility", c"off")], || {
         with_safe_search_path(|| {
             Spi::connect(|client| {
@@ -33,11 +33,9 @@ pub fn judged_here(relid: pg_sys::Oid) {
                          FROM pg_catalog.pg_dist_shard s \
                          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid \
                          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-                         WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass \
-                            OR s.logicalrelid OPERATOR(pg_catalog.=) ANY ( \
-                              SELECT t.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) t)",
+                         WHERE s.logicalrelid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)",
                         None,
-                        &[relid.into()],
+                        &[relids.to_vec().into()],
                     )?
                     .map(|row| row.get::<pg_sys::Oid>(1))
                     .collect::<Result<Vec<_>, _>>()
